@@ -1,0 +1,1 @@
+"""dcsim: a simulation model of the DCS."""

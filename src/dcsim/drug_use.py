@@ -1,0 +1,60 @@
+"""Drug use and relapse: the true state, which the system sees only through tests.
+
+A person alternates spells of use and abstinence. A spell of use ends at a rate (cessation);
+an abstinent spell ends in relapse with a probability, after a time drawn with the mean seen in
+follow-up studies (evidence.md#relapse), or lasts. Custody interrupts use; the relapse clock
+starts again on release, as in the follow-up studies. Each spell takes exactly two draws of the
+USE stream, so no other procedure can shift them.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+from .catalogue import Par
+from .rng import Stream, draw
+from .state import NEVER, S
+
+
+@njit(cache=True)
+def start_use(s, t, P, keys, k) -> None:  # noqa: ANN001 - numba kernels take arrays
+    u_time = draw(keys, k, Stream.USE)
+    draw(keys, k, Stream.USE)  # kept so every spell takes two draws
+    s[S.USING] = 1
+    s[S.USE_NEXT] = t + int(-P[Par.DRUG_USE__MEAN_USE_SPELL_DAYS] * _log1m(u_time))
+    s[S.TRUE_FLIP] = NEVER
+
+
+@njit(cache=True)
+def start_abstinence(s, t, P, keys, k, hazard_multiplier) -> None:  # noqa: ANN001
+    """hazard_multiplier scales the relapse hazard (apps: paper fn 27 says none)."""
+    u_relapse = draw(keys, k, Stream.USE)
+    u_time = draw(keys, k, Stream.USE)
+    if s[S.USING] == 1:  # after custody the abstinence began when custody did
+        s[S.ABST_START] = t
+        s[S.TRUE_FLIP] = t + int(P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED])
+        s[S.FLIPS_DONE] &= ~4
+    s[S.USING] = 0
+    if u_relapse < P[Par.DRUG_USE__RELAPSE_PROBABILITY] and hazard_multiplier > 0.0:
+        mean = P[Par.DRUG_USE__MEAN_DAYS_TO_RELAPSE] / hazard_multiplier
+        s[S.USE_NEXT] = t + 1 + int(-mean * _log1m(u_time))
+    else:
+        s[S.USE_NEXT] = NEVER
+
+
+@njit(cache=True)
+def enter_custody(s, t, P) -> None:  # noqa: ANN001
+    """Use stops in custody; the abstinent spell (and its relapse draw) starts on release."""
+    if s[S.USING] == 1:
+        s[S.ABST_START] = t
+        s[S.TRUE_FLIP] = t + int(P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED])
+        s[S.FLIPS_DONE] &= ~4
+    s[S.USING] = 0
+    s[S.USE_NEXT] = NEVER
+
+
+@njit(inline="always", cache=True)
+def _log1m(u: float) -> float:
+    return math.log(1.0 - u)

@@ -1,0 +1,385 @@
+"""The engine: walks each person's life course event by event and orders the procedures in time.
+
+Persons do not interact, so each is simulated from entry to the end of the period on their own,
+by the next-event method: the earliest pending event (a change of use, a test due, an ID use,
+an inspection, an order ending, a reassessment, a release, ...) is taken, its procedure is run,
+and the bookkeeping records what changed. Cost grows with the number of events, not with
+persons x days. Persons are split into a fixed number of chunks, each with its own integer
+accumulators, so the sums (and so the run) are the same whatever the number of threads.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from . import alerts, apps, data_errors, drug_use, exit, grid, ledger, management, pathways
+from .catalogue import Par
+from .measures import (
+    FLOW_ALERT_VENUE0,
+    FLOW_INTERROGATION_VENUE0,
+    N_DIMS,
+    N_PERIODIC,
+    Flow,
+    Intrusion,
+)
+from .rng import Stream, draw, person_key
+from .state import FNEVER, NEVER, F, K, Release, S
+from .testing import is_positive, record_detection, record_negative
+
+N_CHUNKS = 16  # fixed: the accumulators (and so the sums) never depend on the thread count
+
+# event codes, in the order ties on the same day are taken
+_EV_USE, _EV_TEST, _EV_ID, _EV_INSPECT, _EV_ENCOUNTER, _EV_APP = 0, 1, 2, 3, 4, 5
+_EV_ORDER_END, _EV_ASSESS, _EV_OFFICIAL, _EV_EXIT_FLIP, _EV_TRUE_FLIP = 6, 7, 8, 9, 10
+_EV_RELEASE, _EV_DEATH, _EV_CORRECT, _EV_RULE, _EV_AGE = 11, 12, 13, 14, 15
+N_EVENTS = 16
+_NS, _NF, _NK = int(S.N), int(F.N), int(K.N)
+
+# clocks of the thinned Poisson processes: (clock in F, stream, bound column in max_rates)
+_MAX_ID, _MAX_INSPECT, _MAX_ENCOUNTER, _MAX_APP = 0, 1, 2, 3
+
+
+@njit(inline="always", cache=True)
+def _next_clock(t, bound, keys, k, stream) -> float:  # noqa: ANN001
+    """Next candidate of a thinned Poisson process with rate `bound` a year."""
+    if bound <= 0.0:
+        return FNEVER
+    return t - 365.25 * math.log(1.0 - draw(keys, k, stream)) / bound
+
+
+@njit(cache=True)
+def _refresh(s, f, t, P, grid_rank, app_rank, codes, codes_new, delta_row, rates_j,
+             intrusions, keys, k, bounds, intervals) -> None:  # noqa: ANN001
+    """After any event: schedules, spans and stock codes follow the new state."""
+    management.reschedule_test(s, t, P)
+    app = apps.enrolled_app(s, P, app_rank)
+    if app != s[S.APP]:
+        s[S.APP] = app
+        f[F.APP_ALERT] = FNEVER
+        if app >= 0:
+            f[F.APP_ALERT] = _next_clock(t, bounds[_MAX_APP], keys, k, Stream.APP)
+    if management.reachable(s) and f[F.INSPECT] >= FNEVER:
+        f[F.INSPECT] = _next_clock(t, bounds[_MAX_INSPECT], keys, k, Stream.INSPECT)
+    if alerts.raises_alert(s) and f[F.ID_USE] >= FNEVER:
+        f[F.ID_USE] = _next_clock(t, bounds[_MAX_ID], keys, k, Stream.ID_USE)
+    intervals[0] = management.counselling_interval(s, P)
+    intervals[1] = grid.visit_interval(s, P, grid_rank)
+    intervals[2] = apps.checkin_interval(P, app)
+    registered = ledger.in_registry(s)
+    band = ledger.age_band(s, t) if registered and s[S.RELEASE] <= Release.PARTIAL else -1
+    ledger.set_spans(s, f, t, intervals, band, registered, rates_j, intrusions)
+    ledger.stock_codes(s, t, P, codes_new)
+    ledger.move_stocks(codes, codes_new, delta_row)
+
+
+@njit(cache=True)
+def _start_custody_or_abstinence(s, t, P, keys, k) -> None:  # noqa: ANN001
+    if pathways.is_custodial(s[S.PATHWAY]):
+        drug_use.enter_custody(s, t, P)
+
+
+@njit(cache=True)
+def _detect(s, f, t, P, keys, k, fl) -> None:  # noqa: ANN001
+    record_detection(s, t, P, keys, k, fl)
+    _start_custody_or_abstinence(s, t, P, keys, k)
+
+
+@njit(cache=True)
+def _negative(s, f, t, P, keys, k, fl) -> None:  # noqa: ANN001
+    record_negative(s)
+    exit.check_eligibility(s, f, t, P, keys, k, fl)
+
+
+@njit(cache=True)
+def simulate_person(
+    i, seed, entry_day, jur, path, dependent, birth_day, using0, lost, grid_rank, app_rank,
+    table, month_of_day, n_days, rule_days, max_rates,
+    flows, stock_delta, rates, intrusions, person_out,
+    s, f, keys, k, codes, codes_new, buf, times,
+) -> None:  # noqa: ANN001
+    """One person's life course from entry to the end of the period (or death, or correction)."""
+    j = jur
+    t = entry_day
+    for st in range(_NK):
+        keys[st] = person_key(seed, st, i)
+        k[st] = 0
+    s[:] = 0
+    f[:] = 0.0
+    for d in range(N_DIMS):
+        codes[d] = -1
+    bounds = max_rates[j]
+    P = table[j, month_of_day[t]]
+    fl = flows[j, month_of_day[t]]
+    never_used = 1 if path == 3 else 0
+
+    # --- registration (population.py drew the attributes)
+    s[S.J] = j
+    s[S.ALIVE] = 1
+    s[S.IN_REGISTRY] = 1
+    s[S.NEVER_USED] = never_used
+    s[S.DEPENDENT] = dependent
+    s[S.LOST] = lost
+    s[S.BIRTH] = birth_day
+    s[S.APP] = -1
+    s[S.CTRL_BAND] = -1
+    s[S.REG_START] = -1
+    s[S.ELIGIBLE] = NEVER
+    s[S.RELEASE_DUE] = NEVER
+    s[S.NEXT_TEST] = NEVER
+    s[S.CORRECT] = NEVER
+    s[S.USE_NEXT] = NEVER
+    s[S.FIRST_RELEASE] = NEVER
+    s[S.ABST_START] = t
+    s[S.TRUE_FLIP] = t + int(P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED])
+    s[S.LAST_DETECT] = t
+    s[S.OFFICIAL_FLIP] = t + int(P[Par.STATISTICS__ABSTINENT_DAYS])
+    s[S.EXIT_FLIP] = t + int(P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED])
+    s[S.NEXT_ASSESS] = t + int(P[Par.MANAGEMENT__REASSESSMENT_INTERVAL_DAYS])
+    s[S.AGE_FLIP] = ledger.next_age_flip(s, t)
+    s[S.NEXT_RULE] = 0
+    while rule_days[j, s[S.NEXT_RULE]] <= t:
+        s[S.NEXT_RULE] += 1
+    s[S.TIER] = int(
+        P[Par.MANAGEMENT__ENTRY_TIER__USING] if using0 else P[Par.MANAGEMENT__ENTRY_TIER__NOT_USING]
+    )
+    s[S.DEATH] = t + 1 + int(
+        -365.25 * math.log(1.0 - draw(keys, k, Stream.DEATH)) / P[Par.DRUG_USE__MORTALITY_PER_YEAR]
+    ) if P[Par.DRUG_USE__MORTALITY_PER_YEAR] > 0.0 else NEVER
+    if never_used == 1:
+        s[S.CORRECT] = data_errors.correction_day(t, P, keys, k)
+        s[S.FLIPS_DONE] |= 4  # never used: no abstinence to count
+    if using0 and never_used == 0:
+        drug_use.start_use(s, t, P, keys, k)
+    elif never_used == 0:
+        drug_use.start_abstinence(s, t, P, keys, k, 1.0)
+    fl[Flow.ENTRIES_DETAINED_POSITIVE + path] += 1
+    pathways.order_at_entry(s, t, P, path, keys, k, fl)
+    _start_custody_or_abstinence(s, t, P, keys, k)
+    f[F.ENCOUNTER] = _next_clock(t, bounds[_MAX_ENCOUNTER], keys, k, Stream.ENCOUNTER)
+    f[F.ID_USE] = FNEVER
+    f[F.INSPECT] = FNEVER
+    f[F.APP_ALERT] = FNEVER
+    _refresh(s, f, t, P, grid_rank, app_rank, codes, codes_new, stock_delta[j, month_of_day[t]],
+             rates[j], intrusions, keys, k, bounds, buf)
+
+    while True:
+        times[_EV_USE] = s[S.USE_NEXT]
+        times[_EV_TEST] = s[S.NEXT_TEST]
+        times[_EV_ID] = int(min(f[F.ID_USE], 4e9))
+        times[_EV_INSPECT] = int(min(f[F.INSPECT], 4e9))
+        times[_EV_ENCOUNTER] = int(min(f[F.ENCOUNTER], 4e9))
+        times[_EV_APP] = int(min(f[F.APP_ALERT], 4e9))
+        times[_EV_ORDER_END] = s[S.ORDER_END]
+        times[_EV_ASSESS] = s[S.NEXT_ASSESS]
+        done = s[S.FLIPS_DONE]
+        times[_EV_OFFICIAL] = NEVER if done & 1 else s[S.OFFICIAL_FLIP]
+        times[_EV_EXIT_FLIP] = NEVER if done & 2 else s[S.EXIT_FLIP]
+        times[_EV_TRUE_FLIP] = NEVER if done & 4 else s[S.TRUE_FLIP]
+        times[_EV_RELEASE] = s[S.RELEASE_DUE]
+        times[_EV_DEATH] = s[S.DEATH]
+        times[_EV_CORRECT] = s[S.CORRECT]
+        times[_EV_RULE] = rule_days[j, s[S.NEXT_RULE]]
+        times[_EV_AGE] = s[S.AGE_FLIP]
+        ev = 0
+        for e in range(1, N_EVENTS):
+            if times[e] < times[ev]:
+                ev = e
+        t = times[ev]
+        if t >= n_days:
+            break
+        m = month_of_day[t]
+        P = table[j, m]
+        fl = flows[j, m]
+        s[S.T] = t
+
+        if ev == _EV_USE:
+            if s[S.USING] == 1:
+                fl[Flow.TRUE_CESSATIONS] += 1
+                drug_use.start_abstinence(s, t, P, keys, k, apps.relapse_multiplier(P, s[S.APP]))
+            else:
+                fl[Flow.TRUE_RELAPSES] += 1
+                drug_use.start_use(s, t, P, keys, k)
+        elif ev == _EV_TEST:
+            fl[Flow.SCHEDULED_TESTS_DUE] += 1
+            u_done = draw(keys, k, Stream.TEST)
+            u_result = draw(keys, k, Stream.TEST)
+            s[S.NEXT_TEST] = NEVER
+            if u_done < P[Par.MANAGEMENT__TEST_DONE_PROBABILITY]:
+                fl[Flow.SCHEDULED_TESTS_DONE] += 1
+                fl[Flow.INTRUSIONS_SCHEDULED_TEST] += 1
+                intrusions[Intrusion.SCHEDULED_TEST] += 1
+                if is_positive(s, P, u_result):
+                    fl[Flow.SCHEDULED_TEST_POSITIVES] += 1
+                    _detect(s, f, t, P, keys, k, fl)
+                else:
+                    _negative(s, f, t, P, keys, k, fl)
+            iv = management.test_interval(s, P)
+            if iv > 0.0 and s[S.NEXT_TEST] == NEVER:
+                s[S.NEXT_TEST] = t + int(iv)
+        elif ev == _EV_ID:
+            u_accept = draw(keys, k, Stream.ID_USE)
+            u_venue = draw(keys, k, Stream.ID_USE)
+            if not alerts.raises_alert(s):
+                f[F.ID_USE] = FNEVER  # parked until the person is under full control again
+            else:
+                f[F.ID_USE] = _next_clock(f[F.ID_USE], bounds[_MAX_ID], keys, k, Stream.ID_USE)
+                if u_accept * bounds[_MAX_ID] < alerts.id_use_rate(s, P):
+                    v = alerts.venue_of(P, u_venue)
+                    fl[Flow.ALERTS] += 1
+                    fl[FLOW_ALERT_VENUE0 + v] += 1
+                    u_respond = draw(keys, k, Stream.POLICE)
+                    u_contact = draw(keys, k, Stream.POLICE)
+                    u_test = draw(keys, k, Stream.POLICE)
+                    u_result = draw(keys, k, Stream.POLICE)
+                    if u_respond < P[Par.ALERTS__RESPONSE_PROBABILITY]:
+                        fl[Flow.ALERT_RESPONSES] += 1
+                        minutes = 60.0 * P[Par.ALERTS__OFFICER_HOURS_PER_RESPONSE]
+                        if u_contact < P[Par.ALERTS__CONTACT_PROBABILITY]:
+                            fl[Flow.ALERT_CONTACTS] += 1
+                            fl[FLOW_INTERROGATION_VENUE0 + v] += 1
+                            fl[Flow.INTRUSIONS_PUBLIC_INTERROGATION] += 1
+                            intrusions[Intrusion.PUBLIC_INTERROGATION] += 1
+                            minutes += 60.0 * P[Par.ALERTS__OFFICER_HOURS_PER_CONTACT]
+                            if s[S.LOST] == 1:
+                                s[S.LOST] = 0
+                                fl[Flow.WHEREABOUTS_FOUND] += 1
+                            if u_test < P[Par.ALERTS__TEST_GIVEN_CONTACT]:
+                                fl[Flow.ALERT_TESTS] += 1
+                                fl[Flow.INTRUSIONS_PUBLIC_TEST] += 1
+                                intrusions[Intrusion.PUBLIC_TEST] += 1
+                                if is_positive(s, P, u_result):
+                                    fl[Flow.ALERT_POSITIVES] += 1
+                                    _detect(s, f, t, P, keys, k, fl)
+                                else:
+                                    _negative(s, f, t, P, keys, k, fl)
+                        fl[Flow.OFFICER_MINUTES_ALERTS] += int(round(minutes))
+        elif ev == _EV_INSPECT:
+            u_accept = draw(keys, k, Stream.INSPECT)
+            u_work = draw(keys, k, Stream.INSPECT)
+            u_neighbour = draw(keys, k, Stream.INSPECT)
+            u_result = draw(keys, k, Stream.INSPECT)
+            if not management.reachable(s):
+                f[F.INSPECT] = FNEVER
+            else:
+                f[F.INSPECT] = _next_clock(
+                    f[F.INSPECT], bounds[_MAX_INSPECT], keys, k, Stream.INSPECT)
+                if u_accept * bounds[_MAX_INSPECT] < management.inspection_rate(s, P):
+                    fl[Flow.OFFICER_MINUTES_INSPECTIONS] += int(
+                        round(60.0 * P[Par.MANAGEMENT__OFFICER_HOURS_PER_INSPECTION]))
+                    if u_work < P[Par.MANAGEMENT__WORKPLACE_SHARE]:
+                        fl[Flow.INSPECTIONS_WORKPLACE] += 1
+                        fl[Flow.INTRUSIONS_WORKPLACE_TEST] += 1
+                        intrusions[Intrusion.WORKPLACE_TEST] += 1
+                    else:
+                        fl[Flow.INSPECTIONS_HOME] += 1
+                        fl[Flow.INTRUSIONS_HOME_VISIT] += 1
+                        fl[Flow.INTRUSIONS_HOME_TEST] += 1
+                        intrusions[Intrusion.HOME_VISIT] += 1
+                        intrusions[Intrusion.HOME_TEST] += 1
+                        if u_neighbour < P[Par.MANAGEMENT__NEIGHBOUR_INTERVIEW_PROBABILITY]:
+                            fl[Flow.INTRUSIONS_NEIGHBOUR_INTERVIEW] += 1
+                            intrusions[Intrusion.NEIGHBOUR_INTERVIEW] += 1
+                    if is_positive(s, P, u_result):
+                        fl[Flow.INSPECTION_POSITIVES] += 1
+                        _detect(s, f, t, P, keys, k, fl)
+                    else:
+                        _negative(s, f, t, P, keys, k, fl)
+        elif ev == _EV_ENCOUNTER:
+            u_accept = draw(keys, k, Stream.ENCOUNTER)
+            f[F.ENCOUNTER] = _next_clock(
+                f[F.ENCOUNTER], bounds[_MAX_ENCOUNTER], keys, k, Stream.ENCOUNTER)
+            if (
+                s[S.USING] == 1
+                and not pathways.is_custodial(s[S.PATHWAY])
+                and u_accept * bounds[_MAX_ENCOUNTER] < P[Par.MANAGEMENT__ENCOUNTER_RATE_PER_YEAR]
+            ):
+                fl[Flow.ENCOUNTER_DETECTIONS] += 1
+                _detect(s, f, t, P, keys, k, fl)
+        elif ev == _EV_APP:
+            u_accept = draw(keys, k, Stream.APP)
+            if s[S.APP] < 0:
+                f[F.APP_ALERT] = FNEVER
+            else:
+                f[F.APP_ALERT] = _next_clock(f[F.APP_ALERT], bounds[_MAX_APP], keys, k, Stream.APP)
+                if u_accept * bounds[_MAX_APP] < apps.alert_rate(P, s[S.APP]):
+                    fl[Flow.APP_ALERTS] += 1
+                    fl[Flow.INTRUSIONS_APP_ALERT_FOLLOWUP] += 1
+                    intrusions[Intrusion.APP_ALERT_FOLLOWUP] += 1
+                    fl[Flow.STAFF_MINUTES_APP] += int(round(60.0 * P[Par.APPS__ALERT_FOLLOWUP_HOURS]))
+        elif ev == _EV_ORDER_END:
+            was_custodial = pathways.is_custodial(s[S.PATHWAY])
+            pathways.order_ends(s, t, P, keys, k, fl)
+            if was_custodial and s[S.NEVER_USED] == 0:
+                drug_use.start_abstinence(s, t, P, keys, k, 1.0)
+        elif ev == _EV_ASSESS:
+            management.reassess(s, t, P)
+        elif ev == _EV_OFFICIAL:
+            s[S.FLIPS_DONE] |= 1
+        elif ev == _EV_EXIT_FLIP:
+            s[S.FLIPS_DONE] |= 2
+            exit.check_eligibility(s, f, t, P, keys, k, fl)
+        elif ev == _EV_TRUE_FLIP:
+            s[S.FLIPS_DONE] |= 4
+        elif ev == _EV_RELEASE:
+            exit.release(s, f, P, fl)
+            if s[S.FIRST_RELEASE] == NEVER:
+                s[S.FIRST_RELEASE] = t
+        elif ev == _EV_DEATH or ev == _EV_CORRECT:
+            if ev == _EV_DEATH:
+                fl[Flow.DEATHS] += 1
+                s[S.ALIVE] = 0
+            else:
+                fl[Flow.ERROR_CORRECTIONS] += 1
+                s[S.CORRECTED] = 1
+            s[S.IN_REGISTRY] = 0
+            _refresh(s, f, t, P, grid_rank, app_rank, codes, codes_new,
+                     stock_delta[j, m], rates[j], intrusions, keys, k, bounds, buf)
+            break
+        elif ev == _EV_RULE:
+            s[S.NEXT_RULE] += 1
+            exit.schedule_release(s, f, t, P)
+        elif ev == _EV_AGE:
+            s[S.AGE_FLIP] = ledger.next_age_flip(s, t)
+        _refresh(s, f, t, P, grid_rank, app_rank, codes, codes_new, stock_delta[j, m],
+                 rates[j], intrusions, keys, k, bounds, buf)
+
+    # close the open spans at the end of the period (or at death / correction)
+    t_end = min(t, n_days)
+    buf[:] = 0.0
+    ledger.set_spans(s, f, t_end, buf, -1, False, rates[j], intrusions)
+    person_out[0] = s[S.EXPOSURE]
+    person_out[1] = s[S.ELIGIBLE]
+    person_out[2] = s[S.DETECTIONS]
+    person_out[3] = codes[4]  # trap group code at the end (-1: not trapped)
+    person_out[4] = codes[1]  # control status at the end
+    person_out[5] = s[S.USING]
+    person_out[6] = s[S.FIRST_RELEASE]
+
+
+@njit(parallel=True, cache=True)
+def run_chunks(
+    seed, chunk_lo, chunk_hi, entry_day, jur, path, dependent, birth_day, using0, lost, grid_rank,
+    app_rank, table, month_of_day, n_days, rule_days, max_rates,
+    flows, stock_delta, rates, intrusions, person_out,
+) -> None:  # noqa: ANN001
+    """Simulate persons chunk_lo[c]..chunk_hi[c]-1, adding into flows[c], stock_delta[c], rates[c]."""
+    n_chunks = chunk_lo.shape[0]
+    for c in prange(n_chunks):
+        s = np.zeros(_NS, dtype=np.int64)
+        f = np.zeros(_NF, dtype=np.float64)
+        keys = np.zeros(_NK, dtype=np.uint64)
+        k = np.zeros(_NK, dtype=np.int64)
+        codes = np.full(N_DIMS, -1, dtype=np.int64)
+        codes_new = np.full(N_DIMS, -1, dtype=np.int64)
+        buf = np.zeros(N_PERIODIC, dtype=np.float64)
+        times = np.zeros(N_EVENTS, dtype=np.int64)
+        for i in range(chunk_lo[c], chunk_hi[c]):
+            simulate_person(
+                i, seed, entry_day[i], jur[i], path[i], dependent[i], birth_day[i], using0[i],
+                lost[i], grid_rank[i], app_rank[i], table, month_of_day, n_days, rule_days,
+                max_rates, flows[c], stock_delta[c], rates[c], intrusions[i], person_out[i],
+                s, f, keys, k, codes, codes_new, buf, times,
+            )

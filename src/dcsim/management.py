@@ -1,0 +1,95 @@
+"""Management by risk tier (paper fn 17-21): schedules of tests, counselling and inspections.
+
+The tier sets how often a person is tested, counselled and inspected; a locality's table (e.g.
+Huizhou's Table 1, fn 19) is just other values for the same rules. Tiers are reassessed every
+six months of control (fn 20): a detected relapse makes a person extreme risk, a long record
+without one lowers the tier a step.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from .catalogue import Par
+from .pathways import is_custodial
+from .state import NEVER, Pathway, Release, S
+
+_TEST_IV0 = int(Par.MANAGEMENT__TEST_INTERVAL_DAYS__EXTREME)
+_COUNSEL_IV0 = int(Par.MANAGEMENT__COUNSELLING_INTERVAL_DAYS__EXTREME)
+_INSPECT0 = int(Par.MANAGEMENT__INSPECTION_RATE_PER_YEAR__EXTREME)
+
+
+@njit(inline="always", cache=True)
+def reachable(s) -> bool:  # noqa: ANN001
+    """Scheduled contact needs a record, control, known whereabouts and freedom."""
+    return (
+        s[S.IN_REGISTRY] == 1
+        and s[S.RELEASE] <= Release.PARTIAL
+        and s[S.LOST] == 0
+        and not is_custodial(s[S.PATHWAY])
+    )
+
+
+@njit(cache=True)
+def in_community_order(s) -> bool:  # noqa: ANN001
+    pw = s[S.PATHWAY]
+    return (pw == Pathway.COMMUNITY_DETOX or pw == Pathway.COMMUNITY_REHAB) and (
+        s[S.ORDER_ACTIVE] == 1
+    )
+
+
+@njit(cache=True)
+def test_interval(s, P) -> float:  # noqa: ANN001
+    """Days between scheduled tests now; 0 when none are scheduled (paper fn 19, 37, 46, 75)."""
+    if not reachable(s):
+        return 0.0
+    tier_iv = P[_TEST_IV0 + s[S.TIER]]
+    if in_community_order(s):
+        if s[S.PATHWAY] == Pathway.COMMUNITY_DETOX:
+            prog = P[Par.MANAGEMENT__PROGRAMME_TEST_INTERVAL_DAYS__COMMUNITY_DETOX]
+        else:
+            prog = P[Par.MANAGEMENT__PROGRAMME_TEST_INTERVAL_DAYS__COMMUNITY_REHAB]
+        return min(prog, tier_iv)
+    if P[Par.MANAGEMENT__TIER_SCHEDULE_WITHOUT_ORDER] > 0.5:
+        return tier_iv
+    if P[Par.MANAGEMENT__NO_ORDER_REGULAR_TESTS] > 0.5 and s[S.DEPENDENT] == 0:
+        return P[Par.MANAGEMENT__NO_ORDER_TEST_INTERVAL_DAYS]
+    return 0.0
+
+
+@njit(cache=True)
+def counselling_interval(s, P) -> float:  # noqa: ANN001
+    if not reachable(s):
+        return 0.0
+    return P[_COUNSEL_IV0 + s[S.TIER]]
+
+
+@njit(cache=True)
+def inspection_rate(s, P) -> float:  # noqa: ANN001
+    """Unscheduled inspections a year (fn 21); none without control or whereabouts."""
+    if not reachable(s):
+        return 0.0
+    return P[_INSPECT0 + s[S.TIER]]
+
+
+@njit(cache=True)
+def reschedule_test(s, t, P) -> None:  # noqa: ANN001
+    """Bring the next test forward if the schedule tightened; drop it if none is due."""
+    iv = test_interval(s, P)
+    if iv <= 0.0:
+        s[S.NEXT_TEST] = NEVER
+        return
+    due = t + int(iv)
+    if due < s[S.NEXT_TEST]:
+        s[S.NEXT_TEST] = due
+
+
+@njit(cache=True)
+def reassess(s, t, P) -> None:  # noqa: ANN001
+    """Six-monthly reassessment: a step down after a long enough record without detection."""
+    if (
+        t - s[S.LAST_DETECT] >= P[Par.MANAGEMENT__STEP_DOWN_AFTER_DAYS]
+        and s[S.TIER] < 3
+    ):
+        s[S.TIER] += 1
+    s[S.NEXT_ASSESS] = t + int(P[Par.MANAGEMENT__REASSESSMENT_INTERVAL_DAYS])

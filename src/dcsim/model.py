@@ -1,0 +1,139 @@
+"""A run: resolve the rules, register the population, walk every life course, sum by month."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import alerts, apps, engine
+from .calendar import month_of_day_table, month_starts
+from .catalogue import PARAM_NAMES, Par
+from .measures import FIXED_POINT, N_FLOWS, N_PERIODIC, N_RATES, N_STOCKS
+from .population import Population
+from .registration import register
+from .rules import resolve_table, rules_hash
+from .scenario import Scenario
+from .state import NEVER
+
+# parameters whose change at a date must reach persons between their own events
+_REGISTRATION_COLUMNS = [i for i, n in enumerate(PARAM_NAMES) if n.startswith("registration.")]
+
+
+@dataclass
+class Prepared:
+    """Everything a run needs besides the persons: rules resolved to arrays."""
+
+    scenario: Scenario
+    table: np.ndarray  # [jurisdiction, month, Par]
+    months: list[dt.date]
+    month_of_day: np.ndarray
+    rule_days: np.ndarray  # [jurisdiction, k]: days some rule changes, padded with NEVER
+    max_rates: np.ndarray  # [jurisdiction, 4]: bounds of the thinned Poisson processes
+    rules_hash: str
+    jurisdictions: list[str] = field(default_factory=list)
+
+    @property
+    def n_days(self) -> int:
+        return self.scenario.n_days
+
+
+def prepare(scenario: Scenario) -> Prepared:
+    stacks = scenario.stacks()
+    table = resolve_table(stacks, scenario.start, scenario.end)
+    months = month_starts(scenario.start, scenario.end)
+    mod = month_of_day_table(scenario.start, scenario.end)
+    return Prepared(
+        scenario=scenario, table=table, months=months, month_of_day=mod,
+        rule_days=_rule_change_days(table, months, scenario.start),
+        max_rates=_max_rates(table),
+        rules_hash=rules_hash([f for st in stacks for f in st.files]),
+        jurisdictions=[j.id for j in scenario.jurisdictions],
+    )
+
+
+def _rule_change_days(table: np.ndarray, months: list[dt.date], start: dt.date) -> np.ndarray:
+    cols = np.ones(table.shape[2], bool)
+    cols[_REGISTRATION_COLUMNS] = False
+    changed = np.any(table[:, 1:, cols] != table[:, :-1, cols], axis=2)  # [j, m-1]
+    per_j = [[(months[m + 1] - start).days for m in np.flatnonzero(changed[j])]
+             for j in range(table.shape[0])]
+    width = max(len(x) for x in per_j) + 1
+    out = np.full((table.shape[0], width), NEVER, dtype=np.int64)
+    for j, days in enumerate(per_j):
+        out[j, : len(days)] = days
+    return out
+
+
+def _max_rates(table: np.ndarray) -> np.ndarray:
+    out = np.zeros((table.shape[0], 4))
+    insp0 = int(Par.MANAGEMENT__INSPECTION_RATE_PER_YEAR__EXTREME)
+    for j in range(table.shape[0]):
+        P = table[j]
+        out[j, engine._MAX_ID] = alerts.max_rate(P, 1.0)
+        out[j, engine._MAX_INSPECT] = P[:, insp0 : insp0 + 4].max()
+        out[j, engine._MAX_ENCOUNTER] = P[:, Par.MANAGEMENT__ENCOUNTER_RATE_PER_YEAR].max()
+        enrol = P[:, apps._ENROL0 : apps._ENROL0 + apps.N_APPS]
+        rate = P[:, apps._ALERT0 : apps._ALERT0 + apps.N_APPS]
+        out[j, engine._MAX_APP] = float(np.max(np.where(enrol > 0, rate, 0.0)))
+    return out
+
+
+@dataclass
+class Run:
+    """The raw result of a run: the population with its outcomes and the monthly sums."""
+
+    prepared: Prepared
+    population: Population
+    flows: np.ndarray  # int64 [j, month, Flow]
+    stocks: np.ndarray  # int64 [j, month, Stock], at the end of each month
+    activity: np.ndarray  # float64 [j, month, Rate]: schedules in events, the rest person-days
+    wall_seconds: float
+
+    @property
+    def scenario(self) -> Scenario:
+        return self.prepared.scenario
+
+
+def simulate(prepared: Prepared, progress: Callable[[int, int], None] | None = None,
+             rounds: int = 20) -> Run:
+    """Run the scenario. `progress(done, total)` is called as persons are completed."""
+    t0 = time.perf_counter()
+    sc = prepared.scenario
+    shares = np.array([j.share for j in sc.jurisdictions])
+    pop = register(prepared.table, shares, sc.scale, sc.start, sc.end, prepared.month_of_day,
+                   sc.seed)
+    n, n_j, n_m, n_days = len(pop), len(shares), len(prepared.months), prepared.n_days
+    c = engine.N_CHUNKS
+    flows = np.zeros((c, n_j, n_m, N_FLOWS), np.int64)
+    stock_delta = np.zeros((c, n_j, n_m, N_STOCKS), np.int64)
+    rates = np.zeros((c, n_j, n_days + 1, N_RATES), np.int64)
+    edges = np.linspace(0, n, c + 1).astype(np.int64)
+    rounds = max(1, min(rounds, n // c if n >= c else 1))
+    for r in range(rounds):
+        lo = edges[:-1] + (edges[1:] - edges[:-1]) * r // rounds
+        hi = edges[:-1] + (edges[1:] - edges[:-1]) * (r + 1) // rounds
+        engine.run_chunks(
+            sc.seed, lo, hi, pop.entry_day, pop.jurisdiction, pop.path, pop.dependent,
+            pop.birth_day, pop.using_at_entry, pop.lost, pop.grid_rank, pop.app_rank,
+            prepared.table, prepared.month_of_day, n_days, prepared.rule_days,
+            prepared.max_rates, flows, stock_delta, rates, pop.intrusions, pop.outcome,
+        )
+        if progress is not None:
+            progress(int(hi.sum() - edges[:-1].sum()), n)
+    stocks = np.cumsum(stock_delta.sum(axis=0), axis=1)
+    activity = _monthly_activity(rates.sum(axis=0), prepared.month_of_day, n_m)
+    return Run(prepared, pop, flows.sum(axis=0), stocks, activity, time.perf_counter() - t0)
+
+
+def _monthly_activity(rates: np.ndarray, month_of_day: np.ndarray, n_m: int) -> np.ndarray:
+    level = np.cumsum(rates[:, :-1, :], axis=1)  # [j, day, Rate]: daily level
+    out = np.zeros((rates.shape[0], n_m, N_RATES))
+    for r in range(N_RATES):
+        for j in range(rates.shape[0]):
+            out[j, :, r] = np.bincount(month_of_day, weights=level[j, :, r], minlength=n_m)
+    out[:, :, :N_PERIODIC] /= FIXED_POINT
+    return out

@@ -1,0 +1,116 @@
+"""Treatment pathways: the order a detection leads to, and what follows when it ends.
+
+Anti-Drug Law 2008 and Regulation 2011 as the paper describes them: administrative detention
+for the non-dependent, community detoxification (3 years) or compulsory isolation (2 years) for
+the dependent, community rehabilitation after isolation, voluntary detoxification (not
+punished, but monitored, fn 76-77), and isolation after a positive test during a community
+order. Every decision takes exactly three PATHWAY draws.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from .catalogue import Par
+from .measures import Flow
+from .rng import Stream, draw
+from .state import NEVER, Pathway, S
+
+
+@njit(inline="always", cache=True)
+def is_custodial(pathway: int) -> bool:
+    return (
+        pathway == Pathway.ISOLATION or pathway == Pathway.VOLUNTARY
+        or pathway == Pathway.DETENTION
+    )
+
+
+@njit(cache=True)
+def set_order(s, t, P, pathway, carried_out, flows_row) -> None:  # noqa: ANN001
+    """Put the person on `pathway` from day t; flows_row is this month's flow counters."""
+    s[S.PATHWAY] = pathway
+    s[S.ORDER_ACTIVE] = carried_out
+    if pathway == Pathway.COMMUNITY_DETOX:
+        s[S.ORDER_END] = t + int(P[Par.PATHWAYS__COMMUNITY_DETOX_DAYS])
+        s[S.ORDER_KIND] = 1
+        flows_row[Flow.ORDERS_COMMUNITY_DETOX] += 1
+    elif pathway == Pathway.COMMUNITY_REHAB:
+        s[S.ORDER_END] = t + int(P[Par.PATHWAYS__COMMUNITY_REHAB_DAYS])
+        s[S.ORDER_KIND] = 2
+        flows_row[Flow.ORDERS_COMMUNITY_REHAB] += 1
+    elif pathway == Pathway.ISOLATION:
+        s[S.ORDER_END] = t + int(P[Par.PATHWAYS__ISOLATION_DAYS])
+        flows_row[Flow.ORDERS_ISOLATION] += 1
+    elif pathway == Pathway.VOLUNTARY:
+        s[S.ORDER_END] = t + int(P[Par.PATHWAYS__VOLUNTARY_DAYS])
+    elif pathway == Pathway.DETENTION:
+        s[S.ORDER_END] = t + int(P[Par.PATHWAYS__DETENTION_DAYS])
+        flows_row[Flow.DETENTIONS] += 1
+    else:
+        s[S.ORDER_END] = NEVER
+
+
+@njit(cache=True)
+def carried_out(P, pathway, u) -> int:  # noqa: ANN001
+    """Whether a community order is actually carried out (evidence.md#community-orders)."""
+    if pathway == Pathway.COMMUNITY_DETOX:
+        return 1 if u < P[Par.PATHWAYS__ORDER_CARRIED_OUT__COMMUNITY_DETOX] else 0
+    if pathway == Pathway.COMMUNITY_REHAB:
+        return 1 if u < P[Par.PATHWAYS__ORDER_CARRIED_OUT__COMMUNITY_REHAB] else 0
+    return 0
+
+
+@njit(cache=True)
+def order_at_entry(s, t, P, entry_path, keys, k, flows_row) -> None:  # noqa: ANN001
+    u_order = draw(keys, k, Stream.PATHWAY)
+    u_done = draw(keys, k, Stream.PATHWAY)
+    draw(keys, k, Stream.PATHWAY)
+    if entry_path == 3:  # registered in error: no order follows
+        pathway = Pathway.NONE
+    elif entry_path == 2:
+        pathway = Pathway.VOLUNTARY
+    elif entry_path == 1:  # stopped but not detained: no order
+        pathway = Pathway.NONE
+    elif s[S.DEPENDENT] == 1:
+        if u_order < P[Par.PATHWAYS__DEPENDENT_TO_ISOLATION]:
+            pathway = Pathway.ISOLATION
+        else:
+            pathway = Pathway.COMMUNITY_DETOX
+    else:
+        pathway = Pathway.DETENTION
+    set_order(s, t, P, pathway, carried_out(P, pathway, u_done), flows_row)
+
+
+@njit(cache=True)
+def order_after_detection(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
+    """A detected relapse: isolation from a community order, or a new order outside one."""
+    u_a = draw(keys, k, Stream.PATHWAY)
+    u_b = draw(keys, k, Stream.PATHWAY)
+    u_done = draw(keys, k, Stream.PATHWAY)
+    pw = s[S.PATHWAY]
+    if pw == Pathway.COMMUNITY_DETOX or pw == Pathway.COMMUNITY_REHAB:
+        if u_a < P[Par.PATHWAYS__POSITIVE_IN_COMMUNITY_TO_ISOLATION]:
+            set_order(s, t, P, Pathway.ISOLATION, 0, flows_row)
+        return
+    if pw != Pathway.NONE:
+        return
+    if u_a < P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_ISOLATION]:
+        set_order(s, t, P, Pathway.ISOLATION, 0, flows_row)
+    elif u_b < P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_DETOX]:
+        done = carried_out(P, Pathway.COMMUNITY_DETOX, u_done)
+        set_order(s, t, P, Pathway.COMMUNITY_DETOX, done, flows_row)
+    else:
+        set_order(s, t, P, Pathway.DETENTION, 0, flows_row)
+
+
+@njit(cache=True)
+def order_ends(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
+    """Isolation is usually followed by community rehabilitation; other orders just end."""
+    u_rehab = draw(keys, k, Stream.PATHWAY)
+    u_done = draw(keys, k, Stream.PATHWAY)
+    draw(keys, k, Stream.PATHWAY)
+    if s[S.PATHWAY] == Pathway.ISOLATION and u_rehab < P[Par.PATHWAYS__ISOLATION_TO_REHAB]:
+        done = carried_out(P, Pathway.COMMUNITY_REHAB, u_done)
+        set_order(s, t, P, Pathway.COMMUNITY_REHAB, done, flows_row)
+    else:
+        set_order(s, t, P, Pathway.NONE, 0, flows_row)

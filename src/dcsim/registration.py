@@ -1,0 +1,127 @@
+"""Registration (paper fn 2, 7, 11-16, 23-25, 76-77): who enters the registry, when, and as whom.
+
+Entries follow the yearly inflow rule (the 2006 launch sweep, then newly found users), split
+evenly over the months and days of each year, and over jurisdictions by their share. At entry a
+person is given an entry path (detained after a positive test, stopped but not detained,
+voluntary treatment, or a data error that registers someone who never used drugs), a main drug,
+dependence, age, whether they are using now, whether their whereabouts will be lost, and their
+place in the grid and app roll-outs. Each attribute has its own fixed ENTRY draw.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .calendar import add_months, month_starts
+from .catalogue import Par
+from .population import Population
+from .rng import Stream, person_key, uniform
+from .state import Drug, Path
+
+# position of each attribute's draw in the ENTRY stream
+_D_PATH, _D_ERROR, _D_DRUG, _D_DEPENDENT, _D_AGE1, _D_AGE2 = 0, 1, 2, 3, 4, 5
+_D_USING, _D_LOST, _D_GRID, _D_APP = 6, 7, 8, 9
+MIN_AGE, MAX_AGE = 16.0, 75.0  # assumption: ages at entry clipped to this range
+
+
+def entry_counts(table: np.ndarray, shares: np.ndarray, scale: float, start: dt.date,
+                 end: dt.date) -> np.ndarray:
+    """Persons entering per (jurisdiction, month): a yearly rate is split evenly by month.
+
+    Rounding is cumulative within each jurisdiction, so totals over any span are within one
+    person of the rule's value times the scale.
+    """
+    firsts = month_starts(start, end)
+    n_m = len(firsts)
+    covered = np.ones(n_m)
+    last_first = firsts[-1]
+    days_in_last = (add_months(last_first, 1) - last_first).days
+    covered[-1] = ((end - last_first).days + 1) / days_in_last
+    expected = (
+        table[:, :, Par.REGISTRATION__NEWLY_FOUND_PER_YEAR] / 12.0
+        * covered[None, :] * shares[:, None] * scale
+    )
+    cum = np.round(np.cumsum(expected, axis=1)).astype(np.int64)
+    return np.diff(cum, axis=1, prepend=0)
+
+
+def entry_days(counts: np.ndarray, start: dt.date, end: dt.date) -> tuple[np.ndarray, np.ndarray]:
+    """Entry day and jurisdiction of every person, ordered by day (then jurisdiction)."""
+    firsts = month_starts(start, end)
+    n_days = (end - start).days + 1
+    days, jurs = [], []
+    for m, first in enumerate(firsts):
+        a = max(0, (first - start).days)
+        b = min(n_days, (add_months(first, 1) - start).days)
+        for j in range(counts.shape[0]):
+            n = int(counts[j, m])
+            if n:
+                q = np.arange(n)
+                days.append(a + ((q + 0.5) * (b - a) / n).astype(np.int64))
+                jurs.append(np.full(n, j, dtype=np.int64))
+    day = np.concatenate(days) if days else np.zeros(0, np.int64)
+    jur = np.concatenate(jurs) if jurs else np.zeros(0, np.int64)
+    order = np.lexsort((jur, day))
+    return day[order].astype(np.int32), jur[order].astype(np.int8)
+
+
+@njit(parallel=True, cache=True)
+def _draw_attributes(seed, entry_day, jur, table, month_of_day, path, drug, dependent,
+                     birth_day, using0, lost, grid_rank, app_rank) -> None:  # noqa: ANN001
+    for i in prange(entry_day.shape[0]):
+        key = person_key(seed, Stream.ENTRY, i)
+        t = entry_day[i]
+        P = table[jur[i], month_of_day[t]]
+        u = uniform(key, _D_PATH)
+        if uniform(key, _D_ERROR) < P[Par.REGISTRATION__ERROR_SHARE]:
+            p = Path.DATA_ERROR
+        elif u < P[Par.REGISTRATION__SHARE__DETAINED_POSITIVE]:
+            p = Path.DETAINED_POSITIVE
+        elif u < (P[Par.REGISTRATION__SHARE__DETAINED_POSITIVE]
+                  + P[Par.REGISTRATION__SHARE__STOPPED_NOT_DETAINED]):
+            p = Path.STOPPED_NOT_DETAINED
+        else:
+            p = Path.VOLUNTARY
+        path[i] = p
+        heroin = uniform(key, _D_DRUG) < P[Par.REGISTRATION__HEROIN_SHARE]
+        drug[i] = Drug.HEROIN if heroin else Drug.SYNTHETIC
+        dep_share = (P[Par.REGISTRATION__DEPENDENT_SHARE__HEROIN] if heroin
+                     else P[Par.REGISTRATION__DEPENDENT_SHARE__SYNTHETIC])
+        dependent[i] = 1 if (p != Path.DATA_ERROR and uniform(key, _D_DEPENDENT) < dep_share) else 0
+        # Box-Muller normal age, clipped
+        z = math.sqrt(-2.0 * math.log(1.0 - uniform(key, _D_AGE1))) * math.cos(
+            2.0 * math.pi * uniform(key, _D_AGE2))
+        age = P[Par.REGISTRATION__MEAN_AGE_AT_ENTRY] + P[Par.REGISTRATION__SD_AGE_AT_ENTRY] * z
+        age = min(MAX_AGE, max(MIN_AGE, age))
+        birth_day[i] = t - int(age * 365.25)
+        u_use = uniform(key, _D_USING)
+        if p == Path.DETAINED_POSITIVE:
+            use_p = P[Par.REGISTRATION__USING_AT_ENTRY__DETAINED_POSITIVE]
+        elif p == Path.STOPPED_NOT_DETAINED:
+            use_p = P[Par.REGISTRATION__USING_AT_ENTRY__STOPPED_NOT_DETAINED]
+        elif p == Path.VOLUNTARY:
+            use_p = P[Par.REGISTRATION__USING_AT_ENTRY__VOLUNTARY]
+        else:
+            use_p = 0.0
+        using0[i] = 1 if u_use < use_p else 0
+        lost[i] = 1 if uniform(key, _D_LOST) < P[Par.REGISTRATION__LOST_TO_FOLLOW_UP_SHARE] else 0
+        grid_rank[i] = uniform(key, _D_GRID)
+        app_rank[i] = uniform(key, _D_APP)
+
+
+def register(table: np.ndarray, shares: np.ndarray, scale: float, start: dt.date,
+             end: dt.date, month_of_day: np.ndarray, seed: int) -> Population:
+    """Draw the whole registry of the period: every person who will ever enter."""
+    counts = entry_counts(table, shares, scale, start, end)
+    day, jur = entry_days(counts, start, end)
+    pop = Population.allocate(len(day))
+    pop.entry_day[:] = day
+    pop.jurisdiction[:] = jur
+    _draw_attributes(seed, pop.entry_day, pop.jurisdiction, table, month_of_day, pop.path,
+                     pop.drug, pop.dependent, pop.birth_day, pop.using_at_entry,
+                     pop.lost, pop.grid_rank, pop.app_rank)
+    return pop

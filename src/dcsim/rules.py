@@ -1,0 +1,744 @@
+"""Rule files: load, validate and look up every rule value the engine reads, with its provenance.
+
+A rule file (YAML) sets catalogue parameters in dated windows, each with the reference that
+justifies it. Files are checked strictly on load, and every error names file, line and key,
+because a silently misread value would look like a finding of the model. A `RuleStack` layers
+the files that apply to one jurisdiction (national base, locality, reform overlays) and
+`resolve_table` turns stacks into the dense [jurisdiction, month, parameter] table the engine
+indexes; a value nobody wrote is an error, never a zero.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import difflib
+import hashlib
+import math
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from dcsim.calendar import month_starts
+from dcsim.catalogue import CATALOGUE, N_PARAMS, PARAM_NAMES, UNITS
+
+__all__ = [
+    "OutOfWindowError",
+    "Parameter",
+    "RuleError",
+    "RuleFile",
+    "RuleStack",
+    "UnknownParameterError",
+    "Window",
+    "is_assumption",
+    "listing",
+    "load_rule_file",
+    "resolve_table",
+    "rules_hash",
+]
+
+NATIONAL = "national"
+_ONE_DAY = dt.timedelta(days=1)
+_JURISDICTION = re.compile(r"[a-z0-9_]+")
+_REF_PAPER = re.compile(r"paper fn (\d+)(?:-(\d+))?((?:, \d+(?:-\d+)?)*)(?: \(.+\))?")
+_REF_EVIDENCE = re.compile(r"evidence\.md#[a-z0-9-]+(?: .+)?")
+_REF_ASSUMPTION = re.compile(r"assumption: \S.*")
+_REF_FORMS = (
+    "'paper fn N', 'paper fn N-M' or 'paper fn N, M-K' (optionally followed by ' (text)'), "
+    "'evidence.md#anchor' (anchor of a-z, 0-9, '-'; optionally followed by ' text') "
+    "or 'assumption: <reason>', several joined by '; ' (an assumption's reason runs to the end)"
+)
+
+# Allowed keys of each mapping in a rule file, and whether each is required.
+_TOP_KEYS = {"jurisdiction": True, "description": True, "parameters": True}
+_PARAM_KEYS = {"unit": True, "description": False, "values": True}
+_WINDOW_KEYS = {
+    "from": True,
+    "to": False,
+    "value": True,
+    "reference": True,
+    "note": False,
+    "calibrated": False,
+}
+
+_KeyPath = tuple[str | int, ...]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class RuleError(ValueError):
+    """A rule file is malformed; says where (file, 1-based line, key path) so it can be fixed."""
+
+    def __init__(self, path: str | Path, line: int, key: str | None, message: str) -> None:
+        self.path = Path(path)
+        self.line = line
+        self.key = key
+        self.message = message
+        where = f"{path}:{line}: {key}: " if key else f"{path}:{line}: "
+        super().__init__(where + message)
+
+
+class OutOfWindowError(LookupError):
+    """No window covers the date asked for; names parameter, jurisdiction, date and files read."""
+
+    def __init__(
+        self,
+        name: str,
+        jurisdiction: str,
+        date: dt.date,
+        files: Sequence[Path],
+        detail: str,
+    ) -> None:
+        self.name = name
+        self.jurisdiction = jurisdiction
+        self.date = date
+        self.files = tuple(files)
+        consulted = ", ".join(str(f) for f in self.files) or "none"
+        super().__init__(
+            f"{name} has no value for {jurisdiction} on {date.isoformat()}: {detail} "
+            f"(files consulted: {consulted})"
+        )
+
+
+class UnknownParameterError(KeyError):
+    """A lookup by a name that is not in the catalogue (a typo in engine or CLI code)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(name)
+
+    def __str__(self) -> str:
+        return f"unknown parameter {self.name!r}{_suggestion(self.name)}"
+
+
+def _suggestion(name: str) -> str:
+    close = difflib.get_close_matches(name, PARAM_NAMES, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else " (not in dcsim.catalogue.CATALOGUE)"
+
+
+# ------------------------------------------------------- checks shared by loader and models
+
+
+def _split_reference(reference: str) -> list[str]:
+    """Parts joined by '; '; an assumption's reason runs to the end and may itself hold '; '."""
+    parts = reference.split("; ")
+    for i, part in enumerate(parts):
+        if part.startswith("assumption:"):
+            return [*parts[:i], "; ".join(parts[i:])]
+    return parts
+
+
+def is_assumption(reference: str) -> bool:
+    """True if any part of the reference is an 'assumption: ...' part (not backed by a source)."""
+    return any(_REF_ASSUMPTION.fullmatch(p) for p in _split_reference(reference))
+
+
+def _reference_problem(reference: str) -> str | None:
+    for part in _split_reference(reference):
+        m = _REF_PAPER.fullmatch(part)
+        if m:
+            if m.group(2) is not None and int(m.group(2)) < int(m.group(1)):
+                return f"bad reference part {part!r}: footnote range runs backwards"
+            continue
+        if _REF_EVIDENCE.fullmatch(part) or _REF_ASSUMPTION.fullmatch(part):
+            continue
+        return f"bad reference part {part!r} in {reference!r}; accepted forms: {_REF_FORMS}"
+    return None
+
+
+def _is_whole(v: float) -> bool:
+    return float(v).is_integer()
+
+
+def _value_problem(unit: str, v: Any) -> str | None:
+    """Why `v` is not a valid value in `unit`, or None. Bools are only numbers for flags."""
+    if unit == "flag":
+        if isinstance(v, bool) or (isinstance(v, int | float) and v in (0, 1)):
+            return None
+        return f"flag must be 0 or 1 (or true/false), got {v!r}"
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        hint = ""
+        if isinstance(v, str):
+            try:
+                float(v)
+                hint = " (YAML read it as text; write e.g. 1.0e-3 rather than 1e-3)"
+            except ValueError:
+                pass
+        return f"{unit} value must be a number, got {type(v).__name__} {v!r}{hint}"
+    if not math.isfinite(v):
+        return f"{unit} value must be finite, got {v!r}"
+    if unit in ("probability", "share"):
+        return None if 0 <= v <= 1 else f"{unit} {v!r} is outside [0, 1]"
+    if unit == "count":
+        return None if v >= 0 and _is_whole(v) else f"count must be a whole number >= 0, got {v!r}"
+    if unit == "tier":
+        if _is_whole(v) and 0 <= v <= 3:
+            return None
+        return f"tier must be a whole number 0..3 (0 extreme, 1 high, 2 medium, 3 low), got {v!r}"
+    return None if v >= 0 else f"{unit} {v!r} must be >= 0"
+
+
+def _from_problem(start: dt.date) -> str | None:
+    if start.day != 1:
+        return f"from {start} is not the first day of a month (rules change on the 1st)"
+    return None
+
+
+def _to_problem(start: dt.date, end: dt.date | None) -> str | None:
+    if end is None:
+        return None
+    if (end + _ONE_DAY).day != 1:
+        return f"to {end} is not the last day of a month"
+    if end < start:
+        return f"to {end} is before from {start}"
+    return None
+
+
+def _sequence_problem(prev_start: dt.date, prev_end: dt.date | None, start: dt.date) -> str | None:
+    """Why a window starting at `start` cannot follow the previous one, or None."""
+    if prev_end is None:
+        return (
+            f"the previous window (from {prev_start}) is open-ended (no 'to'), so none may follow"
+        )
+    expected = prev_end + _ONE_DAY
+    if start < expected:
+        return f"overlapping windows: from {start} is not after the previous window's to {prev_end}"
+    if start > expected:
+        return (
+            f"gap in dates between {prev_end} and {start} "
+            f"(nothing covers {expected} to {start - _ONE_DAY})"
+        )
+    return None
+
+
+# --------------------------------------------------------------------------- models
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class Window(_Model):
+    """One dated value with its reference; `start`/`end` are the file's `from`/`to`."""
+
+    start: dt.date
+    end: dt.date | None = None
+    value: float
+    reference: str
+    note: str | None = None
+    calibrated: str | None = None
+    line: int = 0  # line of the window's first key in its file (0 if not from a file)
+    value_line: int = 0  # line of `value:` (for calibration to rewrite it)
+
+    @model_validator(mode="after")
+    def _check(self) -> Window:
+        problem = (
+            _from_problem(self.start)
+            or _to_problem(self.start, self.end)
+            or _reference_problem(self.reference)
+        )
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    @property
+    def is_assumption(self) -> bool:
+        """True if the value rests on an 'assumption: ...' rather than a source alone."""
+        return is_assumption(self.reference)
+
+    def covers(self, day: dt.date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+
+class Parameter(_Model):
+    """A catalogue parameter as one file sets it: contiguous windows in date order."""
+
+    name: str
+    unit: str
+    description: str | None = None
+    windows: tuple[Window, ...]
+    line: int = 0  # line of the parameter's name in its file
+
+    @model_validator(mode="after")
+    def _check(self) -> Parameter:
+        spec = CATALOGUE.get(self.name)
+        if spec is None:
+            raise ValueError(f"unknown parameter {self.name!r}{_suggestion(self.name)}")
+        if self.unit != spec.unit:
+            raise ValueError(f"wrong unit: {self.unit}, expected {spec.unit}")
+        if not self.windows:
+            raise ValueError("a parameter needs at least one window")
+        for i, w in enumerate(self.windows):
+            problem = _value_problem(self.unit, w.value)
+            if problem is None and i:
+                prev = self.windows[i - 1]
+                problem = _sequence_problem(prev.start, prev.end, w.start)
+            if problem:
+                raise ValueError(f"windows[{i}]: {problem}")
+        return self
+
+
+class RuleFile(_Model):
+    """One loaded rule file; keeps its bytes so the run manifest can hash what was used."""
+
+    path: Path
+    jurisdiction: str
+    description: str
+    parameters: dict[str, Parameter]
+    content: bytes = Field(default=b"", repr=False)
+
+    @model_validator(mode="after")
+    def _check(self) -> RuleFile:
+        if not _JURISDICTION.fullmatch(self.jurisdiction):
+            raise ValueError(f"jurisdiction {self.jurisdiction!r} must match [a-z0-9_]+")
+        for key, p in self.parameters.items():
+            if key != p.name:
+                raise ValueError(f"parameters[{key!r}] holds parameter {p.name!r}")
+        return self
+
+    def where(self, line: int) -> str:
+        return f"{self.path}:{line}"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _Reader:
+    """Turns a composed YAML node tree into plain data plus the line of every key path."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = path
+        self.lines: dict[_KeyPath, int] = {}
+        self._constructor = yaml.SafeLoader("")
+        self._active: set[int] = set()
+
+    def fail(self, kpath: _KeyPath, message: str, line: int | None = None) -> RuleError:
+        if line is None:
+            line = self.line(kpath)
+        return RuleError(self.path, line, _fmt(kpath) or None, message)
+
+    def line(self, kpath: _KeyPath) -> int:
+        while kpath not in self.lines and kpath:
+            kpath = kpath[:-1]
+        return self.lines.get(kpath, 1)
+
+    def plain(self, node: yaml.Node, kpath: _KeyPath) -> Any:
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                return self._constructor.construct_object(node)
+            except yaml.YAMLError as e:
+                raise self.fail(kpath, f"YAML error: {getattr(e, 'problem', e)}", line) from e
+            except ValueError as e:  # e.g. a timestamp with month 13
+                raise self.fail(kpath, f"cannot read {node.value!r}: {e}", line) from e
+        if id(node) in self._active:
+            raise self.fail(kpath, "recursive YAML alias", line)
+        self._active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                out_list = []
+                for i, item in enumerate(node.value):
+                    sub = (*kpath, i)
+                    self.lines[sub] = item.start_mark.line + 1
+                    out_list.append(self.plain(item, sub))
+                return out_list
+            out: dict[str, Any] = {}
+            first_line: dict[str, int] = {}
+            for knode, vnode in node.value:
+                kline = knode.start_mark.line + 1
+                if knode.tag == "tag:yaml.org,2002:merge":
+                    raise self.fail(kpath, "merge keys ('<<') are not supported", kline)
+                if not isinstance(knode, yaml.ScalarNode):
+                    raise self.fail(kpath, "mapping keys must be plain text", kline)
+                key = str(knode.value)
+                sub = (*kpath, key)
+                if key in first_line:
+                    raise self.fail(
+                        sub, f"duplicate key {key!r} (first at line {first_line[key]})", kline
+                    )
+                first_line[key] = kline
+                self.lines[sub] = kline
+                out[key] = self.plain(vnode, sub)
+            return out
+        finally:
+            self._active.discard(id(node))
+
+
+def _fmt(kpath: _KeyPath) -> str:
+    text = ""
+    for k in kpath:
+        text += f"[{k}]" if isinstance(k, int) else (f".{k}" if text else k)
+    return text
+
+
+def _parse(path: str | Path, content: bytes) -> tuple[Any, _Reader]:
+    reader = _Reader(path)
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = content[: e.start].count(b"\n") + 1
+        raise RuleError(path, line, None, f"not UTF-8 text: {e.reason}") from e
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        problem = e.problem or e.context or str(e)
+        context = f" ({e.context})" if e.context and e.problem else ""
+        raise RuleError(path, line, None, f"YAML syntax error: {problem}{context}") from e
+    except yaml.YAMLError as e:  # reader errors (bad characters) carry no mark
+        raise RuleError(path, 1, None, f"YAML error: {e}") from e
+    if root is None:
+        raise RuleError(path, 1, None, "empty rule file")
+    reader.lines[()] = root.start_mark.line + 1
+    return reader.plain(root, ()), reader
+
+
+def _check_keys(r: _Reader, data: Any, kpath: _KeyPath, allowed: dict[str, bool]) -> dict:
+    if not isinstance(data, dict):
+        raise r.fail(kpath, f"expected a mapping, got {_kind(data)}")
+    for key in data:
+        if key not in allowed:
+            raise r.fail((*kpath, key), f"unknown key {key!r} (allowed: {', '.join(allowed)})")
+    for key, required in allowed.items():
+        if required and key not in data:
+            raise r.fail((*kpath, key), f"missing required key {key!r}", r.line(kpath))
+    return data
+
+
+def _kind(v: Any) -> str:
+    return "nothing (null)" if v is None else f"{type(v).__name__} {v!r}"
+
+
+def _text(r: _Reader, data: dict, kpath: _KeyPath, key: str, required: bool) -> str | None:
+    v = data.get(key)
+    if v is None and not required:
+        return None
+    if not isinstance(v, str) or not v.strip():
+        raise r.fail((*kpath, key), f"{key} must be non-empty text, got {_kind(v)}")
+    return v
+
+
+def _date(r: _Reader, kpath: _KeyPath, v: Any) -> dt.date:
+    if isinstance(v, str):
+        try:
+            v = dt.date.fromisoformat(v)
+        except ValueError:
+            pass
+    if isinstance(v, dt.datetime) or not isinstance(v, dt.date):
+        raise r.fail(kpath, f"expected a date YYYY-MM-DD, got {_kind(v)}")
+    return v
+
+
+def _load_window(r: _Reader, data: Any, kpath: _KeyPath, unit: str) -> Window:
+    _check_keys(r, data, kpath, _WINDOW_KEYS)
+    start = _date(r, (*kpath, "from"), data["from"])
+    if problem := _from_problem(start):
+        raise r.fail((*kpath, "from"), problem)
+    end = None if data.get("to") is None else _date(r, (*kpath, "to"), data["to"])
+    if problem := _to_problem(start, end):
+        raise r.fail((*kpath, "to"), problem)
+    value = data["value"]
+    if problem := _value_problem(unit, value):
+        raise r.fail((*kpath, "value"), problem)
+    reference = _text(r, data, kpath, "reference", required=True)
+    assert reference is not None
+    if problem := _reference_problem(reference):
+        raise r.fail((*kpath, "reference"), problem)
+    return Window(
+        start=start,
+        end=end,
+        value=float(value),
+        reference=reference,
+        note=_text(r, data, kpath, "note", required=False),
+        calibrated=_text(r, data, kpath, "calibrated", required=False),
+        line=r.line(kpath),
+        value_line=r.line((*kpath, "value")),
+    )
+
+
+def _load_parameter(r: _Reader, name: str, data: Any, kpath: _KeyPath) -> Parameter:
+    spec = CATALOGUE.get(name)
+    if spec is None:
+        raise r.fail(kpath, f"unknown parameter {name!r}{_suggestion(name)}")
+    _check_keys(r, data, kpath, _PARAM_KEYS)
+    unit = data["unit"]
+    if not isinstance(unit, str) or unit not in UNITS:
+        raise r.fail((*kpath, "unit"), f"unknown unit {unit!r} (known: {', '.join(UNITS)})")
+    if unit != spec.unit:
+        raise r.fail((*kpath, "unit"), f"wrong unit: {unit}, expected {spec.unit}")
+    values = data["values"]
+    vpath = (*kpath, "values")
+    if not isinstance(values, list) or not values:
+        raise r.fail(vpath, f"values must be a non-empty list of windows, got {_kind(values)}")
+    windows: list[Window] = []
+    for i, item in enumerate(values):
+        w = _load_window(r, item, (*vpath, i), unit)
+        if windows:
+            prev = windows[-1]
+            if problem := _sequence_problem(prev.start, prev.end, w.start):
+                raise r.fail((*vpath, i, "from"), problem)
+        windows.append(w)
+    return Parameter(
+        name=name,
+        unit=unit,
+        description=_text(r, data, kpath, "description", required=False),
+        windows=tuple(windows),
+        line=r.line(kpath),
+    )
+
+
+def load_rule_file(path: str | Path) -> RuleFile:
+    """Read and validate one rule file; any problem raises RuleError naming file, line and key."""
+    content = Path(path).read_bytes()
+    data, r = _parse(path, content)
+    _check_keys(r, data, (), _TOP_KEYS)
+    jurisdiction = data["jurisdiction"]
+    if not isinstance(jurisdiction, str) or not _JURISDICTION.fullmatch(jurisdiction):
+        raise r.fail(
+            ("jurisdiction",),
+            f"jurisdiction must be {NATIONAL!r} or a locality id of a-z, 0-9, '_', "
+            f"got {_kind(jurisdiction)}",
+        )
+    description = _text(r, data, (), "description", required=True)
+    assert description is not None
+    params = data["parameters"]
+    if not isinstance(params, dict):
+        raise r.fail(("parameters",), f"parameters must be a mapping, got {_kind(params)}")
+    parameters = {
+        name: _load_parameter(r, name, body, ("parameters", name)) for name, body in params.items()
+    }
+    return RuleFile(
+        path=Path(path),
+        jurisdiction=jurisdiction,
+        description=description,
+        parameters=parameters,
+        content=content,
+    )
+
+
+# --------------------------------------------------------------------------- stacks
+
+
+class _Segment(NamedTuple):
+    """A stretch of dates in which one window of one file is in force for a stack."""
+
+    start: dt.date
+    end: dt.date | None  # may be earlier than window.end when a later file took over
+    window: Window
+    file: RuleFile
+
+
+_FAR_FUTURE = dt.date.max.toordinal()
+
+
+class _Track:
+    """The effective windows of one parameter in one stack, ready for fast lookup."""
+
+    def __init__(self, segments: list[_Segment]) -> None:
+        self.segments = segments
+        self.starts = [s.start for s in segments]
+        self.start_ord = np.array([s.start.toordinal() for s in segments], dtype=np.int64)
+        self.end_ord = np.array(
+            [_FAR_FUTURE if s.end is None else s.end.toordinal() for s in segments],
+            dtype=np.int64,
+        )
+        self.values = np.array([s.window.value for s in segments], dtype=np.float64)
+
+    def find(self, day: dt.date) -> _Segment | None:
+        i = bisect.bisect_right(self.starts, day) - 1
+        if i < 0:
+            return None
+        s = self.segments[i]
+        return s if s.end is None or day <= s.end else None
+
+    def coverage(self) -> str:
+        spans: list[list[dt.date | None]] = []
+        for s in self.segments:
+            if spans and spans[-1][1] is not None and spans[-1][1] + _ONE_DAY == s.start:
+                spans[-1][1] = s.end
+            else:
+                spans.append([s.start, s.end])
+        return ", ".join(f"{a} to {b if b is not None else 'open end'}" for a, b in spans)
+
+
+class RuleStack:
+    """The rule files for one jurisdiction, in order; a later file overrides from its first date.
+
+    For each parameter, a later file that sets it replaces the earlier definition from its
+    first window's `from` onward, and dates before that keep the earlier values: a reform
+    overlay changes a value "from a date on" without restating its history.
+    """
+
+    def __init__(self, files: Sequence[RuleFile], jurisdiction: str | None = None) -> None:
+        self.files: tuple[RuleFile, ...] = tuple(files)
+        if not self.files:
+            raise ValueError("a RuleStack needs at least one rule file")
+        local = {f.jurisdiction for f in self.files} - {NATIONAL}
+        if jurisdiction is None:
+            if len(local) > 1:
+                raise ValueError(
+                    f"files for several localities in one stack: {', '.join(sorted(local))}"
+                )
+            jurisdiction = local.pop() if local else NATIONAL
+        foreign = [f for f in self.files if f.jurisdiction not in (NATIONAL, jurisdiction)]
+        if foreign:
+            raise ValueError(
+                f"stack for {jurisdiction!r} includes files for another jurisdiction: "
+                + ", ".join(f"{f.path} ({f.jurisdiction})" for f in foreign)
+            )
+        self.jurisdiction: str = jurisdiction
+        self._tracks: dict[str, _Track] = {}
+        for name in PARAM_NAMES:
+            segments: list[_Segment] = []
+            for f in self.files:
+                p = f.parameters.get(name)
+                if p is None:
+                    continue
+                cut = p.windows[0].start
+                kept = []
+                for s in segments:
+                    if s.start >= cut:
+                        break
+                    if s.end is None or s.end >= cut:
+                        s = s._replace(end=cut - _ONE_DAY)
+                    kept.append(s)
+                segments = kept + [_Segment(w.start, w.end, w, f) for w in p.windows]
+            if segments:
+                self._tracks[name] = _Track(segments)
+
+    @classmethod
+    def from_paths(cls, paths: Iterable[str | Path], jurisdiction: str | None = None) -> RuleStack:
+        """Load the files in order and stack them."""
+        return cls([load_rule_file(p) for p in paths], jurisdiction)
+
+    def __repr__(self) -> str:
+        names = ", ".join(str(f.path) for f in self.files)
+        return f"RuleStack({self.jurisdiction!r}: {names})"
+
+    def names(self) -> set[str]:
+        """Parameters set by at least one file of the stack (not necessarily for every date)."""
+        return set(self._tracks)
+
+    def _files_setting(self, name: str) -> list[Path]:
+        setting = [f.path for f in self.files if name in f.parameters]
+        return setting or [f.path for f in self.files]
+
+    def _missing(self, name: str, day: dt.date) -> OutOfWindowError:
+        track = self._tracks.get(name)
+        if track is None:
+            detail = "no file of the stack sets it"
+        else:
+            detail = f"its windows cover {track.coverage()}"
+        return OutOfWindowError(name, self.jurisdiction, day, self._files_setting(name), detail)
+
+    def window(self, name: str, date: dt.date) -> tuple[Window, RuleFile]:
+        """The window in force on `date` and the file it comes from (for printing references)."""
+        if name not in CATALOGUE:
+            raise UnknownParameterError(name)
+        day = _as_date(date)
+        track = self._tracks.get(name)
+        seg = track.find(day) if track is not None else None
+        if seg is None:
+            raise self._missing(name, day)
+        return seg.window, seg.file
+
+    def value(self, name: str, date: dt.date) -> float:
+        """The value of `name` in force on `date`; OutOfWindowError if no window covers it."""
+        return self.window(name, date)[0].value
+
+    def _effective(self, name: str) -> list[_Segment]:
+        track = self._tracks.get(name)
+        return list(track.segments) if track is not None else []
+
+
+def _as_date(day: dt.date) -> dt.date:
+    return day.date() if isinstance(day, dt.datetime) else day
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def resolve_table(stacks: Sequence[RuleStack], start: dt.date, end: dt.date) -> np.ndarray:
+    """The dense table the engine indexes: [stack, month, Par.X] -> value on the month's first day.
+
+    The first month uses `start` itself. Every catalogue parameter must be set in every month
+    of every stack, else OutOfWindowError for the first gap found (stack order, catalogue
+    order, then date): a zero filled in would silently switch a procedure off.
+    """
+    start, end = _as_date(start), _as_date(end)
+    if end < start:
+        raise ValueError(f"end {end} is before start {start}")
+    days = month_starts(start, end)
+    days[0] = start
+    day_ord = np.array([d.toordinal() for d in days], dtype=np.int64)
+    table = np.empty((len(stacks), len(days), N_PARAMS), dtype=np.float64)
+    for j, stack in enumerate(stacks):
+        for p, name in enumerate(PARAM_NAMES):
+            track = stack._tracks.get(name)
+            if track is None:
+                raise stack._missing(name, days[0])
+            idx = np.searchsorted(track.start_ord, day_ord, side="right") - 1
+            safe = np.maximum(idx, 0)
+            ok = (idx >= 0) & (day_ord <= track.end_ord[safe])
+            if not ok.all():
+                raise stack._missing(name, days[int(np.argmin(ok))])
+            table[j, :, p] = track.values[safe]
+    return table
+
+
+def rules_hash(files: Iterable[RuleFile]) -> str:
+    """sha256 over (file name, bytes) of each file in order: identifies the rules of a run.
+
+    Names and contents are length-prefixed so no two different file lists hash alike. A
+    RuleFile built in memory (no bytes) is hashed by its canonical JSON instead.
+    """
+    h = hashlib.sha256()
+    for f in files:
+        name = f.path.name.encode("utf-8")
+        content = f.content or f.model_dump_json(exclude={"content"}).encode("utf-8")
+        for part in (name, content):
+            h.update(len(part).to_bytes(8, "big"))
+            h.update(part)
+    return h.hexdigest()
+
+
+def _display_value(unit: str, value: float) -> float | int:
+    return int(value) if unit in ("count", "tier", "flag") else value
+
+
+def listing(stacks: dict[str, RuleStack]) -> list[dict]:
+    """One row per (jurisdiction, parameter, window in force) for `dcsim rules`.
+
+    `from`/`to` are the dates the window is in force in that stack (an overlay can cut an
+    earlier window short); `source` is "file:line" of the window in its file.
+    """
+    rows: list[dict] = []
+    for jurisdiction, stack in stacks.items():
+        for name in PARAM_NAMES:
+            for s in stack._effective(name):
+                w = s.window
+                rows.append(
+                    {
+                        "jurisdiction": jurisdiction,
+                        "name": name,
+                        "unit": CATALOGUE[name].unit,
+                        "from": s.start,
+                        "to": s.end,
+                        "value": _display_value(CATALOGUE[name].unit, w.value),
+                        "reference": w.reference,
+                        "is_assumption": w.is_assumption,
+                        "calibrated": w.calibrated,
+                        "note": w.note,
+                        "file": str(s.file.path),
+                        "line": w.line,
+                        "source": s.file.where(w.line),
+                    }
+                )
+    return rows

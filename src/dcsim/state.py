@@ -1,0 +1,127 @@
+"""The layout of a person's state while the engine walks their life course.
+
+Persons are rows: the population arrays (population.py) hold what registration drew; while a
+person's events are processed, their changing state lives in one small int64 vector `s` and
+one float64 vector `f` of event clocks, indexed by the constants below (LASER-style structure of
+arrays, compiled by Numba). Nothing here can hold a real person's data: only modelled codes,
+days and counters.
+"""
+
+from __future__ import annotations
+
+import enum
+
+NEVER = 2**31 - 1  # a day that never comes
+FNEVER = 1.0e18  # the same for float clocks
+
+
+class Path(enum.IntEnum):
+    """How a person entered the registry (paper fn 2, 11, 23-25, 76-77)."""
+
+    DETAINED_POSITIVE = 0
+    STOPPED_NOT_DETAINED = 1
+    VOLUNTARY = 2
+    DATA_ERROR = 3
+
+
+class Drug(enum.IntEnum):
+    HEROIN = 0
+    SYNTHETIC = 1
+
+
+class Pathway(enum.IntEnum):
+    """Treatment pathway in force (Anti-Drug Law 2008; paper conclusion, fn 75-77)."""
+
+    NONE = 0
+    COMMUNITY_DETOX = 1
+    COMMUNITY_REHAB = 2
+    ISOLATION = 3
+    VOLUNTARY = 4
+    DETENTION = 5
+
+
+CUSTODIAL = (Pathway.ISOLATION, Pathway.VOLUNTARY, Pathway.DETENTION)
+
+
+class Release(enum.IntEnum):
+    CONTROL = 0  # under dynamic control, alerts on
+    PARTIAL = 1  # alerts off, community control and assessment go on (paper fn 45)
+    FULL = 2  # released; the record stays (paper fn 47)
+    DELETED = 3  # released and the record deleted (only under a reform)
+
+
+class Tier(enum.IntEnum):
+    EXTREME = 0
+    HIGH = 1
+    MEDIUM = 2
+    LOW = 3
+
+
+class S(enum.IntEnum):
+    """Integer state of the person being simulated."""
+
+    J = 0  # jurisdiction index
+    T = 1  # current day
+    USING = 2  # true state: using now (1) or not (0)
+    USE_NEXT = 3  # day the true state next changes
+    ABST_START = 4  # day the current abstinence began
+    PATHWAY = 5
+    ORDER_END = 6  # day the current order or custody ends
+    ORDER_ACTIVE = 7  # the community order is actually carried out (tests happen)
+    ORDER_KIND = 8  # last community order: 0 none, 1 detox, 2 rehab (for the exit minimum)
+    TIER = 9
+    NEXT_ASSESS = 10
+    LAST_DETECT = 11  # last detected use (entry counts): what the system knows
+    NEG_TESTS = 12  # negative tests since the last detection
+    NEXT_TEST = 13
+    RELEASE = 14
+    ELIGIBLE = 15  # day the exit criteria were met in this episode, else NEVER
+    RELEASE_DUE = 16
+    DEATH = 17
+    CORRECT = 18  # day a data error is corrected (record removed), else NEVER
+    IN_REGISTRY = 19  # 0 once dead, corrected or deleted
+    LOST = 20  # whereabouts unknown: no scheduled contact
+    NEVER_USED = 21
+    DEPENDENT = 22
+    BIRTH = 23  # day of birth (negative: before the period)
+    APP = 24  # monitoring app enrolled in, -1 none
+    GRID_ON = 25
+    OFFICIAL_FLIP = 26  # day the person stops counting as an existing user
+    EXIT_FLIP = 27  # day the abstinence part of the exit rule is met
+    TRUE_FLIP = 28  # day the true abstinence reaches the law's three years
+    NEXT_RULE = 29  # index into the jurisdiction's rule-change days
+    AGE_FLIP = 30  # next age-band boundary
+    EXPOSURE = 31  # days with a counted record so far (closed spans)
+    CTRL_BAND = 32  # age band of the open span under control (not fully released), or -1
+    REG_START = 33  # open span in the registry, for exposure
+    SPAN_START_0 = 34  # open periodic spans: counselling, grid visits, app check-ins
+    SPAN_START_1 = 35
+    SPAN_START_2 = 36
+    DETECTIONS = 37
+    ALIVE = 38
+    CORRECTED = 39  # a data error corrected: the record is removed (paper fn 40-41)
+    FIRST_RELEASE = 40  # day of the first release (partial or full), else NEVER
+    FLIPS_DONE = 41  # bits: 1 official flip, 2 exit flip, 4 true flip already taken
+    N = 42
+
+
+class F(enum.IntEnum):
+    """Float state: thinning clocks of the Poisson processes, and periodic intervals."""
+
+    ID_USE = 0
+    INSPECT = 1
+    ENCOUNTER = 2
+    APP_ALERT = 3
+    SPAN_IV_0 = 4
+    SPAN_IV_1 = 5
+    SPAN_IV_2 = 6
+    EXIT_U_UPDATE = 7  # this eligibility episode's draws, kept so a rule change can reuse them
+    EXIT_DELAY = 8
+    EXIT_U_PARTIAL = 9
+    N = 10
+
+
+class K(enum.IntEnum):
+    """Draw counters, one per random stream (see rng.Stream)."""
+
+    N = 12
