@@ -12,7 +12,6 @@ from numba import njit
 
 from .catalogue import APPS, Par
 from .management import in_community_order, reachable
-from .state import S
 
 _ENROL0 = int(Par.APPS__ENROLMENT_SHARE__ZIBO)
 _ALERT0 = int(Par.APPS__ALERT_RATE_PER_YEAR__ZIBO)

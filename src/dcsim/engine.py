@@ -38,8 +38,9 @@ _EV_RELEASE, _EV_DEATH, _EV_CORRECT, _EV_RULE, _EV_AGE = 11, 12, 13, 14, 15
 N_EVENTS = 16
 _NS, _NF, _NK = int(S.N), int(F.N), int(K.N)
 
-# clocks of the thinned Poisson processes: (clock in F, stream, bound column in max_rates)
-_MAX_ID, _MAX_INSPECT, _MAX_ENCOUNTER, _MAX_APP = 0, 1, 2, 3
+# columns of max_rates: bounds of the thinned Poisson processes of one locality
+_MAX_ID, _MAX_ENCOUNTER, _MAX_APP, _MAX_INSPECT0 = 0, 1, 2, 3  # inspections: one per tier
+N_BOUNDS = 7
 
 
 @njit(inline="always", cache=True)
@@ -53,7 +54,11 @@ def _next_clock(t, bound, keys, k, stream) -> float:  # noqa: ANN001
 @njit(cache=True)
 def _refresh(s, f, t, P, grid_rank, app_rank, codes, codes_new, delta_row, rates_j,
              intrusions, keys, k, bounds, intervals) -> None:  # noqa: ANN001
-    """After any event: schedules, spans and stock codes follow the new state."""
+    """After an event that changed the state: clocks, schedules, spans and stocks follow.
+
+    A clock whose process cannot fire is parked (FNEVER) and restarted from day t when it can
+    again; Poisson processes are memoryless, so this is exact.
+    """
     management.reschedule_test(s, t, P)
     app = apps.enrolled_app(s, P, app_rank)
     if app != s[S.APP]:
@@ -61,10 +66,22 @@ def _refresh(s, f, t, P, grid_rank, app_rank, codes, codes_new, delta_row, rates
         f[F.APP_ALERT] = FNEVER
         if app >= 0:
             f[F.APP_ALERT] = _next_clock(t, bounds[_MAX_APP], keys, k, Stream.APP)
-    if management.reachable(s) and f[F.INSPECT] >= FNEVER:
-        f[F.INSPECT] = _next_clock(t, bounds[_MAX_INSPECT], keys, k, Stream.INSPECT)
-    if alerts.raises_alert(s) and f[F.ID_USE] >= FNEVER:
-        f[F.ID_USE] = _next_clock(t, bounds[_MAX_ID], keys, k, Stream.ID_USE)
+    tier = s[S.TIER] if management.reachable(s) else -1
+    if tier != s[S.INSPECT_TIER]:
+        s[S.INSPECT_TIER] = tier
+        f[F.INSPECT] = FNEVER
+        if tier >= 0:
+            f[F.INSPECT] = _next_clock(t, bounds[_MAX_INSPECT0 + tier], keys, k, Stream.INSPECT)
+    if alerts.raises_alert(s):
+        if f[F.ID_USE] >= FNEVER:
+            f[F.ID_USE] = _next_clock(t, bounds[_MAX_ID], keys, k, Stream.ID_USE)
+    else:
+        f[F.ID_USE] = FNEVER
+    if s[S.USING] == 1 and s[S.ALIVE] == 1 and not pathways.is_custodial(s[S.PATHWAY]):
+        if f[F.ENCOUNTER] >= FNEVER:
+            f[F.ENCOUNTER] = _next_clock(t, bounds[_MAX_ENCOUNTER], keys, k, Stream.ENCOUNTER)
+    else:
+        f[F.ENCOUNTER] = FNEVER
     intervals[0] = management.counselling_interval(s, P)
     intervals[1] = grid.visit_interval(s, P, grid_rank)
     intervals[2] = apps.checkin_interval(P, app)
@@ -76,21 +93,86 @@ def _refresh(s, f, t, P, grid_rank, app_rank, codes, codes_new, delta_row, rates
 
 
 @njit(cache=True)
-def _start_custody_or_abstinence(s, t, P, keys, k) -> None:  # noqa: ANN001
+def _detect(s, t, P, keys, k, fl) -> None:  # noqa: ANN001
+    record_detection(s, t, P, keys, k, fl)
     if pathways.is_custodial(s[S.PATHWAY]):
         drug_use.enter_custody(s, t, P)
 
 
 @njit(cache=True)
-def _detect(s, f, t, P, keys, k, fl) -> None:  # noqa: ANN001
-    record_detection(s, t, P, keys, k, fl)
-    _start_custody_or_abstinence(s, t, P, keys, k)
+def _negative(s, f, t, P, keys, k, fl) -> bool:  # noqa: ANN001
+    """A negative test counts towards exit; True if it made the person eligible."""
+    record_negative(s)
+    return exit.check_eligibility(s, f, t, P, keys, k, fl)
 
 
 @njit(cache=True)
-def _negative(s, f, t, P, keys, k, fl) -> None:  # noqa: ANN001
-    record_negative(s)
-    exit.check_eligibility(s, f, t, P, keys, k, fl)
+def _test(s, f, t, P, u_result, keys, k, fl) -> tuple[bool, bool]:  # noqa: ANN001
+    """A test by police or inspectors: (positive, state changed)."""
+    if is_positive(s, P, u_result):
+        _detect(s, t, P, keys, k, fl)
+        return True, True
+    return False, _negative(s, f, t, P, keys, k, fl)
+
+
+@njit(cache=True)
+def _alert(s, f, t, P, v, keys, k, fl, intrusions) -> bool:  # noqa: ANN001
+    """An ID use raises an alert at venue v; police respond (paper fn 22). True if changed."""
+    fl[Flow.ALERTS] += 1
+    fl[FLOW_ALERT_VENUE0 + v] += 1
+    u_respond = draw(keys, k, Stream.POLICE)
+    u_contact = draw(keys, k, Stream.POLICE)
+    u_test = draw(keys, k, Stream.POLICE)
+    u_result = draw(keys, k, Stream.POLICE)
+    if u_respond >= P[Par.ALERTS__RESPONSE_PROBABILITY]:
+        return False
+    fl[Flow.ALERT_RESPONSES] += 1
+    minutes = 60.0 * P[Par.ALERTS__OFFICER_HOURS_PER_RESPONSE]
+    changed = False
+    if u_contact < P[Par.ALERTS__CONTACT_PROBABILITY]:
+        fl[Flow.ALERT_CONTACTS] += 1
+        fl[FLOW_INTERROGATION_VENUE0 + v] += 1
+        fl[Flow.INTRUSIONS_PUBLIC_INTERROGATION] += 1
+        intrusions[Intrusion.PUBLIC_INTERROGATION] += 1
+        minutes += 60.0 * P[Par.ALERTS__OFFICER_HOURS_PER_CONTACT]
+        if s[S.LOST] == 1:
+            s[S.LOST] = 0
+            fl[Flow.WHEREABOUTS_FOUND] += 1
+            changed = True
+        if u_test < P[Par.ALERTS__TEST_GIVEN_CONTACT]:
+            fl[Flow.ALERT_TESTS] += 1
+            fl[Flow.INTRUSIONS_PUBLIC_TEST] += 1
+            intrusions[Intrusion.PUBLIC_TEST] += 1
+            positive, test_changed = _test(s, f, t, P, u_result, keys, k, fl)
+            if positive:
+                fl[Flow.ALERT_POSITIVES] += 1
+            changed = changed or test_changed
+    fl[Flow.OFFICER_MINUTES_ALERTS] += int(round(minutes))
+    return changed
+
+
+@njit(cache=True)
+def _inspect(s, f, t, P, u_work, u_neighbour, u_result, keys, k, fl, intrusions) -> bool:  # noqa: ANN001
+    """An unscheduled inspection with a test, at home or at work (paper fn 21, 51)."""
+    fl[Flow.OFFICER_MINUTES_INSPECTIONS] += int(
+        round(60.0 * P[Par.MANAGEMENT__OFFICER_HOURS_PER_INSPECTION]))
+    if u_work < P[Par.MANAGEMENT__WORKPLACE_SHARE]:
+        fl[Flow.INSPECTIONS_WORKPLACE] += 1
+        fl[Flow.INTRUSIONS_WORKPLACE_TEST] += 1
+        intrusions[Intrusion.WORKPLACE_TEST] += 1
+    else:
+        fl[Flow.INSPECTIONS_HOME] += 1
+        fl[Flow.INTRUSIONS_HOME_VISIT] += 1
+        fl[Flow.INTRUSIONS_HOME_TEST] += 1
+        intrusions[Intrusion.HOME_VISIT] += 1
+        intrusions[Intrusion.HOME_TEST] += 1
+        if u_neighbour < P[Par.MANAGEMENT__NEIGHBOUR_INTERVIEW_PROBABILITY]:
+            fl[Flow.INTRUSIONS_NEIGHBOUR_INTERVIEW] += 1
+            intrusions[Intrusion.NEIGHBOUR_INTERVIEW] += 1
+    positive, changed = _test(s, f, t, P, u_result, keys, k, fl)
+    if positive:
+        fl[Flow.INSPECTION_POSITIVES] += 1
+    return changed
 
 
 @njit(cache=True)
@@ -157,11 +239,13 @@ def simulate_person(
         drug_use.start_abstinence(s, t, P, keys, k, 1.0)
     fl[Flow.ENTRIES_DETAINED_POSITIVE + path] += 1
     pathways.order_at_entry(s, t, P, path, keys, k, fl)
-    _start_custody_or_abstinence(s, t, P, keys, k)
-    f[F.ENCOUNTER] = _next_clock(t, bounds[_MAX_ENCOUNTER], keys, k, Stream.ENCOUNTER)
+    if pathways.is_custodial(s[S.PATHWAY]):
+        drug_use.enter_custody(s, t, P)
+    f[F.ENCOUNTER] = FNEVER
     f[F.ID_USE] = FNEVER
     f[F.INSPECT] = FNEVER
     f[F.APP_ALERT] = FNEVER
+    s[S.INSPECT_TIER] = -1
     _refresh(s, f, t, P, grid_rank, app_rank, codes, codes_new, stock_delta[j, month_of_day[t]],
              rates[j], intrusions, keys, k, bounds, buf)
 
@@ -194,6 +278,7 @@ def simulate_person(
         P = table[j, m]
         fl = flows[j, m]
         s[S.T] = t
+        changed = True  # most events change the state; the frequent ones say when they do not
 
         if ev == _EV_USE:
             if s[S.USING] == 1:
@@ -207,115 +292,64 @@ def simulate_person(
             u_done = draw(keys, k, Stream.TEST)
             u_result = draw(keys, k, Stream.TEST)
             s[S.NEXT_TEST] = NEVER
+            changed = False
             if u_done < P[Par.MANAGEMENT__TEST_DONE_PROBABILITY]:
                 fl[Flow.SCHEDULED_TESTS_DONE] += 1
                 fl[Flow.INTRUSIONS_SCHEDULED_TEST] += 1
                 intrusions[Intrusion.SCHEDULED_TEST] += 1
                 if is_positive(s, P, u_result):
                     fl[Flow.SCHEDULED_TEST_POSITIVES] += 1
-                    _detect(s, f, t, P, keys, k, fl)
+                    _detect(s, t, P, keys, k, fl)
+                    changed = True
                 else:
-                    _negative(s, f, t, P, keys, k, fl)
+                    changed = _negative(s, f, t, P, keys, k, fl)
             iv = management.test_interval(s, P)
             if iv > 0.0 and s[S.NEXT_TEST] == NEVER:
                 s[S.NEXT_TEST] = t + int(iv)
         elif ev == _EV_ID:
+            changed = False
             u_accept = draw(keys, k, Stream.ID_USE)
             u_venue = draw(keys, k, Stream.ID_USE)
-            if not alerts.raises_alert(s):
-                f[F.ID_USE] = FNEVER  # parked until the person is under full control again
-            else:
-                f[F.ID_USE] = _next_clock(f[F.ID_USE], bounds[_MAX_ID], keys, k, Stream.ID_USE)
-                if u_accept * bounds[_MAX_ID] < alerts.id_use_rate(s, P):
-                    v = alerts.venue_of(P, u_venue)
-                    fl[Flow.ALERTS] += 1
-                    fl[FLOW_ALERT_VENUE0 + v] += 1
-                    u_respond = draw(keys, k, Stream.POLICE)
-                    u_contact = draw(keys, k, Stream.POLICE)
-                    u_test = draw(keys, k, Stream.POLICE)
-                    u_result = draw(keys, k, Stream.POLICE)
-                    if u_respond < P[Par.ALERTS__RESPONSE_PROBABILITY]:
-                        fl[Flow.ALERT_RESPONSES] += 1
-                        minutes = 60.0 * P[Par.ALERTS__OFFICER_HOURS_PER_RESPONSE]
-                        if u_contact < P[Par.ALERTS__CONTACT_PROBABILITY]:
-                            fl[Flow.ALERT_CONTACTS] += 1
-                            fl[FLOW_INTERROGATION_VENUE0 + v] += 1
-                            fl[Flow.INTRUSIONS_PUBLIC_INTERROGATION] += 1
-                            intrusions[Intrusion.PUBLIC_INTERROGATION] += 1
-                            minutes += 60.0 * P[Par.ALERTS__OFFICER_HOURS_PER_CONTACT]
-                            if s[S.LOST] == 1:
-                                s[S.LOST] = 0
-                                fl[Flow.WHEREABOUTS_FOUND] += 1
-                            if u_test < P[Par.ALERTS__TEST_GIVEN_CONTACT]:
-                                fl[Flow.ALERT_TESTS] += 1
-                                fl[Flow.INTRUSIONS_PUBLIC_TEST] += 1
-                                intrusions[Intrusion.PUBLIC_TEST] += 1
-                                if is_positive(s, P, u_result):
-                                    fl[Flow.ALERT_POSITIVES] += 1
-                                    _detect(s, f, t, P, keys, k, fl)
-                                else:
-                                    _negative(s, f, t, P, keys, k, fl)
-                        fl[Flow.OFFICER_MINUTES_ALERTS] += int(round(minutes))
+            f[F.ID_USE] = _next_clock(f[F.ID_USE], bounds[_MAX_ID], keys, k, Stream.ID_USE)
+            if u_accept * bounds[_MAX_ID] < alerts.id_use_rate(s, P):
+                changed = _alert(s, f, t, P, alerts.venue_of(P, u_venue), keys, k, fl,
+                                 intrusions)
         elif ev == _EV_INSPECT:
+            changed = False
             u_accept = draw(keys, k, Stream.INSPECT)
             u_work = draw(keys, k, Stream.INSPECT)
             u_neighbour = draw(keys, k, Stream.INSPECT)
             u_result = draw(keys, k, Stream.INSPECT)
-            if not management.reachable(s):
-                f[F.INSPECT] = FNEVER
-            else:
-                f[F.INSPECT] = _next_clock(
-                    f[F.INSPECT], bounds[_MAX_INSPECT], keys, k, Stream.INSPECT)
-                if u_accept * bounds[_MAX_INSPECT] < management.inspection_rate(s, P):
-                    fl[Flow.OFFICER_MINUTES_INSPECTIONS] += int(
-                        round(60.0 * P[Par.MANAGEMENT__OFFICER_HOURS_PER_INSPECTION]))
-                    if u_work < P[Par.MANAGEMENT__WORKPLACE_SHARE]:
-                        fl[Flow.INSPECTIONS_WORKPLACE] += 1
-                        fl[Flow.INTRUSIONS_WORKPLACE_TEST] += 1
-                        intrusions[Intrusion.WORKPLACE_TEST] += 1
-                    else:
-                        fl[Flow.INSPECTIONS_HOME] += 1
-                        fl[Flow.INTRUSIONS_HOME_VISIT] += 1
-                        fl[Flow.INTRUSIONS_HOME_TEST] += 1
-                        intrusions[Intrusion.HOME_VISIT] += 1
-                        intrusions[Intrusion.HOME_TEST] += 1
-                        if u_neighbour < P[Par.MANAGEMENT__NEIGHBOUR_INTERVIEW_PROBABILITY]:
-                            fl[Flow.INTRUSIONS_NEIGHBOUR_INTERVIEW] += 1
-                            intrusions[Intrusion.NEIGHBOUR_INTERVIEW] += 1
-                    if is_positive(s, P, u_result):
-                        fl[Flow.INSPECTION_POSITIVES] += 1
-                        _detect(s, f, t, P, keys, k, fl)
-                    else:
-                        _negative(s, f, t, P, keys, k, fl)
+            bound = bounds[_MAX_INSPECT0 + s[S.INSPECT_TIER]]
+            f[F.INSPECT] = _next_clock(f[F.INSPECT], bound, keys, k, Stream.INSPECT)
+            if u_accept * bound < management.inspection_rate(s, P):
+                changed = _inspect(s, f, t, P, u_work, u_neighbour, u_result, keys, k, fl,
+                                   intrusions)
         elif ev == _EV_ENCOUNTER:
             u_accept = draw(keys, k, Stream.ENCOUNTER)
             f[F.ENCOUNTER] = _next_clock(
                 f[F.ENCOUNTER], bounds[_MAX_ENCOUNTER], keys, k, Stream.ENCOUNTER)
-            if (
-                s[S.USING] == 1
-                and not pathways.is_custodial(s[S.PATHWAY])
-                and u_accept * bounds[_MAX_ENCOUNTER] < P[Par.MANAGEMENT__ENCOUNTER_RATE_PER_YEAR]
-            ):
+            changed = False
+            if u_accept * bounds[_MAX_ENCOUNTER] < P[Par.MANAGEMENT__ENCOUNTER_RATE_PER_YEAR]:
                 fl[Flow.ENCOUNTER_DETECTIONS] += 1
-                _detect(s, f, t, P, keys, k, fl)
+                _detect(s, t, P, keys, k, fl)
+                changed = True
         elif ev == _EV_APP:
+            changed = False
             u_accept = draw(keys, k, Stream.APP)
-            if s[S.APP] < 0:
-                f[F.APP_ALERT] = FNEVER
-            else:
-                f[F.APP_ALERT] = _next_clock(f[F.APP_ALERT], bounds[_MAX_APP], keys, k, Stream.APP)
-                if u_accept * bounds[_MAX_APP] < apps.alert_rate(P, s[S.APP]):
-                    fl[Flow.APP_ALERTS] += 1
-                    fl[Flow.INTRUSIONS_APP_ALERT_FOLLOWUP] += 1
-                    intrusions[Intrusion.APP_ALERT_FOLLOWUP] += 1
-                    fl[Flow.STAFF_MINUTES_APP] += int(round(60.0 * P[Par.APPS__ALERT_FOLLOWUP_HOURS]))
+            f[F.APP_ALERT] = _next_clock(f[F.APP_ALERT], bounds[_MAX_APP], keys, k, Stream.APP)
+            if u_accept * bounds[_MAX_APP] < apps.alert_rate(P, s[S.APP]):
+                fl[Flow.APP_ALERTS] += 1
+                fl[Flow.INTRUSIONS_APP_ALERT_FOLLOWUP] += 1
+                intrusions[Intrusion.APP_ALERT_FOLLOWUP] += 1
+                fl[Flow.STAFF_MINUTES_APP] += int(round(60.0 * P[Par.APPS__ALERT_FOLLOWUP_HOURS]))
         elif ev == _EV_ORDER_END:
             was_custodial = pathways.is_custodial(s[S.PATHWAY])
             pathways.order_ends(s, t, P, keys, k, fl)
             if was_custodial and s[S.NEVER_USED] == 0:
                 drug_use.start_abstinence(s, t, P, keys, k, 1.0)
         elif ev == _EV_ASSESS:
-            management.reassess(s, t, P)
+            changed = management.reassess(s, t, P)
         elif ev == _EV_OFFICIAL:
             s[S.FLIPS_DONE] |= 1
         elif ev == _EV_EXIT_FLIP:
@@ -343,8 +377,9 @@ def simulate_person(
             exit.schedule_release(s, f, t, P)
         elif ev == _EV_AGE:
             s[S.AGE_FLIP] = ledger.next_age_flip(s, t)
-        _refresh(s, f, t, P, grid_rank, app_rank, codes, codes_new, stock_delta[j, m],
-                 rates[j], intrusions, keys, k, bounds, buf)
+        if changed:
+            _refresh(s, f, t, P, grid_rank, app_rank, codes, codes_new, stock_delta[j, m],
+                     rates[j], intrusions, keys, k, bounds, buf)
 
     # close the open spans at the end of the period (or at death / correction)
     t_end = min(t, n_days)

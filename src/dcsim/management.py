@@ -85,11 +85,18 @@ def reschedule_test(s, t, P) -> None:  # noqa: ANN001
 
 
 @njit(cache=True)
-def reassess(s, t, P) -> None:  # noqa: ANN001
-    """Six-monthly reassessment: a step down after a long enough record without detection."""
-    if (
-        t - s[S.LAST_DETECT] >= P[Par.MANAGEMENT__STEP_DOWN_AFTER_DAYS]
-        and s[S.TIER] < 3
-    ):
+def reassess(s, t, P) -> bool:  # noqa: ANN001
+    """Six-monthly reassessment (fn 20): a step down after long enough without detection.
+
+    Returns whether the tier changed. Once at the lowest tier, or out of control, no further
+    assessment can change anything until a detection, which restarts the cycle.
+    """
+    changed = False
+    if t - s[S.LAST_DETECT] >= P[Par.MANAGEMENT__STEP_DOWN_AFTER_DAYS] and s[S.TIER] < 3:
         s[S.TIER] += 1
-    s[S.NEXT_ASSESS] = t + int(P[Par.MANAGEMENT__REASSESSMENT_INTERVAL_DAYS])
+        changed = True
+    if s[S.TIER] < 3 and s[S.IN_REGISTRY] == 1 and s[S.RELEASE] <= Release.PARTIAL:
+        s[S.NEXT_ASSESS] = t + int(P[Par.MANAGEMENT__REASSESSMENT_INTERVAL_DAYS])
+    else:
+        s[S.NEXT_ASSESS] = NEVER
+    return changed

@@ -32,7 +32,7 @@ class Prepared:
     months: list[dt.date]
     month_of_day: np.ndarray
     rule_days: np.ndarray  # [jurisdiction, k]: days some rule changes, padded with NEVER
-    max_rates: np.ndarray  # [jurisdiction, 4]: bounds of the thinned Poisson processes
+    max_rates: np.ndarray  # [jurisdiction, engine.N_BOUNDS]: bounds of the thinned Poisson processes
     rules_hash: str
     jurisdictions: list[str] = field(default_factory=list)
 
@@ -69,12 +69,12 @@ def _rule_change_days(table: np.ndarray, months: list[dt.date], start: dt.date) 
 
 
 def _max_rates(table: np.ndarray) -> np.ndarray:
-    out = np.zeros((table.shape[0], 4))
+    out = np.zeros((table.shape[0], engine.N_BOUNDS))
     insp0 = int(Par.MANAGEMENT__INSPECTION_RATE_PER_YEAR__EXTREME)
     for j in range(table.shape[0]):
         P = table[j]
         out[j, engine._MAX_ID] = alerts.max_rate(P, 1.0)
-        out[j, engine._MAX_INSPECT] = P[:, insp0 : insp0 + 4].max()
+        out[j, engine._MAX_INSPECT0 : engine._MAX_INSPECT0 + 4] = P[:, insp0 : insp0 + 4].max(0)
         out[j, engine._MAX_ENCOUNTER] = P[:, Par.MANAGEMENT__ENCOUNTER_RATE_PER_YEAR].max()
         enrol = P[:, apps._ENROL0 : apps._ENROL0 + apps.N_APPS]
         rate = P[:, apps._ALERT0 : apps._ALERT0 + apps.N_APPS]

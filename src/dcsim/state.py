@@ -102,7 +102,8 @@ class S(enum.IntEnum):
     CORRECTED = 39  # a data error corrected: the record is removed (paper fn 40-41)
     FIRST_RELEASE = 40  # day of the first release (partial or full), else NEVER
     FLIPS_DONE = 41  # bits: 1 official flip, 2 exit flip, 4 true flip already taken
-    N = 42
+    INSPECT_TIER = 42  # tier whose inspection clock is running, -1 none
+    N = 43
 
 
 class F(enum.IntEnum):

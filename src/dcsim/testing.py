@@ -38,6 +38,7 @@ def record_detection(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
     s[S.FLIPS_DONE] &= ~3
     end_episode(s, flows_row)
     s[S.TIER] = int(P[Par.MANAGEMENT__TIER_AFTER_DETECTED_USE])
+    s[S.NEXT_ASSESS] = t + int(P[Par.MANAGEMENT__REASSESSMENT_INTERVAL_DAYS])
     order_after_detection(s, t, P, keys, k, flows_row)
 
 
