@@ -175,12 +175,33 @@ def _inspect(s, f, t, P, u_work, u_neighbour, u_result, keys, k, fl, intrusions)
     return changed
 
 
+EVENT_NAMES = ("use_change", "scheduled_test", "id_use", "inspection", "encounter", "app_alert",
+               "order_end", "reassessment", "official_flip", "exit_flip", "true_flip",
+               "release", "death", "correction", "rule_change", "age_band")
+TRACE_FIELDS = ("day", "event", "using", "pathway", "tier", "last_detect", "neg_tests",
+                "eligible", "release", "in_registry", "release_due")
+_TRACE_S = (S.USING, S.PATHWAY, S.TIER, S.LAST_DETECT, S.NEG_TESTS, S.ELIGIBLE, S.RELEASE,
+            S.IN_REGISTRY, S.RELEASE_DUE)
+
+
+@njit(cache=True)
+def _trace(trace, t, ev, s) -> None:  # noqa: ANN001
+    """Row 0 column 0 holds the number of rows written; rows 1.. the events."""
+    n = trace[0, 0] + 1
+    if n < trace.shape[0]:
+        trace[n, 0] = t
+        trace[n, 1] = ev
+        for c in range(len(_TRACE_S)):
+            trace[n, 2 + c] = s[_TRACE_S[c]]
+        trace[0, 0] = n
+
+
 @njit(cache=True)
 def simulate_person(
     i, seed, entry_day, jur, path, dependent, birth_day, using0, lost, grid_rank, app_rank,
     table, month_of_day, n_days, rule_days, max_rates,
     flows, stock_delta, rates, intrusions, person_out,
-    s, f, keys, k, codes, codes_new, buf, times,
+    s, f, keys, k, codes, codes_new, buf, times, trace,
 ) -> None:  # noqa: ANN001
     """One person's life course from entry to the end of the period (or death, or correction)."""
     j = jur
@@ -248,6 +269,8 @@ def simulate_person(
     s[S.INSPECT_TIER] = -1
     _refresh(s, f, t, P, grid_rank, app_rank, codes, codes_new, stock_delta[j, month_of_day[t]],
              rates[j], intrusions, keys, k, bounds, buf)
+    if trace.shape[0] > 0:
+        _trace(trace, t, -1, s)
 
     while True:
         times[_EV_USE] = s[S.USE_NEXT]
@@ -380,6 +403,8 @@ def simulate_person(
         if changed:
             _refresh(s, f, t, P, grid_rank, app_rank, codes, codes_new, stock_delta[j, m],
                      rates[j], intrusions, keys, k, bounds, buf)
+        if trace.shape[0] > 0:
+            _trace(trace, t, ev, s)
 
     # close the open spans at the end of the period (or at death / correction)
     t_end = min(t, n_days)
@@ -411,10 +436,35 @@ def run_chunks(
         codes_new = np.full(N_DIMS, -1, dtype=np.int64)
         buf = np.zeros(N_PERIODIC, dtype=np.float64)
         times = np.zeros(N_EVENTS, dtype=np.int64)
+        no_trace = np.zeros((0, len(TRACE_FIELDS)), dtype=np.int64)
         for i in range(chunk_lo[c], chunk_hi[c]):
             simulate_person(
                 i, seed, entry_day[i], jur[i], path[i], dependent[i], birth_day[i], using0[i],
                 lost[i], grid_rank[i], app_rank[i], table, month_of_day, n_days, rule_days,
                 max_rates, flows[c], stock_delta[c], rates[c], intrusions[i], person_out[i],
-                s, f, keys, k, codes, codes_new, buf, times,
+                s, f, keys, k, codes, codes_new, buf, times, no_trace,
             )
+
+
+@njit(cache=True)
+def trace_one(
+    i, seed, entry_day, jur, path, dependent, birth_day, using0, lost, grid_rank, app_rank,
+    table, month_of_day, n_days, rule_days, max_rates, n_flows, n_stocks, n_rates, n_intr,
+    capacity,
+):  # noqa: ANN001, ANN201
+    """Replay one person with scratch accumulators and return their event log."""
+    n_j, n_m = table.shape[0], table.shape[1]
+    flows = np.zeros((n_j, n_m, n_flows), np.int64)
+    stock_delta = np.zeros((n_j, n_m, n_stocks), np.int64)
+    rates = np.zeros((n_j, n_days + 1, n_rates), np.int64)
+    intrusions = np.zeros(n_intr, np.int32)
+    person_out = np.zeros(8, np.int32)
+    trace = np.zeros((capacity + 1, len(TRACE_FIELDS)), np.int64)
+    simulate_person(
+        i, seed, entry_day, jur, path, dependent, birth_day, using0, lost, grid_rank, app_rank,
+        table, month_of_day, n_days, rule_days, max_rates, flows, stock_delta, rates,
+        intrusions, person_out, np.zeros(_NS, np.int64), np.zeros(_NF), np.zeros(_NK, np.uint64),
+        np.zeros(_NK, np.int64), np.full(N_DIMS, -1, np.int64), np.full(N_DIMS, -1, np.int64),
+        np.zeros(N_PERIODIC), np.zeros(N_EVENTS, np.int64), trace,
+    )
+    return trace[1 : trace[0, 0] + 1], intrusions, person_out

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from . import alerts, apps, engine
 from .calendar import month_of_day_table, month_starts
@@ -137,3 +138,23 @@ def _monthly_activity(rates: np.ndarray, month_of_day: np.ndarray, n_m: int) -> 
             out[j, :, r] = np.bincount(month_of_day, weights=level[j, :, r], minlength=n_m)
     out[:, :, :N_PERIODIC] /= FIXED_POINT
     return out
+
+
+def trace_person(run: Run, i: int, capacity: int = 100_000) -> pd.DataFrame:
+    """The event log of modelled person i of a run: why they are where they are.
+
+    Replays the person with the run's rules and seed (the draws are keyed by person, so the
+    replay is the same life course) and returns one row per event with the state after it.
+    """
+    from .measures import N_INTRUSIONS
+
+    pop, p = run.population, run.prepared
+    log, _, _ = engine.trace_one(
+        i, run.scenario.seed, pop.entry_day[i], pop.jurisdiction[i], pop.path[i],
+        pop.dependent[i], pop.birth_day[i], pop.using_at_entry[i], pop.lost[i],
+        pop.grid_rank[i], pop.app_rank[i], p.table, p.month_of_day, p.n_days, p.rule_days,
+        p.max_rates, N_FLOWS, N_STOCKS, N_RATES, N_INTRUSIONS, capacity,
+    )
+    df = pd.DataFrame(log, columns=list(engine.TRACE_FIELDS))
+    df["event"] = [("entry" if e < 0 else engine.EVENT_NAMES[e]) for e in df["event"]]
+    return df
