@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -16,6 +17,8 @@ from .scenario import ScenarioError, load_scenario
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="dcsim: an evidence-traced model of China's Dynamic Control System.")
 console = Console()
+ScenarioArg = Annotated[Path | None, typer.Argument(
+    help="scenario file; default: the embedded national baseline")]
 
 
 def _fail(e: Exception) -> None:
@@ -25,11 +28,13 @@ def _fail(e: Exception) -> None:
 
 @app.command()
 def run(
-    scenario: Path | None = typer.Argument(None, help="scenario file; default: the embedded "
-                                           "national baseline"),
-    scale: float | None = typer.Option(None, help="share of the national registry to simulate"),
-    seed: int | None = typer.Option(None, help="random seed (fixes the run bit for bit)"),
-    out: Path | None = typer.Option(None, help="output folder; default runs/<name>-<seed>"),
+    scenario: ScenarioArg = None,
+    scale: Annotated[float | None, typer.Option(
+        help="share of the national registry to simulate (0.02 = 2%)")] = None,
+    seed: Annotated[int | None, typer.Option(
+        help="random seed; fixes the run bit for bit")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="output folder; default runs/<name>-<seed>")] = None,
 ) -> None:
     """Run a scenario, write its tables, and set its outputs beside the paper's figures."""
     from . import figures, results
@@ -81,11 +86,10 @@ def _print_comparison(df) -> None:  # noqa: ANN001 - a DataFrame
 
 @app.command()
 def rules(
-    scenario: Path | None = typer.Argument(None, help="scenario file; default: the embedded "
-                                           "national baseline"),
-    assumptions: bool = typer.Option(False, "--assumptions", help="only values that are "
-                                     "assumptions"),
-    jurisdiction: str | None = typer.Option(None, help="only this jurisdiction"),
+    scenario: ScenarioArg = None,
+    assumptions: Annotated[bool, typer.Option(
+        "--assumptions", help="only the values that are assumptions")] = False,
+    jurisdiction: Annotated[str | None, typer.Option(help="only this jurisdiction")] = None,
 ) -> None:
     """List every rule value in force with its reference; assumptions are flagged."""
     try:

@@ -425,7 +425,7 @@ def run_chunks(
     app_rank, table, month_of_day, n_days, rule_days, max_rates,
     flows, stock_delta, rates, intrusions, person_out,
 ) -> None:  # noqa: ANN001
-    """Simulate persons chunk_lo[c]..chunk_hi[c]-1, adding into flows[c], stock_delta[c], rates[c]."""
+    """Simulate persons chunk_lo[c]..chunk_hi[c]-1 into flows[c], stock_delta[c], rates[c]."""
     n_chunks = chunk_lo.shape[0]
     for c in prange(n_chunks):
         s = np.zeros(_NS, dtype=np.int64)

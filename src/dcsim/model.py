@@ -33,7 +33,7 @@ class Prepared:
     months: list[dt.date]
     month_of_day: np.ndarray
     rule_days: np.ndarray  # [jurisdiction, k]: days some rule changes, padded with NEVER
-    max_rates: np.ndarray  # [jurisdiction, engine.N_BOUNDS]: bounds of the thinned Poisson processes
+    max_rates: np.ndarray  # [jurisdiction, engine.N_BOUNDS]: bounds of thinned processes
     rules_hash: str
     jurisdictions: list[str] = field(default_factory=list)
 

@@ -20,7 +20,6 @@ import pandas as pd
 from .catalogue import Par
 from .measures import Flow, Intrusion, Rate, Stock
 from .model import Run
-from .population import PERSON_OUT
 
 INTRUSION_BINS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, np.inf)
 MIN_EXPOSURE_DAYS = 365  # per person-year rates only for persons registered a year or more
