@@ -1,0 +1,93 @@
+"""The two commands as a user types them: `dcsim run` and `dcsim rules`."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from dcsim.cli import app
+from dcsim.rules import _reference_problem, is_assumption, listing
+from dcsim.scenario import load_scenario
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path_factory.mktemp(name)
+        res = runner.invoke(app, ["run", "--scale", "0.002", "--seed", "5", "--out", str(out)],
+                            env={"COLUMNS": "160"})
+        assert res.exit_code == 0, res.output
+        outs.append((out, res.output))
+    return outs
+
+
+def test_run_writes_tables_and_manifest(two_runs):
+    out, text = two_runs[0]
+    for name in ("monthly", "intrusions_per_person_year", "intrusion_summary", "exit",
+                 "paper_figures"):
+        assert (out / f"{name}.parquet").stat().st_size > 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 5 and manifest["scale"] == 0.002
+    assert manifest["persons_simulated"] > 10_000
+    assert "785,900" in text and "4,700,000" in text and "26.00%" in text
+
+
+def test_same_seed_gives_byte_identical_tables(two_runs):
+    (a, _), (b, _) = two_runs
+    for p in sorted(a.glob("*.parquet")):
+        assert p.read_bytes() == (b / p.name).read_bytes(), p.name
+    ma = json.loads((a / "manifest.json").read_text())["tables"]
+    mb = json.loads((b / "manifest.json").read_text())["tables"]
+    assert ma == mb
+
+
+def test_comparison_table_is_saved(two_runs):
+    out, _ = two_runs[0]
+    df = pd.read_parquet(out / "paper_figures.parquet")
+    assert set(df["source"]) >= {"paper fn 7", "paper fn 8, 48", "paper fn 22"}
+    row = df[df["figure"] == "registered by end of March 2007"].iloc[0]
+    # the sweep is a rule (fn 7): the model enters it within rounding of one person / scale
+    assert abs(row["model"] - 785_900) <= 2 / 0.002
+
+
+def test_broken_rule_file_fails_with_file_line_and_key(tmp_path):
+    (tmp_path / "bad.yaml").write_text(
+        "jurisdiction: national\ndescription: bad\nparameters:\n"
+        "  alerts.contact_probability:\n    unit: probability\n    values:\n"
+        "      - {from: 2006-01-01, value: 1.5, reference: 'assumption: test'}\n")
+    sc = tmp_path / "s.yaml"
+    base = load_scenario().model_dump(mode="json", exclude={"source"})
+    base["overlays"] = ["bad.yaml"]
+    import yaml
+    sc.write_text(yaml.safe_dump(base))
+    res = runner.invoke(app, ["run", str(sc), "--scale", "0.001", "--out", str(tmp_path / "o")],
+                        env={"COLUMNS": "200"})
+    assert res.exit_code == 2
+    assert "bad.yaml:7" in res.output and "alerts.contact_probability" in res.output
+
+
+def test_every_rule_value_in_force_has_a_valid_reference():
+    sc = load_scenario()
+    stacks = dict(zip([j.id for j in sc.jurisdictions], sc.stacks(), strict=True))
+    rows = listing(stacks)
+    assert len(rows) > 100
+    for r in rows:
+        assert r["reference"].strip(), r
+        assert _reference_problem(r["reference"]) is None, r
+        assert r["is_assumption"] == is_assumption(r["reference"])
+
+
+def test_rules_command_lists_references_and_flags_assumptions():
+    res = runner.invoke(app, ["rules"], env={"COLUMNS": "250"})
+    assert res.exit_code == 0, res.output
+    assert "paper fn 19" in res.output and "ASSUMPTION" in res.output
+    res_a = runner.invoke(app, ["rules", "--assumptions"], env={"COLUMNS": "250"})
+    n_all = int(res.output.strip().splitlines()[-1].split()[0])
+    n_assume = int(res_a.output.strip().splitlines()[-1].split()[0])
+    assert 0 < n_assume < n_all
