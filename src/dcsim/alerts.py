@@ -13,6 +13,7 @@ from __future__ import annotations
 from numba import njit
 
 from .catalogue import VENUES, Par
+from .jit import KERNEL
 from .pathways import is_custodial
 from .state import Release, S
 
@@ -20,7 +21,7 @@ _VENUE0 = int(Par.ALERTS__ID_USE_RATE_PER_YEAR__HOTEL)
 N_VENUES = len(VENUES)
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def id_use_rate(s, P) -> float:  # noqa: ANN001
     """ID uses a year now: none in custody (paper fn 4: the alerts follow everyday life)."""
     if is_custodial(s[S.PATHWAY]):
@@ -33,7 +34,7 @@ def id_use_rate(s, P) -> float:  # noqa: ANN001
     return total
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def venue_of(P, u) -> int:  # noqa: ANN001
     total = 0.0
     for v in range(N_VENUES):
@@ -47,13 +48,13 @@ def venue_of(P, u) -> int:  # noqa: ANN001
     return N_VENUES - 1
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def raises_alert(s) -> bool:  # noqa: ANN001
     """Alerts stop on partial or full release (paper fn 45, 47)."""
     return s[S.IN_REGISTRY] == 1 and s[S.RELEASE] == Release.CONTROL
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def max_rate(P_all, multiplier_cap) -> float:  # noqa: ANN001
     """Upper bound of id_use_rate over all months of one locality, for thinning."""
     best = 0.0

@@ -12,11 +12,12 @@ import math
 from numba import njit
 
 from .catalogue import Par
+from .jit import KERNEL
 from .rng import Stream, draw
 from .state import NEVER
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def correction_day(t, P, keys, k) -> int:  # noqa: ANN001
     u_complain = draw(keys, k, Stream.ERRORS)
     u_time = draw(keys, k, Stream.ERRORS)

@@ -14,11 +14,12 @@ import math
 from numba import njit
 
 from .catalogue import Par
+from .jit import KERNEL
 from .rng import Stream, draw
 from .state import NEVER, S
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def start_use(s, t, P, keys, k) -> None:  # noqa: ANN001 - numba kernels take arrays
     u_time = draw(keys, k, Stream.USE)
     draw(keys, k, Stream.USE)  # kept so every spell takes two draws
@@ -27,7 +28,7 @@ def start_use(s, t, P, keys, k) -> None:  # noqa: ANN001 - numba kernels take ar
     s[S.TRUE_FLIP] = NEVER
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def start_abstinence(s, t, P, keys, k, hazard_multiplier) -> None:  # noqa: ANN001
     """hazard_multiplier scales the relapse hazard (apps: paper fn 27 says none)."""
     u_relapse = draw(keys, k, Stream.USE)
@@ -44,7 +45,7 @@ def start_abstinence(s, t, P, keys, k, hazard_multiplier) -> None:  # noqa: ANN0
         s[S.USE_NEXT] = NEVER
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def enter_custody(s, t, P) -> None:  # noqa: ANN001
     """Use stops in custody; the abstinent spell (and its relapse draw) starts on release."""
     if s[S.USING] == 1:
@@ -55,6 +56,6 @@ def enter_custody(s, t, P) -> None:  # noqa: ANN001
     s[S.USE_NEXT] = NEVER
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", **KERNEL)
 def _log1m(u: float) -> float:
     return math.log(1.0 - u)

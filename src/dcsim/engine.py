@@ -17,6 +17,7 @@ from numba import njit, prange
 
 from . import alerts, apps, data_errors, drug_use, exit, grid, ledger, management, pathways
 from .catalogue import Par
+from .jit import KERNEL
 from .measures import (
     FLOW_ALERT_VENUE0,
     FLOW_INTERROGATION_VENUE0,
@@ -43,7 +44,7 @@ _MAX_ID, _MAX_ENCOUNTER, _MAX_APP, _MAX_INSPECT0 = 0, 1, 2, 3  # inspections: on
 N_BOUNDS = 7
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", **KERNEL)
 def _next_clock(t, bound, keys, k, stream) -> float:  # noqa: ANN001
     """Next candidate of a thinned Poisson process with rate `bound` a year."""
     if bound <= 0.0:
@@ -51,7 +52,7 @@ def _next_clock(t, bound, keys, k, stream) -> float:  # noqa: ANN001
     return t - 365.25 * math.log(1.0 - draw(keys, k, stream)) / bound
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _refresh(s, f, t, P, grid_rank, app_rank, codes, codes_new, delta_row, rates_j,
              intrusions, keys, k, bounds, intervals) -> None:  # noqa: ANN001
     """After an event that changed the state: clocks, schedules, spans and stocks follow.
@@ -92,21 +93,21 @@ def _refresh(s, f, t, P, grid_rank, app_rank, codes, codes_new, delta_row, rates
     ledger.move_stocks(codes, codes_new, delta_row)
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _detect(s, t, P, keys, k, fl) -> None:  # noqa: ANN001
     record_detection(s, t, P, keys, k, fl)
     if pathways.is_custodial(s[S.PATHWAY]):
         drug_use.enter_custody(s, t, P)
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _negative(s, f, t, P, keys, k, fl) -> bool:  # noqa: ANN001
     """A negative test counts towards exit; True if it made the person eligible."""
     record_negative(s)
     return exit.check_eligibility(s, f, t, P, keys, k, fl)
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _test(s, f, t, P, u_result, keys, k, fl) -> tuple[bool, bool]:  # noqa: ANN001
     """A test by police or inspectors: (positive, state changed)."""
     if is_positive(s, P, u_result):
@@ -115,7 +116,7 @@ def _test(s, f, t, P, u_result, keys, k, fl) -> tuple[bool, bool]:  # noqa: ANN0
     return False, _negative(s, f, t, P, keys, k, fl)
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _alert(s, f, t, P, v, keys, k, fl, intrusions) -> bool:  # noqa: ANN001
     """An ID use raises an alert at venue v; police respond (paper fn 22). True if changed."""
     fl[Flow.ALERTS] += 1
@@ -151,7 +152,7 @@ def _alert(s, f, t, P, v, keys, k, fl, intrusions) -> bool:  # noqa: ANN001
     return changed
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _inspect(s, f, t, P, u_work, u_neighbour, u_result, keys, k, fl, intrusions) -> bool:  # noqa: ANN001
     """An unscheduled inspection with a test, at home or at work (paper fn 21, 51)."""
     fl[Flow.OFFICER_MINUTES_INSPECTIONS] += int(
@@ -184,7 +185,7 @@ _TRACE_S = (S.USING, S.PATHWAY, S.TIER, S.LAST_DETECT, S.NEG_TESTS, S.ELIGIBLE, 
             S.IN_REGISTRY, S.RELEASE_DUE)
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _trace(trace, t, ev, s) -> None:  # noqa: ANN001
     """Row 0 column 0 holds the number of rows written; rows 1.. the events."""
     n = trace[0, 0] + 1
@@ -196,7 +197,7 @@ def _trace(trace, t, ev, s) -> None:  # noqa: ANN001
         trace[0, 0] = n
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def simulate_person(
     i, seed, entry_day, jur, path, dependent, birth_day, using0, lost, grid_rank, app_rank,
     table, month_of_day, n_days, rule_days, max_rates,
@@ -301,6 +302,7 @@ def simulate_person(
         P = table[j, m]
         fl = flows[j, m]
         s[S.T] = t
+        fl[Flow.ENGINE_EVENTS] += 1
         changed = True  # most events change the state; the frequent ones say when they do not
 
         if ev == _EV_USE:
@@ -419,34 +421,43 @@ def simulate_person(
     person_out[6] = s[S.FIRST_RELEASE]
 
 
-@njit(parallel=True, cache=True)
+def scratch(n_chunks: int) -> tuple[np.ndarray, ...]:
+    """Per-chunk working arrays (kernels allocate nothing; see jit.py)."""
+    return (
+        np.zeros((n_chunks, _NS), np.int64), np.zeros((n_chunks, _NF)),
+        np.zeros((n_chunks, _NK), np.uint64), np.zeros((n_chunks, _NK), np.int64),
+        np.full((n_chunks, N_DIMS), -1, np.int64), np.full((n_chunks, N_DIMS), -1, np.int64),
+        np.zeros((n_chunks, N_PERIODIC)), np.zeros((n_chunks, N_EVENTS), np.int64),
+        np.zeros((0, len(TRACE_FIELDS)), np.int64),
+    )
+
+
+@njit(parallel=True, **KERNEL)
 def run_chunks(
-    seed, chunk_lo, chunk_hi, entry_day, jur, path, dependent, birth_day, using0, lost, grid_rank,
-    app_rank, table, month_of_day, n_days, rule_days, max_rates,
+    seed, q_lo, q_hi, entry_day, jur, path, dependent, birth_day, using0, lost,
+    grid_rank, app_rank, table, month_of_day, n_days, rule_days, max_rates,
     flows, stock_delta, rates, intrusions, person_out,
+    s_all, f_all, keys_all, k_all, codes_all, codes_new_all, buf_all, times_all, no_trace,
 ) -> None:  # noqa: ANN001
-    """Simulate persons chunk_lo[c]..chunk_hi[c]-1 into flows[c], stock_delta[c], rates[c]."""
-    n_chunks = chunk_lo.shape[0]
+    """Chunk c simulates persons i = q * n_chunks + c for q in [q_lo, q_hi), into flows[c],
+    stock_delta[c] and rates[c]. Striding spreads early and late entrants evenly over chunks,
+    so the threads share the work equally."""
+    n_chunks = flows.shape[0]
+    n = entry_day.shape[0]
     for c in prange(n_chunks):
-        s = np.zeros(_NS, dtype=np.int64)
-        f = np.zeros(_NF, dtype=np.float64)
-        keys = np.zeros(_NK, dtype=np.uint64)
-        k = np.zeros(_NK, dtype=np.int64)
-        codes = np.full(N_DIMS, -1, dtype=np.int64)
-        codes_new = np.full(N_DIMS, -1, dtype=np.int64)
-        buf = np.zeros(N_PERIODIC, dtype=np.float64)
-        times = np.zeros(N_EVENTS, dtype=np.int64)
-        no_trace = np.zeros((0, len(TRACE_FIELDS)), dtype=np.int64)
-        for i in range(chunk_lo[c], chunk_hi[c]):
+        for q in range(q_lo, q_hi):
+            i = q * n_chunks + c
+            if i >= n:
+                break
             simulate_person(
                 i, seed, entry_day[i], jur[i], path[i], dependent[i], birth_day[i], using0[i],
                 lost[i], grid_rank[i], app_rank[i], table, month_of_day, n_days, rule_days,
                 max_rates, flows[c], stock_delta[c], rates[c], intrusions[i], person_out[i],
-                s, f, keys, k, codes, codes_new, buf, times, no_trace,
+                s_all[c], f_all[c], keys_all[c], k_all[c], codes_all[c], codes_new_all[c],
+                buf_all[c], times_all[c], no_trace,
             )
 
 
-@njit(cache=True)
 def trace_one(
     i, seed, entry_day, jur, path, dependent, birth_day, using0, lost, grid_rank, app_rank,
     table, month_of_day, n_days, rule_days, max_rates, n_flows, n_stocks, n_rates, n_intr,
@@ -460,11 +471,10 @@ def trace_one(
     intrusions = np.zeros(n_intr, np.int32)
     person_out = np.zeros(8, np.int32)
     trace = np.zeros((capacity + 1, len(TRACE_FIELDS)), np.int64)
+    s, f, keys, k, codes, codes_new, buf, times = (a[0] for a in scratch(1)[:-1])
     simulate_person(
         i, seed, entry_day, jur, path, dependent, birth_day, using0, lost, grid_rank, app_rank,
         table, month_of_day, n_days, rule_days, max_rates, flows, stock_delta, rates,
-        intrusions, person_out, np.zeros(_NS, np.int64), np.zeros(_NF), np.zeros(_NK, np.uint64),
-        np.zeros(_NK, np.int64), np.full(N_DIMS, -1, np.int64), np.full(N_DIMS, -1, np.int64),
-        np.zeros(N_PERIODIC), np.zeros(N_EVENTS, np.int64), trace,
+        intrusions, person_out, s, f, keys, k, codes, codes_new, buf, times, trace,
     )
     return trace[1 : trace[0, 0] + 1], intrusions, person_out

@@ -15,12 +15,13 @@ import math
 from numba import njit
 
 from .catalogue import Par
+from .jit import KERNEL
 from .measures import Flow
 from .rng import Stream, draw
 from .state import NEVER, F, Release, S
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def min_tests(s, P) -> float:  # noqa: ANN001
     """The minimum depends on the last community order (paper fn 37)."""
     kind = s[S.ORDER_KIND]
@@ -31,18 +32,18 @@ def min_tests(s, P) -> float:  # noqa: ANN001
     return P[Par.EXIT__MIN_NEGATIVE_TESTS__OTHER]
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def abstinent_long_enough(s, t, P) -> bool:  # noqa: ANN001
     return t - s[S.LAST_DETECT] >= P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED]
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def meets_law(s, t, P) -> bool:  # noqa: ANN001
     """Three years since the last detected use, and enough negative tests to show it."""
     return abstinent_long_enough(s, t, P) and s[S.NEG_TESTS] >= min_tests(s, P)
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def check_eligibility(s, f, t, P, keys, k, flows_row) -> bool:  # noqa: ANN001
     """Open an eligibility episode when the law's criteria are met; True if newly eligible."""
     if s[S.ELIGIBLE] != NEVER or s[S.IN_REGISTRY] == 0 or s[S.RELEASE] != Release.CONTROL:
@@ -58,7 +59,7 @@ def check_eligibility(s, f, t, P, keys, k, flows_row) -> bool:  # noqa: ANN001
     return True
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def schedule_release(s, f, t, P) -> None:  # noqa: ANN001
     """Release waits for a record update, if the area releases at all and the update comes."""
     if s[S.RELEASE] != Release.CONTROL or s[S.ELIGIBLE] == NEVER:
@@ -73,7 +74,7 @@ def schedule_release(s, f, t, P) -> None:  # noqa: ANN001
     s[S.RELEASE_DUE] = max(t, due)
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def release(s, f, P, flows_row) -> None:  # noqa: ANN001
     s[S.RELEASE_DUE] = NEVER
     if f[F.EXIT_U_PARTIAL] < P[Par.EXIT__PARTIAL_RELEASE_SHARE]:
@@ -88,7 +89,7 @@ def release(s, f, P, flows_row) -> None:  # noqa: ANN001
         flows_row[Flow.RELEASES_FULL] += 1
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def end_episode(s, flows_row) -> None:  # noqa: ANN001
     """A detected relapse ends eligibility and any release: back under full control."""
     s[S.ELIGIBLE] = NEVER

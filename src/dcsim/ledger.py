@@ -12,6 +12,7 @@ from __future__ import annotations
 from numba import njit
 
 from .catalogue import Par
+from .jit import KERNEL
 from .measures import AGE_BANDS_YEARS, FIXED_POINT, N_DIMS, N_PERIODIC, Intrusion, Rate, Stock
 from .state import NEVER, Release, S
 
@@ -21,12 +22,12 @@ _PERIODIC_INTRUSION = (
 DAYS_PER_YEAR = 365.25
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", **KERNEL)
 def in_registry(s) -> bool:  # noqa: ANN001
     return s[S.IN_REGISTRY] == 1 and s[S.RELEASE] != Release.DELETED
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def stock_codes(s, t, P, out) -> None:  # noqa: ANN001
     """The Stock column of each group for this person on day t (-1: not counted)."""
     for d in range(N_DIMS):
@@ -61,7 +62,7 @@ def stock_codes(s, t, P, out) -> None:  # noqa: ANN001
         out[6] = Stock.WHEREABOUTS_UNKNOWN
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def move_stocks(prev, new, delta_row) -> None:  # noqa: ANN001
     """Record moves between stock columns in this month's row; prev becomes new."""
     for d in range(N_DIMS):
@@ -73,12 +74,12 @@ def move_stocks(prev, new, delta_row) -> None:  # noqa: ANN001
             prev[d] = new[d]
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", **KERNEL)
 def fixed_rate(interval) -> int:  # noqa: ANN001
     return int(round(FIXED_POINT / interval))
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def age_band(s, t) -> int:  # noqa: ANN001
     age = (t - s[S.BIRTH]) / DAYS_PER_YEAR
     if age < AGE_BANDS_YEARS[0]:
@@ -88,7 +89,7 @@ def age_band(s, t) -> int:  # noqa: ANN001
     return 2
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def next_age_flip(s, t) -> int:  # noqa: ANN001
     for a in AGE_BANDS_YEARS:
         day = s[S.BIRTH] + int(a * DAYS_PER_YEAR + 0.999999)
@@ -97,7 +98,7 @@ def next_age_flip(s, t) -> int:  # noqa: ANN001
     return NEVER
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def set_spans(s, f, t, intervals, ctrl_band, registered, rates_j, intrusions) -> None:  # noqa: ANN001
     """Close and reopen the spans whose schedule changed on day t.
 

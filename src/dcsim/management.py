@@ -11,6 +11,7 @@ from __future__ import annotations
 from numba import njit
 
 from .catalogue import Par
+from .jit import KERNEL
 from .pathways import is_custodial
 from .state import NEVER, Pathway, Release, S
 
@@ -19,7 +20,7 @@ _COUNSEL_IV0 = int(Par.MANAGEMENT__COUNSELLING_INTERVAL_DAYS__EXTREME)
 _INSPECT0 = int(Par.MANAGEMENT__INSPECTION_RATE_PER_YEAR__EXTREME)
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", **KERNEL)
 def reachable(s) -> bool:  # noqa: ANN001
     """Scheduled contact needs a record, control, known whereabouts and freedom."""
     return (
@@ -30,7 +31,7 @@ def reachable(s) -> bool:  # noqa: ANN001
     )
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def in_community_order(s) -> bool:  # noqa: ANN001
     pw = s[S.PATHWAY]
     return (pw == Pathway.COMMUNITY_DETOX or pw == Pathway.COMMUNITY_REHAB) and (
@@ -38,7 +39,7 @@ def in_community_order(s) -> bool:  # noqa: ANN001
     )
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def test_interval(s, P) -> float:  # noqa: ANN001
     """Days between scheduled tests now; 0 when none are scheduled (paper fn 19, 37, 46, 75)."""
     if not reachable(s):
@@ -57,14 +58,14 @@ def test_interval(s, P) -> float:  # noqa: ANN001
     return 0.0
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def counselling_interval(s, P) -> float:  # noqa: ANN001
     if not reachable(s):
         return 0.0
     return P[_COUNSEL_IV0 + s[S.TIER]]
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def inspection_rate(s, P) -> float:  # noqa: ANN001
     """Unscheduled inspections a year (fn 21); none without control or whereabouts."""
     if not reachable(s):
@@ -72,7 +73,7 @@ def inspection_rate(s, P) -> float:  # noqa: ANN001
     return P[_INSPECT0 + s[S.TIER]]
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def reschedule_test(s, t, P) -> None:  # noqa: ANN001
     """Bring the next test forward if the schedule tightened; drop it if none is due."""
     iv = test_interval(s, P)
@@ -84,7 +85,7 @@ def reschedule_test(s, t, P) -> None:  # noqa: ANN001
         s[S.NEXT_TEST] = due
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def reassess(s, t, P) -> bool:  # noqa: ANN001
     """Six-monthly reassessment (fn 20): a step down after long enough without detection.
 

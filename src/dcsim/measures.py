@@ -44,6 +44,7 @@ _flow_names = [
     "true_relapses", "true_cessations", "app_alerts", "whereabouts_found",
     "officer_minutes_alerts", "officer_minutes_inspections", "staff_minutes_app",
     *[f"intrusions_{i.name.lower()}" for i in Intrusion],
+    "engine_events",  # events the engine processed (cost accounting, not a DCS quantity)
 ]
 Flow = enum.IntEnum("Flow", [n.upper() for n in _flow_names], start=0)
 Flow.__doc__ = "Events counted in the month they happen."

@@ -112,19 +112,19 @@ def simulate(prepared: Prepared, progress: Callable[[int, int], None] | None = N
     flows = np.zeros((c, n_j, n_m, N_FLOWS), np.int64)
     stock_delta = np.zeros((c, n_j, n_m, N_STOCKS), np.int64)
     rates = np.zeros((c, n_j, n_days + 1, N_RATES), np.int64)
-    edges = np.linspace(0, n, c + 1).astype(np.int64)
-    rounds = max(1, min(rounds, n // c if n >= c else 1))
+    per_chunk = -(-n // c)  # persons per chunk, rounded up
+    rounds = max(1, min(rounds, per_chunk))
+    work = engine.scratch(c)
     for r in range(rounds):
-        lo = edges[:-1] + (edges[1:] - edges[:-1]) * r // rounds
-        hi = edges[:-1] + (edges[1:] - edges[:-1]) * (r + 1) // rounds
+        q_lo, q_hi = per_chunk * r // rounds, per_chunk * (r + 1) // rounds
         engine.run_chunks(
-            sc.seed, lo, hi, pop.entry_day, pop.jurisdiction, pop.path, pop.dependent,
+            sc.seed, q_lo, q_hi, pop.entry_day, pop.jurisdiction, pop.path, pop.dependent,
             pop.birth_day, pop.using_at_entry, pop.lost, pop.grid_rank, pop.app_rank,
             prepared.table, prepared.month_of_day, n_days, prepared.rule_days,
-            prepared.max_rates, flows, stock_delta, rates, pop.intrusions, pop.outcome,
+            prepared.max_rates, flows, stock_delta, rates, pop.intrusions, pop.outcome, *work,
         )
         if progress is not None:
-            progress(int(hi.sum() - edges[:-1].sum()), n)
+            progress(min(n, q_hi * c), n)
     stocks = np.cumsum(stock_delta.sum(axis=0), axis=1)
     activity = _monthly_activity(rates.sum(axis=0), prepared.month_of_day, n_m)
     return Run(prepared, pop, flows.sum(axis=0), stocks, activity, time.perf_counter() - t0)

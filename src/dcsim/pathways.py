@@ -12,12 +12,13 @@ from __future__ import annotations
 from numba import njit
 
 from .catalogue import Par
+from .jit import KERNEL
 from .measures import Flow
 from .rng import Stream, draw
 from .state import NEVER, Pathway, S
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", **KERNEL)
 def is_custodial(pathway: int) -> bool:
     return (
         pathway == Pathway.ISOLATION or pathway == Pathway.VOLUNTARY
@@ -25,7 +26,7 @@ def is_custodial(pathway: int) -> bool:
     )
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def set_order(s, t, P, pathway, carried_out, flows_row) -> None:  # noqa: ANN001
     """Put the person on `pathway` from day t; flows_row is this month's flow counters."""
     s[S.PATHWAY] = pathway
@@ -50,7 +51,7 @@ def set_order(s, t, P, pathway, carried_out, flows_row) -> None:  # noqa: ANN001
         s[S.ORDER_END] = NEVER
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def carried_out(P, pathway, u) -> int:  # noqa: ANN001
     """Whether a community order is actually carried out (evidence.md#community-orders)."""
     if pathway == Pathway.COMMUNITY_DETOX:
@@ -60,7 +61,7 @@ def carried_out(P, pathway, u) -> int:  # noqa: ANN001
     return 0
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def order_at_entry(s, t, P, entry_path, keys, k, flows_row) -> None:  # noqa: ANN001
     u_order = draw(keys, k, Stream.PATHWAY)
     u_done = draw(keys, k, Stream.PATHWAY)
@@ -81,7 +82,7 @@ def order_at_entry(s, t, P, entry_path, keys, k, flows_row) -> None:  # noqa: AN
     set_order(s, t, P, pathway, carried_out(P, pathway, u_done), flows_row)
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def order_after_detection(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
     """A detected relapse: isolation from a community order, or a new order outside one."""
     u_a = draw(keys, k, Stream.PATHWAY)
@@ -103,7 +104,7 @@ def order_after_detection(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
         set_order(s, t, P, Pathway.DETENTION, 0, flows_row)
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def order_ends(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
     """Isolation is usually followed by community rehabilitation; other orders just end."""
     u_rehab = draw(keys, k, Stream.PATHWAY)

@@ -18,6 +18,7 @@ from numba import njit, prange
 
 from .calendar import add_months, month_starts
 from .catalogue import Par
+from .jit import KERNEL
 from .population import Population
 from .rng import Stream, person_key, uniform
 from .state import Drug, Path
@@ -69,7 +70,7 @@ def entry_days(counts: np.ndarray, start: dt.date, end: dt.date) -> tuple[np.nda
     return day[order].astype(np.int32), jur[order].astype(np.int8)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, **KERNEL)
 def _draw_attributes(seed, entry_day, jur, table, month_of_day, path, drug, dependent,
                      birth_day, using0, lost, grid_rank, app_rank) -> None:  # noqa: ANN001
     for i in prange(entry_day.shape[0]):

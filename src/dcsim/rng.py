@@ -13,6 +13,8 @@ import enum
 import numpy as np
 from numba import njit
 
+from .jit import KERNEL
+
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -41,27 +43,27 @@ class Stream(enum.IntEnum):
     APP = 11  # monitoring-app alerts
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", **KERNEL)
 def _mix(z: np.uint64) -> np.uint64:
     z = (z ^ (z >> _S30)) * _M1
     z = (z ^ (z >> _S27)) * _M2
     return z ^ (z >> _S31)
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def person_key(seed: int, stream: int, person: int) -> np.uint64:
     """Key of one person's stream; draws are then indexed by the event counter k."""
     h = _mix(np.uint64(seed) * _GOLDEN + np.uint64(stream) + _ONE)
     return _mix(h ^ (np.uint64(person) * _M2 + _GOLDEN))
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", **KERNEL)
 def uniform(key: np.uint64, k: int) -> float:
     """Uniform on [0, 1) for draw number k of a keyed stream."""
     return float(_mix(np.uint64(key) + np.uint64(k) * _GOLDEN) >> _S11) * _TWO53
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", **KERNEL)
 def exponential(key: np.uint64, k: int) -> float:
     """Standard exponential (mean 1) for draw number k."""
     return -np.log(1.0 - uniform(key, k))
@@ -89,7 +91,7 @@ def uniform_np(key: np.ndarray, k: np.ndarray) -> np.ndarray:
         return (_mix_np(np.asarray(key, dtype=np.uint64) + kk * _GOLDEN) >> _S11) * _TWO53
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", **KERNEL)
 def draw(keys: np.ndarray, counters: np.ndarray, stream: int) -> float:
     """Next uniform of a person's stream; the counter makes the draw's identity explicit."""
     u = uniform(keys[stream], counters[stream])
@@ -97,6 +99,6 @@ def draw(keys: np.ndarray, counters: np.ndarray, stream: int) -> float:
     return u
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", **KERNEL)
 def draw_exponential(keys: np.ndarray, counters: np.ndarray, stream: int) -> float:
     return -np.log(1.0 - draw(keys, counters, stream))

@@ -12,19 +12,20 @@ from numba import njit
 
 from .catalogue import Par
 from .exit import end_episode
+from .jit import KERNEL
 from .measures import Flow
 from .pathways import order_after_detection
 from .state import S
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def is_positive(s, P, u) -> bool:  # noqa: ANN001
     if s[S.USING] == 1:
         return u < P[Par.MANAGEMENT__TEST_SENSITIVITY]
     return u < P[Par.MANAGEMENT__TEST_FALSE_POSITIVE]
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def record_detection(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
     """The system learns of use (a positive test or a police encounter) on day t."""
     flows_row[Flow.DETECTED_RELAPSES] += 1
@@ -42,6 +43,6 @@ def record_detection(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
     order_after_detection(s, t, P, keys, k, flows_row)
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def record_negative(s) -> None:  # noqa: ANN001
     s[S.NEG_TESTS] += 1
