@@ -67,41 +67,49 @@ def monthly_table(run: Run) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def _per_year(run: Run) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows of persons registered a year or more: their jurisdiction, years, intrusion counts."""
+    pop = run.population
+    exposure = pop.out("exposure_days")
+    keep = np.flatnonzero(exposure >= MIN_EXPOSURE_DAYS)
+    return pop.jurisdiction[keep], exposure[keep] / 365.25, pop.intrusions[keep]
+
+
+def _kinds(counts: np.ndarray, years: np.ndarray):  # noqa: ANN202 - a generator
+    """(kind, intrusions per person-year) for all kinds together, then each kind."""
+    yield "all", counts.sum(axis=1, dtype=np.int64) / years
+    for i in Intrusion:
+        yield i.name.lower(), counts[:, i] / years
+
+
 def intrusion_distribution(run: Run) -> pd.DataFrame:
     """How many persons bear how many intrusions per person-year, by kind and jurisdiction."""
-    pop = run.population
-    exposure = pop.out("exposure_days").astype(np.float64)
-    keep = exposure >= MIN_EXPOSURE_DAYS
-    years = exposure[keep] / 365.25
-    per_year = pop.intrusions[keep].astype(np.float64) / years[:, None]
-    jur = pop.jurisdiction[keep]
-    kinds = [i.name.lower() for i in Intrusion]
-    cols = {**{k: per_year[:, i] for i, k in enumerate(kinds)}, "all": per_year.sum(axis=1)}
+    jur, years, counts = _per_year(run)
     edges = np.array(INTRUSION_BINS, dtype=np.float64)
+    n_bins, names = len(edges) - 1, run.prepared.jurisdictions
+    n_j = len(names)
+    tables = {}
+    for kind, x in _kinds(counts, years):
+        b = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, n_bins - 1)
+        t = np.bincount(jur.astype(np.int64) * n_bins + b, minlength=n_j * n_bins)
+        tables[kind] = t.reshape(n_j, n_bins)
     rows = []
-    names = run.prepared.jurisdictions
-    for j_name, mask in [("all", np.ones(len(jur), bool))] + [
-        (n, jur == j) for j, n in enumerate(names)
-    ]:
-        for kind, x in cols.items():
-            xs = x[mask]
-            counts = np.histogram(xs, bins=edges)[0] if xs.size else np.zeros(len(edges) - 1)
-            for b in range(len(edges) - 1):
-                rows.append((j_name, kind, float(edges[b]), float(edges[b + 1]), int(counts[b]),
-                             int(counts[b]) / run.scenario.scale))
+    for j in range(-1, n_j):  # -1: all jurisdictions together
+        j_name = "all" if j < 0 else names[j]
+        for kind, t in tables.items():
+            row = t.sum(axis=0) if j < 0 else t[j]
+            for k in range(n_bins):
+                rows.append((j_name, kind, float(edges[k]), float(edges[k + 1]), int(row[k]),
+                             int(row[k]) / run.scenario.scale))
     return pd.DataFrame(rows, columns=["jurisdiction", "kind", "per_year_from", "per_year_to",
                                        "count", "value"])
 
 
 def intrusion_summary(run: Run) -> pd.DataFrame:
     """Mean and quantiles of intrusions per person-year (persons registered a year or more)."""
-    pop = run.population
-    exposure = pop.out("exposure_days").astype(np.float64)
-    keep = exposure >= MIN_EXPOSURE_DAYS
-    per_year = pop.intrusions[keep].astype(np.float64) / (exposure[keep] / 365.25)[:, None]
-    total = per_year.sum(axis=1)
+    _, years, counts = _per_year(run)
     rows = []
-    for kind, x in [("all", total)] + [(i.name.lower(), per_year[:, i]) for i in Intrusion]:
+    for kind, x in _kinds(counts, years):
         if x.size == 0:
             continue
         q = np.quantile(x, [0.5, 0.9, 0.99])
@@ -109,36 +117,47 @@ def intrusion_summary(run: Run) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["kind", "persons", "mean", "p50", "p90", "p99", "max"])
 
 
+_TRAPS = (Stock.TRAPPED_NO_RELEASE_AREA, Stock.TRAPPED_INSUFFICIENT_TESTS,
+          Stock.TRAPPED_AWAITING_UPDATE, Stock.TRAPPED_PARTIAL_RELEASE)
+
+
 def exit_table(run: Run) -> pd.DataFrame:
     """Who became eligible under the law, who was released, how long it took, who is trapped."""
     pop = run.population
-    eligible = pop.out("eligible_day")
-    first_release = pop.out("first_release_day")
-    trap = pop.out("trap_code")
     never = np.iinfo(np.int32).max
-    start_year = run.scenario.start.year
-    cohort = start_year + (pop.entry_day // 365.25).astype(np.int64)
-    rows = []
-    for j, name in enumerate(run.prepared.jurisdictions):
-        for year in np.unique(cohort):
-            m = (pop.jurisdiction == j) & (cohort == year)
-            n = int(m.sum())
-            if n == 0:
-                continue
-            el = eligible[m] != never
-            rel = first_release[m] != never
-            wait = (first_release[m] - eligible[m])[el & rel]
-            row = {
-                "jurisdiction": name, "entry_year": int(year), "persons": n,
-                "eligible_at_end": int(el.sum()), "ever_released": int(rel.sum()),
-                "median_days_eligible_to_release": float(np.median(wait)) if wait.size else np.nan,
-            }
-            for s in (Stock.TRAPPED_NO_RELEASE_AREA, Stock.TRAPPED_INSUFFICIENT_TESTS,
-                      Stock.TRAPPED_AWAITING_UPDATE, Stock.TRAPPED_PARTIAL_RELEASE):
-                row[s.name.lower() + "_at_end"] = int((trap[m] == s).sum())
-            rows.append(row)
-    df = pd.DataFrame(rows)
-    return df
+    eligible, released = pop.out("eligible_day"), pop.out("first_release_day")
+    el, rel = eligible != never, released != never
+    cohort = (pop.entry_day // 365.25).astype(np.int64)
+    n_y = int(cohort.max()) + 1 if len(pop) else 0
+    key = pop.jurisdiction.astype(np.int64) * n_y + cohort
+    size = len(run.prepared.jurisdictions) * n_y
+
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(key[mask], minlength=size)
+
+    df = pd.DataFrame({
+        "jurisdiction": np.repeat(np.array(run.prepared.jurisdictions, dtype=object), n_y),
+        "entry_year": np.tile(run.scenario.start.year + np.arange(n_y), len(
+            run.prepared.jurisdictions)),
+        "persons": np.bincount(key, minlength=size),
+        "eligible_at_end": count(el),
+        "ever_released": count(rel),
+    })
+    both = el & rel
+    wait = (released - eligible)[both].astype(np.float64)
+    med = np.full(size, np.nan)
+    if wait.size:
+        order = np.lexsort((wait, key[both]))
+        k_sorted, w_sorted = key[both][order], wait[order]
+        starts = np.searchsorted(k_sorted, np.arange(size), side="left")
+        ends = np.searchsorted(k_sorted, np.arange(size), side="right")
+        for g in np.flatnonzero(ends > starts):
+            med[g] = float(np.median(w_sorted[starts[g] : ends[g]]))
+    df["median_days_eligible_to_release"] = med
+    trap = pop.out("trap_code")
+    for s in _TRAPS:
+        df[s.name.lower() + "_at_end"] = count(trap == s)
+    return df[df["persons"] > 0].reset_index(drop=True)
 
 
 def _sha256(path: Path) -> str:
