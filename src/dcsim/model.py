@@ -158,3 +158,37 @@ def trace_person(run: Run, i: int, capacity: int = 100_000) -> pd.DataFrame:
     df = pd.DataFrame(log, columns=list(engine.TRACE_FIELDS))
     df["event"] = [("entry" if e < 0 else engine.EVENT_NAMES[e]) for e in df["event"]]
     return df
+
+
+def with_values(prepared: Prepared, values: dict[str, float],
+                windows: dict[str, tuple[dt.date, dt.date]] | None = None,
+                jurisdictions: list[str] | None = None) -> Prepared:
+    """A copy of `prepared` with some rule values replaced, for calibration and sensitivity.
+
+    values: parameter name -> value; windows: optional name -> (first, last) day to replace
+    (default: the whole period); jurisdictions: ids to change (default: all). The rule files
+    are untouched; write an overlay file to make a change permanent and cited.
+    """
+    from .catalogue import CATALOGUE
+
+    table = prepared.table.copy()
+    ids = prepared.jurisdictions
+    js = [ids.index(j) for j in jurisdictions] if jurisdictions else list(range(len(ids)))
+    start = prepared.scenario.start
+    for name, value in values.items():
+        if name not in CATALOGUE:
+            raise KeyError(f"unknown parameter {name!r}")
+        col = int(Par[name.upper().replace(".", "__")])
+        lo, hi = 0, len(prepared.months) - 1
+        if windows and name in windows:
+            first, last = windows[name]
+            lo = max(lo, (first.year - start.year) * 12 + first.month - start.month)
+            hi = min(hi, (last.year - start.year) * 12 + last.month - start.month)
+        table[np.ix_(js, range(lo, hi + 1), [col])] = value
+    return Prepared(
+        scenario=prepared.scenario, table=table, months=prepared.months,
+        month_of_day=prepared.month_of_day,
+        rule_days=_rule_change_days(table, prepared.months, start),
+        max_rates=_max_rates(table),
+        rules_hash=prepared.rules_hash + "+values", jurisdictions=ids,
+    )
