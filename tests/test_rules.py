@@ -44,7 +44,7 @@ def _value_for(i: int, unit: str) -> float:
         return i % 2
     if unit == "tier":
         return i % 4
-    if unit == "count":
+    if unit in ("count", "persons"):
         return i
     return i + 0.5
 
@@ -501,13 +501,14 @@ def test_reference_forms(tmp_path, reference, ok, assumption):
 
 def test_every_unit_has_a_value_check():
     """A unit added to the catalogue must get its own range check here, not the default."""
-    special = {"probability", "share", "flag", "tier", "count"}
+    special = {"probability", "share", "flag", "tier", "count", "persons"}
     non_negative = {"day", "year", "hours", "per_year", "persons_per_year", "multiplier"}
     assert set(UNITS) == special | non_negative
     for unit in non_negative:
         assert _value_problem(unit, 0) is None and _value_problem(unit, -1) is not None
     assert _value_problem("tier", 4) is not None and _value_problem("tier", 3) is None
     assert _value_problem("count", 2.5) is not None and _value_problem("count", 7) is None
+    assert _value_problem("persons", 0.5) is not None and _value_problem("persons", 10) is None
     assert _value_problem("flag", 2) is not None and _value_problem("flag", False) is None
     assert _value_problem("day", True) is not None
 

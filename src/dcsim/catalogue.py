@@ -18,6 +18,7 @@ UNITS = {
     "probability": "a probability in [0, 1]",
     "share": "a share in [0, 1]",
     "persons_per_year": "persons per calendar year",
+    "persons": "a number of persons",
     "count": "a whole number of events",
     "multiplier": "a non-negative factor",
     "flag": "0 (no) or 1 (yes)",
@@ -45,6 +46,8 @@ _SPECS: list[ParamSpec] = [
     # registration (paper fn 2, 7, 8, 11-16, 23-25, 76-77)
     _p("registration.newly_found_per_year", "persons_per_year",
        "entries into the registry per year (the 2006 sweep, then newly found users)"),
+    _p("registration.initial_registry", "persons",
+       "persons already registered on the scenario's first day (0 for the 2006 launch)"),
     _p("registration.share.detained_positive", "share",
        "entries detained after a positive urine test"),
     _p("registration.share.stopped_not_detained", "share",
@@ -86,6 +89,8 @@ _SPECS: list[ParamSpec] = [
        "detected relapse outside any order leads to compulsory isolation"),
     _p("pathways.relapse_outside_order_to_detox", "probability",
        "detected relapse outside any order leads to community detoxification"),
+    _p("pathways.relapse_outside_order_to_detention", "probability",
+       "detected relapse outside any order, and neither of the above, leads to detention"),
     # drug use and relapse: the true state
     _p("drug_use.mean_use_spell_days", "day", "mean length of a spell of use"),
     _p("drug_use.relapse_probability", "probability",
@@ -117,6 +122,10 @@ _SPECS: list[ParamSpec] = [
     _p("management.reassessment_interval_days", "day", "risk reassessment interval"),
     _p("management.step_down_after_days", "day",
        "days without detected use after which a reassessment lowers the tier by one"),
+    _p("management.step_down_on_true_abstinence", "flag",
+       "judge the step down on true abstinence (an oracle) instead of the record"),
+    _p("management.bring_test_forward", "flag",
+       "a stricter tier brings the next scheduled test forward"),
     _p("management.entry_tier.using", "tier", "tier at entry of a person detected using"),
     _p("management.entry_tier.not_using", "tier", "tier at entry of other entrants"),
     _p("management.tier_after_detected_use", "tier", "tier after a detected relapse"),
@@ -166,6 +175,10 @@ _SPECS: list[ParamSpec] = [
     _p("exit.partial_release_share", "share",
        "releases that are partial: alerts stop, community control goes on"),
     _p("exit.record_deleted_on_exit", "flag", "the record is deleted on exit"),
+    _p("exit.unscheduled_tests_count", "flag",
+       "negative tests at alerts and inspections count towards the exit minimum"),
+    _p("exit.judged_on_true_abstinence", "flag",
+       "judge exit on true abstinence (an oracle) instead of the record"),
     # official statistics (evidence.md#official-definitions)
     _p("statistics.abstinent_days", "day",
        "days without a detected relapse after which a registrant stops counting as an "

@@ -101,9 +101,9 @@ def _detect(s, t, P, keys, k, fl) -> None:  # noqa: ANN001
 
 
 @njit(**KERNEL)
-def _negative(s, f, t, P, keys, k, fl) -> bool:  # noqa: ANN001
-    """A negative test counts towards exit; True if it made the person eligible."""
-    record_negative(s)
+def _negative(s, f, t, P, keys, k, fl, scheduled) -> bool:  # noqa: ANN001
+    """A negative test may count towards exit; True if it made the person eligible."""
+    record_negative(s, P, scheduled)
     return exit.check_eligibility(s, f, t, P, keys, k, fl)
 
 
@@ -113,7 +113,7 @@ def _test(s, f, t, P, u_result, keys, k, fl) -> tuple[bool, bool]:  # noqa: ANN0
     if is_positive(s, P, u_result):
         _detect(s, t, P, keys, k, fl)
         return True, True
-    return False, _negative(s, f, t, P, keys, k, fl)
+    return False, _negative(s, f, t, P, keys, k, fl, False)
 
 
 @njit(**KERNEL)
@@ -241,7 +241,8 @@ def simulate_person(
     s[S.LAST_DETECT] = t
     s[S.OFFICIAL_FLIP] = t + int(P[Par.STATISTICS__ABSTINENT_DAYS])
     s[S.EXIT_FLIP] = t + int(P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED])
-    s[S.NEXT_ASSESS] = t + int(P[Par.MANAGEMENT__REASSESSMENT_INTERVAL_DAYS])
+    s[S.ENTRY] = t
+    s[S.NEXT_ASSESS] = management.next_assessment(s, t, P)
     s[S.AGE_FLIP] = ledger.next_age_flip(s, t)
     s[S.NEXT_RULE] = 0
     while rule_days[j, s[S.NEXT_RULE]] <= t:
@@ -327,7 +328,7 @@ def simulate_person(
                     _detect(s, t, P, keys, k, fl)
                     changed = True
                 else:
-                    changed = _negative(s, f, t, P, keys, k, fl)
+                    changed = _negative(s, f, t, P, keys, k, fl, True)
             iv = management.test_interval(s, P)
             if iv > 0.0 and s[S.NEXT_TEST] == NEVER:
                 s[S.NEXT_TEST] = t + int(iv)
@@ -382,6 +383,7 @@ def simulate_person(
             exit.check_eligibility(s, f, t, P, keys, k, fl)
         elif ev == _EV_TRUE_FLIP:
             s[S.FLIPS_DONE] |= 4
+            exit.check_eligibility(s, f, t, P, keys, k, fl)  # matters only for the oracle rule
         elif ev == _EV_RELEASE:
             exit.release(s, f, P, fl)
             if s[S.FIRST_RELEASE] == NEVER:

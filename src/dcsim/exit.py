@@ -39,8 +39,18 @@ def abstinent_long_enough(s, t, P) -> bool:  # noqa: ANN001
 
 @njit(**KERNEL)
 def meets_law(s, t, P) -> bool:  # noqa: ANN001
-    """Three years since the last detected use, and enough negative tests to show it."""
-    return abstinent_long_enough(s, t, P) and s[S.NEG_TESTS] >= min_tests(s, P)
+    """Three years since the last detected use, and enough negative tests to show it.
+
+    With exit.judged_on_true_abstinence (an oracle, for counterfactuals and benchmarks) the
+    three years are of true abstinence instead of the record.
+    """
+    if P[Par.EXIT__JUDGED_ON_TRUE_ABSTINENCE] > 0.5:
+        long_enough = (
+            s[S.USING] == 0 and t - s[S.ABST_START] >= P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED]
+        )
+    else:
+        long_enough = abstinent_long_enough(s, t, P)
+    return long_enough and s[S.NEG_TESTS] >= min_tests(s, P)
 
 
 @njit(**KERNEL)

@@ -75,13 +75,16 @@ def inspection_rate(s, P) -> float:  # noqa: ANN001
 
 @njit(**KERNEL)
 def reschedule_test(s, t, P) -> None:  # noqa: ANN001
-    """Bring the next test forward if the schedule tightened; drop it if none is due."""
+    """Start a schedule that was off, bring the next test forward if the schedule tightened
+    (where that is the rule), and drop it if none is due."""
     iv = test_interval(s, P)
     if iv <= 0.0:
         s[S.NEXT_TEST] = NEVER
         return
     due = t + int(iv)
-    if due < s[S.NEXT_TEST]:
+    if s[S.NEXT_TEST] == NEVER or (
+        due < s[S.NEXT_TEST] and P[Par.MANAGEMENT__BRING_TEST_FORWARD] > 0.5
+    ):
         s[S.NEXT_TEST] = due
 
 
@@ -93,11 +96,22 @@ def reassess(s, t, P) -> bool:  # noqa: ANN001
     assessment can change anything until a detection, which restarts the cycle.
     """
     changed = False
-    if t - s[S.LAST_DETECT] >= P[Par.MANAGEMENT__STEP_DOWN_AFTER_DAYS] and s[S.TIER] < 3:
+    if P[Par.MANAGEMENT__STEP_DOWN_ON_TRUE_ABSTINENCE] > 0.5:
+        clean = s[S.USING] == 0 and t - s[S.ABST_START] >= P[Par.MANAGEMENT__STEP_DOWN_AFTER_DAYS]
+    else:
+        clean = t - s[S.LAST_DETECT] >= P[Par.MANAGEMENT__STEP_DOWN_AFTER_DAYS]
+    if clean and s[S.TIER] < 3:
         s[S.TIER] += 1
         changed = True
     if s[S.TIER] < 3 and s[S.IN_REGISTRY] == 1 and s[S.RELEASE] <= Release.PARTIAL:
-        s[S.NEXT_ASSESS] = t + int(P[Par.MANAGEMENT__REASSESSMENT_INTERVAL_DAYS])
+        s[S.NEXT_ASSESS] = next_assessment(s, t, P)
     else:
         s[S.NEXT_ASSESS] = NEVER
     return changed
+
+
+@njit(**KERNEL)
+def next_assessment(s, t, P) -> int:  # noqa: ANN001
+    """The next six-monthly date after day t, counted from entry (fn 20)."""
+    iv = int(P[Par.MANAGEMENT__REASSESSMENT_INTERVAL_DAYS])
+    return s[S.ENTRY] + iv * ((t - s[S.ENTRY]) // iv + 1)

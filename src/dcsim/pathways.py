@@ -100,7 +100,7 @@ def order_after_detection(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
     elif u_b < P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_DETOX]:
         done = carried_out(P, Pathway.COMMUNITY_DETOX, u_done)
         set_order(s, t, P, Pathway.COMMUNITY_DETOX, done, flows_row)
-    else:
+    elif u_done < P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_DETENTION]:
         set_order(s, t, P, Pathway.DETENTION, 0, flows_row)
 
 

@@ -175,8 +175,10 @@ def _value_problem(unit: str, v: Any) -> str | None:
         return f"{unit} value must be finite, got {v!r}"
     if unit in ("probability", "share"):
         return None if 0 <= v <= 1 else f"{unit} {v!r} is outside [0, 1]"
-    if unit == "count":
-        return None if v >= 0 and _is_whole(v) else f"count must be a whole number >= 0, got {v!r}"
+    if unit in ("count", "persons"):
+        if v >= 0 and _is_whole(v):
+            return None
+        return f"{unit} must be a whole number >= 0, got {v!r}"
     if unit == "tier":
         if _is_whole(v) and 0 <= v <= 3:
             return None

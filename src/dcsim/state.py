@@ -103,7 +103,8 @@ class S(enum.IntEnum):
     FIRST_RELEASE = 40  # day of the first release (partial or full), else NEVER
     FLIPS_DONE = 41  # bits: 1 official flip, 2 exit flip, 4 true flip already taken
     INSPECT_TIER = 42  # tier whose inspection clock is running, -1 none
-    N = 43
+    ENTRY = 43  # entry day (reassessments are counted from it)
+    N = 44
 
 
 class F(enum.IntEnum):

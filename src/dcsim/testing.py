@@ -13,9 +13,10 @@ from numba import njit
 from .catalogue import Par
 from .exit import end_episode
 from .jit import KERNEL
+from .management import next_assessment
 from .measures import Flow
 from .pathways import order_after_detection
-from .state import S
+from .state import NEVER, S
 
 
 @njit(**KERNEL)
@@ -39,10 +40,13 @@ def record_detection(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
     s[S.FLIPS_DONE] &= ~3
     end_episode(s, flows_row)
     s[S.TIER] = int(P[Par.MANAGEMENT__TIER_AFTER_DETECTED_USE])
-    s[S.NEXT_ASSESS] = t + int(P[Par.MANAGEMENT__REASSESSMENT_INTERVAL_DAYS])
+    if s[S.NEXT_ASSESS] == NEVER:
+        s[S.NEXT_ASSESS] = next_assessment(s, t, P)
     order_after_detection(s, t, P, keys, k, flows_row)
 
 
 @njit(**KERNEL)
-def record_negative(s) -> None:  # noqa: ANN001
-    s[S.NEG_TESTS] += 1
+def record_negative(s, P, scheduled) -> None:  # noqa: ANN001
+    """A negative test; only regular tests count towards exit unless the rules say otherwise."""
+    if scheduled or P[Par.EXIT__UNSCHEDULED_TESTS_COUNT] > 0.5:
+        s[S.NEG_TESTS] += 1
