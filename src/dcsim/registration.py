@@ -50,11 +50,22 @@ def entry_counts(table: np.ndarray, shares: np.ndarray, scale: float, start: dt.
     return np.diff(cum, axis=1, prepend=0)
 
 
-def entry_days(counts: np.ndarray, start: dt.date, end: dt.date) -> tuple[np.ndarray, np.ndarray]:
+def initial_counts(table: np.ndarray, shares: np.ndarray, scale: float) -> np.ndarray:
+    """Persons already registered on the first day, per jurisdiction."""
+    expected = table[:, 0, Par.REGISTRATION__INITIAL_REGISTRY] * shares * scale
+    return np.round(expected).astype(np.int64)
+
+
+def entry_days(counts: np.ndarray, start: dt.date, end: dt.date,
+               initial: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Entry day and jurisdiction of every person, ordered by day (then jurisdiction)."""
     firsts = month_starts(start, end)
     n_days = (end - start).days + 1
     days, jurs = [], []
+    if initial is not None:
+        for j, n in enumerate(initial):
+            days.append(np.zeros(int(n), dtype=np.int64))
+            jurs.append(np.full(int(n), j, dtype=np.int64))
     for m, first in enumerate(firsts):
         a = max(0, (first - start).days)
         b = min(n_days, (add_months(first, 1) - start).days)
@@ -118,7 +129,7 @@ def register(table: np.ndarray, shares: np.ndarray, scale: float, start: dt.date
              end: dt.date, month_of_day: np.ndarray, seed: int) -> Population:
     """Draw the whole registry of the period: every person who will ever enter."""
     counts = entry_counts(table, shares, scale, start, end)
-    day, jur = entry_days(counts, start, end)
+    day, jur = entry_days(counts, start, end, initial_counts(table, shares, scale))
     pop = Population.allocate(len(day))
     pop.entry_day[:] = day
     pop.jurisdiction[:] = jur
