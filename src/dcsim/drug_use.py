@@ -35,7 +35,7 @@ def start_abstinence(s, t, P, keys, k, hazard_multiplier) -> None:  # noqa: ANN0
     u_time = draw(keys, k, Stream.USE)
     if s[S.USING] == 1:  # after custody the abstinence began when custody did
         s[S.ABST_START] = t
-        s[S.TRUE_FLIP] = t + int(P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED])
+        s[S.TRUE_FLIP] = true_flip_day(t, P)
         s[S.FLIPS_DONE] &= ~4
     s[S.USING] = 0
     if u_relapse < P[Par.DRUG_USE__RELAPSE_PROBABILITY] and hazard_multiplier > 0.0:
@@ -50,10 +50,22 @@ def enter_custody(s, t, P) -> None:  # noqa: ANN001
     """Use stops in custody; the abstinent spell (and its relapse draw) starts on release."""
     if s[S.USING] == 1:
         s[S.ABST_START] = t
-        s[S.TRUE_FLIP] = t + int(P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED])
+        s[S.TRUE_FLIP] = true_flip_day(t, P)
         s[S.FLIPS_DONE] &= ~4
     s[S.USING] = 0
     s[S.USE_NEXT] = NEVER
+
+
+@njit(inline="always", **KERNEL)
+def abstinent_days(s, t) -> int:  # noqa: ANN001
+    """Days without use up to day t, counting the day abstinence began (0 while using)."""
+    return 0 if s[S.USING] == 1 else t - s[S.ABST_START] + 1
+
+
+@njit(inline="always", **KERNEL)
+def true_flip_day(t, P) -> int:  # noqa: ANN001
+    """The day an abstinence begun on day t reaches the law's three years."""
+    return t + int(P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED]) - 1
 
 
 @njit(inline="always", **KERNEL)

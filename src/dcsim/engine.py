@@ -237,7 +237,7 @@ def simulate_person(
     s[S.USE_NEXT] = NEVER
     s[S.FIRST_RELEASE] = NEVER
     s[S.ABST_START] = t
-    s[S.TRUE_FLIP] = t + int(P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED])
+    s[S.TRUE_FLIP] = drug_use.true_flip_day(t, P)
     s[S.LAST_DETECT] = t
     s[S.OFFICIAL_FLIP] = t + int(P[Par.STATISTICS__ABSTINENT_DAYS])
     s[S.EXIT_FLIP] = t + int(P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED])

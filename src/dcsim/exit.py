@@ -15,6 +15,7 @@ import math
 from numba import njit
 
 from .catalogue import Par
+from .drug_use import abstinent_days
 from .jit import KERNEL
 from .measures import Flow
 from .rng import Stream, draw
@@ -45,9 +46,7 @@ def meets_law(s, t, P) -> bool:  # noqa: ANN001
     three years are of true abstinence instead of the record.
     """
     if P[Par.EXIT__JUDGED_ON_TRUE_ABSTINENCE] > 0.5:
-        long_enough = (
-            s[S.USING] == 0 and t - s[S.ABST_START] >= P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED]
-        )
+        long_enough = abstinent_days(s, t) >= P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED]
     else:
         long_enough = abstinent_long_enough(s, t, P)
     return long_enough and s[S.NEG_TESTS] >= min_tests(s, P)

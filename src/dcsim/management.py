@@ -11,6 +11,7 @@ from __future__ import annotations
 from numba import njit
 
 from .catalogue import Par
+from .drug_use import abstinent_days
 from .jit import KERNEL
 from .pathways import is_custodial
 from .state import NEVER, Pathway, Release, S
@@ -97,7 +98,7 @@ def reassess(s, t, P) -> bool:  # noqa: ANN001
     """
     changed = False
     if P[Par.MANAGEMENT__STEP_DOWN_ON_TRUE_ABSTINENCE] > 0.5:
-        clean = s[S.USING] == 0 and t - s[S.ABST_START] >= P[Par.MANAGEMENT__STEP_DOWN_AFTER_DAYS]
+        clean = abstinent_days(s, t) >= P[Par.MANAGEMENT__STEP_DOWN_AFTER_DAYS]
     else:
         clean = t - s[S.LAST_DETECT] >= P[Par.MANAGEMENT__STEP_DOWN_AFTER_DAYS]
     if clean and s[S.TIER] < 3:

@@ -64,6 +64,7 @@ _WINDOW_KEYS = {
     "reference": True,
     "note": False,
     "calibrated": False,
+    "range": False,
 }
 
 _KeyPath = tuple[str | int, ...]
@@ -186,6 +187,29 @@ def _value_problem(unit: str, v: Any) -> str | None:
     return None if v >= 0 else f"{unit} {v!r} must be >= 0"
 
 
+def _range_problem(unit: str, value: float, rng: Any) -> str | None:
+    """Why `rng` is not a valid `range: [low, high]` around `value` in `unit`, or None.
+
+    A range states how far an uncertain value could plausibly lie (calibration searches it,
+    the sensitivity analysis varies it), so it must hold the value and stay within the unit.
+    """
+    if (
+        not isinstance(rng, list | tuple)
+        or len(rng) != 2
+        or any(isinstance(x, bool) or not isinstance(x, int | float) for x in rng)
+    ):
+        return f"range must be a list of two numbers [low, high], got {_kind(rng)}"
+    low, high = rng
+    for bound, x in (("low", low), ("high", high)):
+        if problem := _value_problem(unit, x):
+            return f"range {bound} bound: {problem}"
+    if low > high:
+        return f"range [{low}, {high}] runs backwards (low > high)"
+    if not low <= value <= high:
+        return f"value {value} lies outside its range [{low}, {high}]"
+    return None
+
+
 def _from_problem(start: dt.date) -> str | None:
     if start.day != 1:
         return f"from {start} is not the first day of a month (rules change on the 1st)"
@@ -235,6 +259,7 @@ class Window(_Model):
     reference: str
     note: str | None = None
     calibrated: str | None = None
+    range: tuple[float, float] | None = None  # plausible [low, high]: calibration, sensitivity
     line: int = 0  # line of the window's first key in its file (0 if not from a file)
     value_line: int = 0  # line of `value:` (for calibration to rewrite it)
 
@@ -278,6 +303,8 @@ class Parameter(_Model):
             raise ValueError("a parameter needs at least one window")
         for i, w in enumerate(self.windows):
             problem = _value_problem(self.unit, w.value)
+            if problem is None and w.range is not None:
+                problem = _range_problem(self.unit, w.value, w.range)
             if problem is None and i:
                 prev = self.windows[i - 1]
                 problem = _sequence_problem(prev.start, prev.end, w.start)
@@ -453,6 +480,9 @@ def _load_window(r: _Reader, data: Any, kpath: _KeyPath, unit: str) -> Window:
     assert reference is not None
     if problem := _reference_problem(reference):
         raise r.fail((*kpath, "reference"), problem)
+    rng = data.get("range")
+    if rng is not None and (problem := _range_problem(unit, value, rng)):
+        raise r.fail((*kpath, "range"), problem)
     return Window(
         start=start,
         end=end,
@@ -460,6 +490,7 @@ def _load_window(r: _Reader, data: Any, kpath: _KeyPath, unit: str) -> Window:
         reference=reference,
         note=_text(r, data, kpath, "note", required=False),
         calibrated=_text(r, data, kpath, "calibrated", required=False),
+        range=None if rng is None else (float(rng[0]), float(rng[1])),
         line=r.line(kpath),
         value_line=r.line((*kpath, "value")),
     )
@@ -737,6 +768,7 @@ def listing(stacks: dict[str, RuleStack]) -> list[dict]:
                         "reference": w.reference,
                         "is_assumption": w.is_assumption,
                         "calibrated": w.calibrated,
+                        "range": w.range,
                         "note": w.note,
                         "file": str(s.file.path),
                         "line": w.line,
