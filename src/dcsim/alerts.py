@@ -21,24 +21,27 @@ _VENUE0 = int(Par.ALERTS__ID_USE_RATE_PER_YEAR__HOTEL)
 N_VENUES = len(VENUES)
 
 
-@njit(**KERNEL)
-def id_use_rate(s, P) -> float:  # noqa: ANN001
-    """ID uses a year now: none in custody (paper fn 4: the alerts follow everyday life)."""
+@njit(inline="always", **KERNEL)
+def id_use_rate(s, P, total) -> float:  # noqa: ANN001
+    """ID uses a year now, given the venues' total: none in custody (paper fn 4)."""
     if is_custodial(s[S.PATHWAY]):
         return 0.0
-    total = 0.0
-    for v in range(N_VENUES):
-        total += P[_VENUE0 + v]
     if s[S.USING] == 1:
         total *= P[Par.ALERTS__ID_USE_MULTIPLIER_WHILE_USING]
     return total
 
 
-@njit(**KERNEL)
-def venue_of(P, u) -> int:  # noqa: ANN001
+@njit(inline="always", **KERNEL)
+def venue_total(P) -> float:  # noqa: ANN001
     total = 0.0
     for v in range(N_VENUES):
         total += P[_VENUE0 + v]
+    return total
+
+
+@njit(inline="always", **KERNEL)
+def venue_of(P, u, total) -> int:  # noqa: ANN001
+    """The venue of an ID use: venue v with probability rate_v / total."""
     x = u * total
     acc = 0.0
     for v in range(N_VENUES):
@@ -48,7 +51,7 @@ def venue_of(P, u) -> int:  # noqa: ANN001
     return N_VENUES - 1
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def raises_alert(s) -> bool:  # noqa: ANN001
     """Alerts stop on partial or full release (paper fn 45, 47)."""
     return s[S.IN_REGISTRY] == 1 and s[S.RELEASE] == Release.CONTROL

@@ -19,7 +19,7 @@ _ALERT0 = int(Par.APPS__ALERT_RATE_PER_YEAR__ZIBO)
 N_APPS = len(APPS)
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def enrolled_app(s, P, app_rank) -> int:  # noqa: ANN001
     """The app a person in a community order is enrolled in now, or -1."""
     if not (reachable(s) and in_community_order(s)):
@@ -30,16 +30,16 @@ def enrolled_app(s, P, app_rank) -> int:  # noqa: ANN001
     return -1
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def checkin_interval(P, app) -> float:  # noqa: ANN001
     return 0.0 if app < 0 else P[Par.APPS__CHECKIN_INTERVAL_DAYS]
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def alert_rate(P, app) -> float:  # noqa: ANN001
     return 0.0 if app < 0 else P[_ALERT0 + app]
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def relapse_multiplier(P, app) -> float:  # noqa: ANN001
     return 1.0 if app < 0 else P[Par.APPS__RELAPSE_HAZARD_MULTIPLIER]

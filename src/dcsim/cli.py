@@ -129,3 +129,202 @@ def rules(
 
 def main() -> None:  # pragma: no cover
     app()
+
+
+# --------------------------------------------------------------------------- calibration
+
+TargetsOpt = Annotated[Path | None, typer.Option(
+    help="targets file; default: the embedded data/targets.yaml")]
+
+
+def _load_targets(path: Path | None):  # noqa: ANN202 - a TargetsFile
+    from .targets import TargetsError, load_targets
+
+    try:
+        return load_targets(path)
+    except (TargetsError, OSError) as e:
+        _fail(e)
+
+
+def _seed_list(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        _fail(ValueError(f"--seeds takes whole numbers separated by commas, got {text!r}"))
+        raise  # unreachable: _fail exits
+
+
+@app.command()
+def calibrate(
+    scenario: ScenarioArg = None,
+    targets: TargetsOpt = None,
+    trials: Annotated[int | None, typer.Option(
+        help="completed trials wanted in total (a resumed study runs only the missing ones); "
+             "default: the targets file's")] = None,
+    scale: Annotated[float | None, typer.Option(
+        help="scale of the trial runs; default: the targets file's")] = None,
+    seeds: Annotated[str | None, typer.Option(
+        help="seeds of every trial, e.g. 101,102; default: the targets file's")] = None,
+    storage: Annotated[Path, typer.Option(
+        help="Optuna journal file; an interrupted study resumes from it")] = Path(
+        "runs/calibration/journal.log"),
+    out: Annotated[Path | None, typer.Option(
+        help="overlay to write; default: the embedded data/rules/calibrated.yaml")] = None,
+    restart: Annotated[bool, typer.Option(
+        "--restart", help="delete the study in the storage and start again")] = False,
+) -> None:
+    """Fit the assumptions the targets inform and write them as a cited rule overlay."""
+    from .calibration import calibrate as run_calibration
+    from .calibration import embedded_overlay_path
+
+    tf = _load_targets(targets)
+    try:
+        sc = load_scenario(scenario)
+    except (ScenarioError, RuleError) as e:
+        _fail(e)
+    out = out or embedded_overlay_path()
+    n = trials or tf.calibration.trials
+    console.print(f"[bold]calibrate[/] {sc.name}: {len(tf.calibration.fitted)} values, "
+                  f"{n} trials, study in {storage}")
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task("trials", total=n)
+
+            def tick(done: int, total: int, best: float) -> None:
+                bar.update(task, completed=done, total=total,
+                           description=f"trials (best loss {best:.2f})")
+
+            result = run_calibration(sc, tf, storage, trials=trials, scale=scale,
+                                     seeds=_seed_list(seeds), out=out, restart=restart,
+                                     progress=tick)
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted[/]: the trials done are kept in {storage}; "
+                      "run the same command again to continue.")
+        raise typer.Exit(130) from None
+    except (ScenarioError, RuleError, OutOfWindowError, ValueError) as e:
+        _fail(e)
+    t = Table(title=f"fitted values (study {result.study_name}, best loss "
+                    f"{result.best_loss:.3f})")
+    for col in ("value", "search bounds", "rule files", "fitted", "informs"):
+        t.add_column(col, justify="right" if col in ("rule files", "fitted") else "left")
+    for d in result.dimensions:
+        what = d.id + (" (factor)" if d.mode == "factor" else "")
+        t.add_row(what, f"{d.low:g}..{d.high:g} ({d.bounds_from})", f"{d.start:.4g}",
+                  f"{result.best[d.id]:.4g}", ", ".join(d.informs))
+    console.print(t)
+    t2 = Table(title="targets at the best trial (mean over the trial seeds)")
+    for col in ("target", "published", "model", "error"):
+        t2.add_column(col, justify="left" if col == "target" else "right")
+    for tg in tf.targets:
+        v = result.best_values.get(tg.id, float("nan"))
+        err = (v - tg.value) / tg.value if tg.value else float("nan")
+        t2.add_row(tg.id, _fmt(tg.value, tg.unit), _fmt(v, tg.unit),
+                   "-" if err != err else f"{100 * err:+.1f}%")
+    console.print(t2)
+    console.print(f"{result.trials_complete} trials complete; overlay written to "
+                  f"[bold]{result.overlay}[/]")
+
+
+@app.command()
+def fit(
+    scenario: ScenarioArg = None,
+    targets: TargetsOpt = None,
+    seeds: Annotated[int, typer.Option(help="number of seeds (runs)")] = 20,
+    scale: Annotated[float | None, typer.Option(
+        help="share of the registry to simulate; default: the scenario's (1.0)")] = None,
+    first_seed: Annotated[int | None, typer.Option(
+        help="first seed; default: the scenario's")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="output folder; default runs/fit-<name>")] = None,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="exit with status 1 if a hard target fails")] = False,
+) -> None:
+    """Run the (calibrated) scenario over several seeds and compare it with every target."""
+    from . import fit as fitmod
+    from .fit import formatted
+
+    tf = _load_targets(targets)
+    try:
+        sc = load_scenario(scenario, scale=scale)
+    except (ScenarioError, RuleError) as e:
+        _fail(e)
+    first = sc.seed if first_seed is None else first_seed
+    seed_list = [first + i for i in range(seeds)]
+    out = out or Path("runs") / f"fit-{sc.name}"
+    console.print(f"[bold]fit[/] {sc.name}: {seeds} seeds from {first}, scale {sc.scale:g}")
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task("runs", total=seeds)
+            report = fitmod.fit(sc, tf, seed_list,
+                                progress=lambda d, n: bar.update(task, completed=d, total=n))
+    except (RuleError, OutOfWindowError) as e:
+        _fail(e)
+    paths = fitmod.write(report, out)
+    table = report.table
+    t = Table(title=f"fit to the published figures ({seeds} seeds, scale {sc.scale:g})")
+    cells = formatted(table)
+    for col in cells[0]:
+        t.add_column(col, justify="right" if col in ("published", "model mean",
+                                                     "90% interval", "error") else "left")
+    for c in cells:
+        style = {"FAIL": "bold red", "miss": "yellow"}.get(c["result"], "")
+        t.add_row(*[c[k] for k in c], style=style)
+    console.print(t)
+    hard = table[table["kind"] == "hard"]
+    failed = hard[~hard["passes"]]
+    if failed.empty:
+        console.print(f"[green]all {len(hard)} hard targets pass[/]; "
+                      f"{int((~table['passes']).sum())} soft targets outside their tolerance")
+    else:
+        console.print(f"[bold red]{len(failed)} hard targets fail:[/] "
+                      + ", ".join(failed["id"]))
+    console.print(f"table and plots in [bold]{out}[/] ({len(paths)} files)")
+    if strict and not failed.empty:
+        raise typer.Exit(1)
+
+
+@app.command()
+def sensitivity(
+    scenario: ScenarioArg = None,
+    trajectories: Annotated[int, typer.Option(help="Morris trajectories")] = 10,
+    levels: Annotated[int, typer.Option(help="Morris grid levels")] = 4,
+    scale: Annotated[float, typer.Option(help="scale of every run")] = 0.02,
+    seed: Annotated[int, typer.Option(help="seed of every run (common random numbers)")] = 101,
+    out: Annotated[Path | None, typer.Option(
+        help="output folder; default runs/sensitivity-<name>")] = None,
+) -> None:
+    """Rank every assumption by how much it moves the main outputs (Morris, SALib)."""
+    from . import sensitivity as sens
+
+    try:
+        sc = load_scenario(scenario)
+        n_factors = sum(1 for f in sens.factors(sc) if f.varied)
+    except (ScenarioError, RuleError) as e:
+        _fail(e)
+    runs = trajectories * (n_factors + 1) + 1
+    console.print(f"[bold]sensitivity[/] {sc.name}: {n_factors} assumptions varied, "
+                  f"{trajectories} trajectories, {runs} runs at scale {scale:g}")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("runs", total=runs)
+        result = sens.morris(sc, trajectories=trajectories, levels=levels, scale=scale,
+                             seed=seed, progress=lambda d, n: bar.update(task, completed=d,
+                                                                         total=n))
+    out = out or Path("runs") / f"sensitivity-{sc.name}"
+    paths = sens.write(result, out)
+    ranked = sens.ranking(result.table)
+    t = Table(title="assumptions that move the main outputs most (mu* as % of baseline)")
+    cols = [c for c in sens.OUTPUTS if c in ranked.columns]
+    t.add_column("rank", justify="right")
+    t.add_column("assumption", overflow="fold")
+    for c in cols:
+        t.add_column(c.replace("_", " "), justify="right")
+    for factor, r in ranked.head(15).iterrows():
+        t.add_row(str(r["rank"]), str(factor), *[f"{100 * r[c]:.1f}%" for c in cols])
+    console.print(t)
+    console.print(f"{len(ranked)} assumptions ranked; table and plot in [bold]{out}[/] "
+                  f"({len(paths)} files)")

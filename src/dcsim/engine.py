@@ -26,7 +26,7 @@ from .measures import (
     Flow,
     Intrusion,
 )
-from .rng import Stream, draw, person_key
+from .rng import Stream, draw, peek, person_key
 from .state import FNEVER, NEVER, F, K, Release, S
 from .testing import is_positive, record_detection, record_negative
 
@@ -100,14 +100,14 @@ def _detect(s, t, P, keys, k, fl) -> None:  # noqa: ANN001
         drug_use.enter_custody(s, t, P)
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def _negative(s, f, t, P, keys, k, fl, scheduled) -> bool:  # noqa: ANN001
     """A negative test may count towards exit; True if it made the person eligible."""
     record_negative(s, P, scheduled)
     return exit.check_eligibility(s, f, t, P, keys, k, fl)
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def _test(s, f, t, P, u_result, keys, k, fl) -> tuple[bool, bool]:  # noqa: ANN001
     """A test by police or inspectors: (positive, state changed)."""
     if is_positive(s, P, u_result):
@@ -116,21 +116,23 @@ def _test(s, f, t, P, u_result, keys, k, fl) -> tuple[bool, bool]:  # noqa: ANN0
     return False, _negative(s, f, t, P, keys, k, fl, False)
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def _alert(s, f, t, P, v, keys, k, fl, intrusions) -> bool:  # noqa: ANN001
     """An ID use raises an alert at venue v; police respond (paper fn 22). True if changed."""
     fl[Flow.ALERTS] += 1
     fl[FLOW_ALERT_VENUE0 + v] += 1
-    u_respond = draw(keys, k, Stream.POLICE)
-    u_contact = draw(keys, k, Stream.POLICE)
-    u_test = draw(keys, k, Stream.POLICE)
-    u_result = draw(keys, k, Stream.POLICE)
-    if u_respond >= P[Par.ALERTS__RESPONSE_PROBABILITY]:
+    # an alert owns four POLICE draws: respond, contact, test, result
+    respond = peek(keys, k, Stream.POLICE, 0) < P[Par.ALERTS__RESPONSE_PROBABILITY]
+    contact = respond and peek(keys, k, Stream.POLICE, 1) < P[Par.ALERTS__CONTACT_PROBABILITY]
+    tested = contact and peek(keys, k, Stream.POLICE, 2) < P[Par.ALERTS__TEST_GIVEN_CONTACT]
+    u_result = peek(keys, k, Stream.POLICE, 3) if tested else 1.0
+    k[Stream.POLICE] += 4
+    if not respond:
         return False
     fl[Flow.ALERT_RESPONSES] += 1
     minutes = 60.0 * P[Par.ALERTS__OFFICER_HOURS_PER_RESPONSE]
     changed = False
-    if u_contact < P[Par.ALERTS__CONTACT_PROBABILITY]:
+    if contact:
         fl[Flow.ALERT_CONTACTS] += 1
         fl[FLOW_INTERROGATION_VENUE0 + v] += 1
         fl[Flow.INTRUSIONS_PUBLIC_INTERROGATION] += 1
@@ -140,7 +142,7 @@ def _alert(s, f, t, P, v, keys, k, fl, intrusions) -> bool:  # noqa: ANN001
             s[S.LOST] = 0
             fl[Flow.WHEREABOUTS_FOUND] += 1
             changed = True
-        if u_test < P[Par.ALERTS__TEST_GIVEN_CONTACT]:
+        if tested:
             fl[Flow.ALERT_TESTS] += 1
             fl[Flow.INTRUSIONS_PUBLIC_TEST] += 1
             intrusions[Intrusion.PUBLIC_TEST] += 1
@@ -174,6 +176,33 @@ def _inspect(s, f, t, P, u_work, u_neighbour, u_result, keys, k, fl, intrusions)
     if positive:
         fl[Flow.INSPECTION_POSITIVES] += 1
     return changed
+
+
+@njit(inline="always", **KERNEL)
+def _is_rare(ev) -> bool:  # noqa: ANN001
+    return ev == _EV_USE or ev >= _EV_ORDER_END
+
+
+@njit(**KERNEL)
+def _earliest_rare(s, rule_day, times) -> tuple[int, int]:  # noqa: ANN001
+    """(event, day) of the earliest rare event; the lowest code wins a tie."""
+    done = s[S.FLIPS_DONE]
+    times[_EV_USE] = s[S.USE_NEXT]
+    times[_EV_ORDER_END] = s[S.ORDER_END]
+    times[_EV_ASSESS] = s[S.NEXT_ASSESS]
+    times[_EV_OFFICIAL] = NEVER if done & 1 else s[S.OFFICIAL_FLIP]
+    times[_EV_EXIT_FLIP] = NEVER if done & 2 else s[S.EXIT_FLIP]
+    times[_EV_TRUE_FLIP] = NEVER if done & 4 else s[S.TRUE_FLIP]
+    times[_EV_RELEASE] = s[S.RELEASE_DUE]
+    times[_EV_DEATH] = s[S.DEATH]
+    times[_EV_CORRECT] = s[S.CORRECT]
+    times[_EV_RULE] = rule_day
+    times[_EV_AGE] = s[S.AGE_FLIP]
+    ev = _EV_USE
+    for e in range(_EV_ORDER_END, N_EVENTS):
+        if times[e] < times[ev]:
+            ev = e
+    return ev, times[ev]
 
 
 EVENT_NAMES = ("use_change", "scheduled_test", "id_use", "inspection", "encounter", "app_alert",
@@ -274,29 +303,24 @@ def simulate_person(
     if trace.shape[0] > 0:
         _trace(trace, t, -1, s)
 
+    rare_stale = True
+    rare_ev, rare_t = 0, NEVER
     while True:
-        times[_EV_USE] = s[S.USE_NEXT]
-        times[_EV_TEST] = s[S.NEXT_TEST]
-        times[_EV_ID] = int(min(f[F.ID_USE], 4e9))
-        times[_EV_INSPECT] = int(min(f[F.INSPECT], 4e9))
-        times[_EV_ENCOUNTER] = int(min(f[F.ENCOUNTER], 4e9))
-        times[_EV_APP] = int(min(f[F.APP_ALERT], 4e9))
-        times[_EV_ORDER_END] = s[S.ORDER_END]
-        times[_EV_ASSESS] = s[S.NEXT_ASSESS]
-        done = s[S.FLIPS_DONE]
-        times[_EV_OFFICIAL] = NEVER if done & 1 else s[S.OFFICIAL_FLIP]
-        times[_EV_EXIT_FLIP] = NEVER if done & 2 else s[S.EXIT_FLIP]
-        times[_EV_TRUE_FLIP] = NEVER if done & 4 else s[S.TRUE_FLIP]
-        times[_EV_RELEASE] = s[S.RELEASE_DUE]
-        times[_EV_DEATH] = s[S.DEATH]
-        times[_EV_CORRECT] = s[S.CORRECT]
-        times[_EV_RULE] = rule_days[j, s[S.NEXT_RULE]]
-        times[_EV_AGE] = s[S.AGE_FLIP]
-        ev = 0
-        for e in range(1, N_EVENTS):
-            if times[e] < times[ev]:
-                ev = e
-        t = times[ev]
+        # Rare events (use changes, order ends, flips, releases...) move only when the state
+        # changes, so their earliest is cached; the frequent clocks are read every time.
+        # Ties go to the lower event code, as if all sixteen were scanned together.
+        if rare_stale:
+            rare_ev, rare_t = _earliest_rare(s, rule_days[j, s[S.NEXT_RULE]], times)
+            rare_stale = False
+        ev, t = rare_ev, rare_t
+        t_test = s[S.NEXT_TEST]
+        if t_test < t or (t_test == t and _EV_TEST < ev):
+            ev, t = _EV_TEST, t_test
+        for e, clock in ((_EV_ID, f[F.ID_USE]), (_EV_INSPECT, f[F.INSPECT]),
+                         (_EV_ENCOUNTER, f[F.ENCOUNTER]), (_EV_APP, f[F.APP_ALERT])):
+            day = int(min(clock, 4e9))
+            if day < t or (day == t and e < ev):
+                ev, t = e, day
         if t >= n_days:
             break
         m = month_of_day[t]
@@ -315,11 +339,12 @@ def simulate_person(
                 drug_use.start_use(s, t, P, keys, k)
         elif ev == _EV_TEST:
             fl[Flow.SCHEDULED_TESTS_DUE] += 1
-            u_done = draw(keys, k, Stream.TEST)
-            u_result = draw(keys, k, Stream.TEST)
+            done = peek(keys, k, Stream.TEST, 0) < P[Par.MANAGEMENT__TEST_DONE_PROBABILITY]
+            u_result = peek(keys, k, Stream.TEST, 1) if done else 1.0
+            k[Stream.TEST] += 2  # a scheduled test owns two draws: done, result
             s[S.NEXT_TEST] = NEVER
             changed = False
-            if u_done < P[Par.MANAGEMENT__TEST_DONE_PROBABILITY]:
+            if done:
                 fl[Flow.SCHEDULED_TESTS_DONE] += 1
                 fl[Flow.INTRUSIONS_SCHEDULED_TEST] += 1
                 intrusions[Intrusion.SCHEDULED_TEST] += 1
@@ -334,12 +359,16 @@ def simulate_person(
                 s[S.NEXT_TEST] = t + int(iv)
         elif ev == _EV_ID:
             changed = False
-            u_accept = draw(keys, k, Stream.ID_USE)
-            u_venue = draw(keys, k, Stream.ID_USE)
+            # a candidate ID use owns three ID_USE draws: accept, venue, next candidate
+            total = alerts.venue_total(P)
+            rate = alerts.id_use_rate(s, P, total)
+            accept = rate >= bounds[_MAX_ID] or (
+                rate > 0.0 and peek(keys, k, Stream.ID_USE, 0) * bounds[_MAX_ID] < rate)
+            v = alerts.venue_of(P, peek(keys, k, Stream.ID_USE, 1), total) if accept else 0
+            k[Stream.ID_USE] += 2
             f[F.ID_USE] = _next_clock(f[F.ID_USE], bounds[_MAX_ID], keys, k, Stream.ID_USE)
-            if u_accept * bounds[_MAX_ID] < alerts.id_use_rate(s, P):
-                changed = _alert(s, f, t, P, alerts.venue_of(P, u_venue), keys, k, fl,
-                                 intrusions)
+            if accept:
+                changed = _alert(s, f, t, P, v, keys, k, fl, intrusions)
         elif ev == _EV_INSPECT:
             changed = False
             u_accept = draw(keys, k, Stream.INSPECT)
@@ -407,6 +436,7 @@ def simulate_person(
         if changed:
             _refresh(s, f, t, P, grid_rank, app_rank, codes, codes_new, stock_delta[j, m],
                      rates[j], intrusions, keys, k, bounds, buf)
+        rare_stale = changed or _is_rare(ev)
         if trace.shape[0] > 0:
             _trace(trace, t, ev, s)
 

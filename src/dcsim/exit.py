@@ -22,7 +22,7 @@ from .rng import Stream, draw
 from .state import NEVER, F, Release, S
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def min_tests(s, P) -> float:  # noqa: ANN001
     """The minimum depends on the last community order (paper fn 37)."""
     kind = s[S.ORDER_KIND]
@@ -33,12 +33,12 @@ def min_tests(s, P) -> float:  # noqa: ANN001
     return P[Par.EXIT__MIN_NEGATIVE_TESTS__OTHER]
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def abstinent_long_enough(s, t, P) -> bool:  # noqa: ANN001
     return t - s[S.LAST_DETECT] >= P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED]
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def meets_law(s, t, P) -> bool:  # noqa: ANN001
     """Three years since the last detected use, and enough negative tests to show it.
 
@@ -52,7 +52,7 @@ def meets_law(s, t, P) -> bool:  # noqa: ANN001
     return long_enough and s[S.NEG_TESTS] >= min_tests(s, P)
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def check_eligibility(s, f, t, P, keys, k, flows_row) -> bool:  # noqa: ANN001
     """Open an eligibility episode when the law's criteria are met; True if newly eligible."""
     if s[S.ELIGIBLE] != NEVER or s[S.IN_REGISTRY] == 0 or s[S.RELEASE] != Release.CONTROL:
@@ -98,7 +98,7 @@ def release(s, f, P, flows_row) -> None:  # noqa: ANN001
         flows_row[Flow.RELEASES_FULL] += 1
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def end_episode(s, flows_row) -> None:  # noqa: ANN001
     """A detected relapse ends eligibility and any release: back under full control."""
     s[S.ELIGIBLE] = NEVER

@@ -27,7 +27,7 @@ def in_registry(s) -> bool:  # noqa: ANN001
     return s[S.IN_REGISTRY] == 1 and s[S.RELEASE] != Release.DELETED
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def stock_codes(s, t, P, out) -> None:  # noqa: ANN001
     """The Stock column of each group for this person on day t (-1: not counted)."""
     for d in range(N_DIMS):
@@ -62,7 +62,7 @@ def stock_codes(s, t, P, out) -> None:  # noqa: ANN001
         out[6] = Stock.WHEREABOUTS_UNKNOWN
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def move_stocks(prev, new, delta_row) -> None:  # noqa: ANN001
     """Record moves between stock columns in this month's row; prev becomes new."""
     for d in range(N_DIMS):
@@ -79,7 +79,7 @@ def fixed_rate(interval) -> int:  # noqa: ANN001
     return int(round(FIXED_POINT / interval))
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def age_band(s, t) -> int:  # noqa: ANN001
     age = (t - s[S.BIRTH]) / DAYS_PER_YEAR
     if age < AGE_BANDS_YEARS[0]:
@@ -98,7 +98,7 @@ def next_age_flip(s, t) -> int:  # noqa: ANN001
     return NEVER
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def set_spans(s, f, t, intervals, ctrl_band, registered, rates_j, intrusions) -> None:  # noqa: ANN001
     """Close and reopen the spans whose schedule changed on day t.
 

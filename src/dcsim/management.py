@@ -32,7 +32,7 @@ def reachable(s) -> bool:  # noqa: ANN001
     )
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def in_community_order(s) -> bool:  # noqa: ANN001
     pw = s[S.PATHWAY]
     return (pw == Pathway.COMMUNITY_DETOX or pw == Pathway.COMMUNITY_REHAB) and (
@@ -40,7 +40,7 @@ def in_community_order(s) -> bool:  # noqa: ANN001
     )
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def test_interval(s, P) -> float:  # noqa: ANN001
     """Days between scheduled tests now; 0 when none are scheduled (paper fn 19, 37, 46, 75)."""
     if not reachable(s):
@@ -59,14 +59,14 @@ def test_interval(s, P) -> float:  # noqa: ANN001
     return 0.0
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def counselling_interval(s, P) -> float:  # noqa: ANN001
     if not reachable(s):
         return 0.0
     return P[_COUNSEL_IV0 + s[S.TIER]]
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def inspection_rate(s, P) -> float:  # noqa: ANN001
     """Unscheduled inspections a year (fn 21); none without control or whereabouts."""
     if not reachable(s):
@@ -74,7 +74,7 @@ def inspection_rate(s, P) -> float:  # noqa: ANN001
     return P[_INSPECT0 + s[S.TIER]]
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def reschedule_test(s, t, P) -> None:  # noqa: ANN001
     """Start a schedule that was off, bring the next test forward if the schedule tightened
     (where that is the rule), and drop it if none is due."""

@@ -14,7 +14,7 @@ from numba import njit
 from .catalogue import Par
 from .jit import KERNEL
 from .measures import Flow
-from .rng import Stream, draw
+from .rng import Stream, draw, peek
 from .state import NEVER, Pathway, S
 
 
@@ -26,7 +26,7 @@ def is_custodial(pathway: int) -> bool:
     )
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def set_order(s, t, P, pathway, carried_out, flows_row) -> None:  # noqa: ANN001
     """Put the person on `pathway` from day t; flows_row is this month's flow counters."""
     s[S.PATHWAY] = pathway
@@ -51,7 +51,7 @@ def set_order(s, t, P, pathway, carried_out, flows_row) -> None:  # noqa: ANN001
         s[S.ORDER_END] = NEVER
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def carried_out(P, pathway, u) -> int:  # noqa: ANN001
     """Whether a community order is actually carried out (evidence.md#community-orders)."""
     if pathway == Pathway.COMMUNITY_DETOX:
@@ -82,26 +82,30 @@ def order_at_entry(s, t, P, entry_path, keys, k, flows_row) -> None:  # noqa: AN
     set_order(s, t, P, pathway, carried_out(P, pathway, u_done), flows_row)
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def order_after_detection(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
-    """A detected relapse: isolation from a community order, or a new order outside one."""
-    u_a = draw(keys, k, Stream.PATHWAY)
-    u_b = draw(keys, k, Stream.PATHWAY)
-    u_done = draw(keys, k, Stream.PATHWAY)
+    """A detected relapse: isolation from a community order, or a new order outside one.
+
+    The decision owns three PATHWAY draws; only those a branch needs are computed."""
     pw = s[S.PATHWAY]
     if pw == Pathway.COMMUNITY_DETOX or pw == Pathway.COMMUNITY_REHAB:
-        if u_a < P[Par.PATHWAYS__POSITIVE_IN_COMMUNITY_TO_ISOLATION]:
+        if _chance(P[Par.PATHWAYS__POSITIVE_IN_COMMUNITY_TO_ISOLATION], keys, k, 0):
             set_order(s, t, P, Pathway.ISOLATION, 0, flows_row)
-        return
-    if pw != Pathway.NONE:
-        return
-    if u_a < P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_ISOLATION]:
-        set_order(s, t, P, Pathway.ISOLATION, 0, flows_row)
-    elif u_b < P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_DETOX]:
-        done = carried_out(P, Pathway.COMMUNITY_DETOX, u_done)
-        set_order(s, t, P, Pathway.COMMUNITY_DETOX, done, flows_row)
-    elif u_done < P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_DETENTION]:
-        set_order(s, t, P, Pathway.DETENTION, 0, flows_row)
+    elif pw == Pathway.NONE:
+        if _chance(P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_ISOLATION], keys, k, 0):
+            set_order(s, t, P, Pathway.ISOLATION, 0, flows_row)
+        elif _chance(P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_DETOX], keys, k, 1):
+            done = carried_out(P, Pathway.COMMUNITY_DETOX, peek(keys, k, Stream.PATHWAY, 2))
+            set_order(s, t, P, Pathway.COMMUNITY_DETOX, done, flows_row)
+        elif _chance(P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_DETENTION], keys, k, 2):
+            set_order(s, t, P, Pathway.DETENTION, 0, flows_row)
+    k[Stream.PATHWAY] += 3
+
+
+@njit(inline="always", **KERNEL)
+def _chance(p, keys, k, offset) -> bool:  # noqa: ANN001
+    """Draw `offset` of the decision's block is below p (not computed when p is 0)."""
+    return p > 0.0 and peek(keys, k, Stream.PATHWAY, offset) < p
 
 
 @njit(**KERNEL)

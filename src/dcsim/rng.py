@@ -100,5 +100,12 @@ def draw(keys: np.ndarray, counters: np.ndarray, stream: int) -> float:
 
 
 @njit(inline="always", **KERNEL)
+def peek(keys: np.ndarray, counters: np.ndarray, stream: int, offset: int) -> float:
+    """Draw number counters[stream] + offset, without advancing: an event that owns a fixed
+    block of draws computes only those it needs, and then skips the whole block."""
+    return uniform(keys[stream], counters[stream] + offset)
+
+
+@njit(inline="always", **KERNEL)
 def draw_exponential(keys: np.ndarray, counters: np.ndarray, stream: int) -> float:
     return -np.log(1.0 - draw(keys, counters, stream))

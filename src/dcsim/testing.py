@@ -19,14 +19,14 @@ from .pathways import order_after_detection
 from .state import NEVER, S
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def is_positive(s, P, u) -> bool:  # noqa: ANN001
     if s[S.USING] == 1:
         return u < P[Par.MANAGEMENT__TEST_SENSITIVITY]
     return u < P[Par.MANAGEMENT__TEST_FALSE_POSITIVE]
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def record_detection(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
     """The system learns of use (a positive test or a police encounter) on day t."""
     flows_row[Flow.DETECTED_RELAPSES] += 1
@@ -45,7 +45,7 @@ def record_detection(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
     order_after_detection(s, t, P, keys, k, flows_row)
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def record_negative(s, P, scheduled) -> None:  # noqa: ANN001
     """A negative test; only regular tests count towards exit unless the rules say otherwise."""
     if scheduled or P[Par.EXIT__UNSCHEDULED_TESTS_COUNT] > 0.5:

@@ -1,0 +1,560 @@
+"""Calibration: fit the assumptions the targets inform, and write them as a cited overlay.
+
+`dcsim calibrate` searches the rule values listed under `calibration.fitted` in the targets
+file (only windows labelled `assumption:`) with Optuna, scoring each trial by the targets'
+weighted negative log-likelihood over a few seeds at a reduced scale. The seeds are the same in
+every trial (common random numbers), so two trials differ by their values, not by luck. The
+study lives in an Optuna journal file: an interrupted calibration continues where it stopped.
+
+The result is a rule overlay (`data/rules/calibrated.yaml`): every fitted window keeps its
+reference and gains `calibrated: <targets, date>`; a value with a paper or evidence reference
+and no assumption part is never changed (`overlay_problems` checks it). The default scenario
+lists the overlay last among its base rules, so locality files still override what they set.
+
+This module also holds what calibration and the sensitivity analysis share: the rule windows
+in force in a scenario, their stated or default ranges, and applying new values to a prepared
+run without a round trip through YAML (`apply`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .catalogue import CATALOGUE
+from .model import Prepared, prepare, simulate, with_values
+from .rules import RuleFile, RuleStack, Window, listing, load_rule_file
+from .scenario import Scenario
+from .targets import TargetsFile, evaluate_all, loss
+
+__all__ = [
+    "OVERLAY_NAME",
+    "Assignment",
+    "CalibrationResult",
+    "Dimension",
+    "RuleWindow",
+    "apply",
+    "base_scenario",
+    "calibrate",
+    "coerce",
+    "default_range",
+    "dimensions",
+    "embedded_overlay_path",
+    "evaluate_values",
+    "overlay_problems",
+    "rule_windows",
+    "study_name",
+]
+
+OVERLAY_NAME = "calibrated.yaml"
+WHOLE_UNITS = ("count", "persons", "tier")
+
+
+# --------------------------------------------------------------------------- rule windows
+
+
+def default_range(unit: str, value: float) -> tuple[float, float]:
+    """The range assumed for a value whose rule file states none: value x [0.5, 1.5], clipped
+    to the unit's bounds; a flag is either setting, a tier one step either way."""
+    if unit == "flag":
+        return (0.0, 1.0)
+    if unit == "tier":
+        return (max(0.0, value - 1), min(3.0, value + 1))
+    lo, hi = 0.5 * value, 1.5 * value
+    if unit in ("probability", "share"):
+        hi = min(hi, 1.0)
+    if unit in ("count", "persons"):
+        lo, hi = float(math.floor(lo)), float(math.ceil(hi))
+    return (lo, hi)
+
+
+DEFAULT_RANGE_RULE = (
+    "value x [0.5, 1.5], clipped to [0, 1] for probabilities and shares, whole numbers for "
+    "counts; flags 0 or 1; tiers one step either way"
+)
+
+
+def coerce(unit: str, x: float) -> float:
+    """A searched or sampled number as a valid value of the unit (flags and tiers are whole)."""
+    if unit == "flag":
+        return 1.0 if x >= 0.5 else 0.0
+    if unit in WHOLE_UNITS:
+        return float(round(x))
+    return float(x)
+
+
+@dataclass(frozen=True)
+class RuleWindow:
+    """One window of a rule file as it is in force in a scenario, and where."""
+
+    name: str
+    unit: str
+    value: float
+    reference: str
+    is_assumption: bool
+    file: str
+    line: int
+    window: Window
+    in_force: tuple[tuple[str, dt.date, dt.date | None], ...]  # (jurisdiction, from, to)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.file, self.line)
+
+    @property
+    def start(self) -> dt.date:
+        return min(s for _, s, _ in self.in_force)
+
+    @property
+    def label(self) -> str:
+        ends = {e for _, _, e in self.in_force}
+        end = ends.pop() if len(ends) == 1 else None
+        return f"{self.name} [{self.start:%Y-%m}..{'' if end is None else f'{end:%Y-%m}'}]"
+
+    @property
+    def where(self) -> str:
+        return f"{Path(self.file).name}:{self.line}"
+
+    def bounds(self) -> tuple[tuple[float, float], str]:
+        """(low, high) and where they come from: the file's `range`, or the default rule."""
+        if self.window.range is not None:
+            return (self.window.range[0], self.window.range[1]), "stated"
+        return default_range(self.unit, self.value), "default"
+
+
+def rule_windows(scenario: Scenario) -> list[RuleWindow]:
+    """Every rule window in force somewhere in the scenario, once, with where it applies."""
+    stacks = dict(zip([j.id for j in scenario.jurisdictions], scenario.stacks(), strict=True))
+    rows = listing(stacks)
+    found: dict[tuple[str, int], dict[str, Any]] = {}
+    for r in rows:
+        key = (r["file"], r["line"])
+        entry = found.setdefault(key, {"row": r, "in_force": []})
+        entry["in_force"].append((r["jurisdiction"], r["from"], r["to"]))
+    out = []
+    for (file, line), e in found.items():
+        r = e["row"]
+        stack = stacks[r["jurisdiction"]]
+        window, _ = stack.window(r["name"], r["from"])
+        out.append(RuleWindow(
+            name=r["name"], unit=r["unit"], value=window.value, reference=r["reference"],
+            is_assumption=r["is_assumption"], file=file, line=line, window=window,
+            in_force=tuple(e["in_force"]),
+        ))
+    return out
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Set `name` to `value` from `first` to `last` in these jurisdictions."""
+
+    name: str
+    first: dt.date
+    last: dt.date
+    value: float
+    jurisdictions: tuple[str, ...]
+
+
+def assignments(window: RuleWindow, value: float, end: dt.date) -> list[Assignment]:
+    """The table changes that set one rule window to `value` wherever it is in force."""
+    groups: dict[tuple[dt.date, dt.date], list[str]] = {}
+    for j, start, stop in window.in_force:
+        groups.setdefault((start, stop or end), []).append(j)
+    v = coerce(window.unit, value)
+    return [Assignment(window.name, a, b, v, tuple(js)) for (a, b), js in groups.items()]
+
+
+def apply(prepared: Prepared, changes: Sequence[Assignment]) -> Prepared:
+    """A copy of a prepared run with the changes made (model.with_values, no YAML round trip).
+
+    with_values takes one window per parameter and one list of jurisdictions per call, so the
+    changes are applied in as few calls as that allows.
+    """
+    pending = list(changes)
+    while pending:
+        key = pending[0].jurisdictions
+        batch: dict[str, Assignment] = {}
+        rest = []
+        for a in pending:
+            if a.jurisdictions == key and a.name not in batch:
+                batch[a.name] = a
+            else:
+                rest.append(a)
+        prepared = with_values(
+            prepared, {n: a.value for n, a in batch.items()},
+            windows={n: (a.first, a.last) for n, a in batch.items()},
+            jurisdictions=list(key),
+        )
+        pending = rest
+    return prepared
+
+
+# --------------------------------------------------------------------------- the search space
+
+
+def base_scenario(scenario: Scenario, overlay_name: str = OVERLAY_NAME) -> Scenario:
+    """The scenario without the calibrated overlay: calibration starts from the rule files."""
+    keep = [n for n in scenario.rules if Path(n).name != overlay_name]
+    over = [n for n in scenario.overlays if Path(n).name != overlay_name]
+    return scenario.model_copy(update={"rules": keep, "overlays": over})
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One dimension of the search: a value, or a factor on several windows' base values."""
+
+    id: str
+    mode: str
+    windows: tuple[RuleWindow, ...]
+    low: float
+    high: float
+    bounds_from: str
+    informs: tuple[str, ...]
+    why: str
+
+    @property
+    def start(self) -> float:
+        """Where the search starts: the rule files' own value (factor 1)."""
+        if self.mode == "factor":
+            return min(max(1.0, self.low), self.high)
+        return min(max(self.windows[0].value, self.low), self.high)
+
+    def values(self, x: float) -> list[tuple[RuleWindow, float]]:
+        if self.mode == "factor":
+            return [(w, w.value * x) for w in self.windows]
+        return [(self.windows[0], x)]
+
+
+def dimensions(targets: TargetsFile, scenario: Scenario) -> list[Dimension]:
+    """Resolve `calibration.fitted` against the scenario's base rule files.
+
+    Every fitted window must be labelled `assumption:` and come from a base file (not a
+    locality file): calibration never moves a value backed by a source alone.
+    """
+    base = base_scenario(scenario)
+    by_name: dict[str, list[RuleWindow]] = {}
+    base_files = {str(base.rule_path(n)) for n in base.rules}
+    for w in rule_windows(base):
+        if w.file in base_files:
+            by_name.setdefault(w.name, []).append(w)
+    dims = []
+    for f in targets.calibration.fitted:
+        chosen: list[RuleWindow] = []
+        for fw in f.windows:
+            cands = sorted(by_name.get(fw.name, []), key=lambda w: w.start)
+            if fw.from_ is not None:
+                cands = [w for w in cands if w.start == fw.from_]
+            if not cands:
+                raise ValueError(f"calibration.fitted {f.id}: no window of {fw.name}"
+                                 f"{'' if fw.from_ is None else f' from {fw.from_}'} "
+                                 "in the scenario's base rule files")
+            for w in cands:
+                if not w.is_assumption:
+                    raise ValueError(
+                        f"calibration.fitted {f.id}: {w.label} ({w.where}) has no "
+                        f"'assumption:' part in its reference ({w.reference!r}); a value "
+                        "backed by a source alone is never calibrated")
+            chosen.extend(cands)
+        if f.bounds is not None:
+            (lo, hi), source = (f.bounds[0], f.bounds[1]), "targets file"
+        else:
+            (lo, hi), source = chosen[0].bounds()
+            source = "rule file range" if source == "stated" else "default range"
+        dims.append(Dimension(f.id, f.mode, tuple(chosen), lo, hi, source,
+                              tuple(f.informs), f.why))
+    return dims
+
+
+def changes_for(dims: Sequence[Dimension], x: dict[str, float],
+                end: dt.date) -> list[Assignment]:
+    out: list[Assignment] = []
+    for d in dims:
+        for w, v in d.values(x[d.id]):
+            out.extend(assignments(w, v, end))
+    return out
+
+
+def evaluate_values(prepared: Prepared, targets: TargetsFile, seeds: Sequence[int],
+                    changes: Sequence[Assignment] = ()) -> tuple[dict[str, float], list[dict]]:
+    """Mean target values over seeds (and each seed's) for a prepared run with changes made."""
+    p = apply(prepared, changes)
+    per_seed = []
+    for s in seeds:
+        sc = p.scenario.model_copy(update={"seed": int(s)})
+        run = simulate(dataclasses.replace(p, scenario=sc))
+        per_seed.append(evaluate_all(targets, run))
+    mean = {k: float(np.mean([v[k] for v in per_seed])) for k in per_seed[0]}
+    return mean, per_seed
+
+
+# --------------------------------------------------------------------------- the study
+
+
+def study_name(scenario: Scenario, targets: TargetsFile, prepared: Prepared,
+               dims: Sequence[Dimension], scale: float, seeds: Sequence[int]) -> str:
+    """Name of the Optuna study: changes whenever what a trial means changes, so a resumed
+    study never mixes trials of different targets, rules, scale, seeds or search space."""
+    spec = {
+        "targets": targets.digest(), "rules": prepared.rules_hash, "scale": scale,
+        "seeds": list(seeds), "dims": [(d.id, d.mode, d.low, d.high,
+                                        [w.key for w in d.windows]) for d in dims],
+    }
+    h = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+    return f"{scenario.name}-{h[:12]}"
+
+
+@dataclass
+class CalibrationResult:
+    study_name: str
+    storage: Path
+    trials_complete: int
+    best_loss: float
+    best: dict[str, float]  # dimension id -> fitted value (or factor)
+    best_values: dict[str, float]  # target id -> mean model value at the best trial
+    overlay: Path | None
+    dimensions: list[Dimension]
+
+
+def _storage(path: Path):  # noqa: ANN202 - an optuna storage
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def calibrate(
+    scenario: Scenario,
+    targets: TargetsFile,
+    storage: str | Path,
+    *,
+    trials: int | None = None,
+    scale: float | None = None,
+    seeds: Sequence[int] | None = None,
+    out: str | Path | None = None,
+    restart: bool = False,
+    progress: Callable[[int, int, float], None] | None = None,
+    callbacks: Sequence[Callable] = (),
+) -> CalibrationResult:
+    """Run (or resume) the calibration study, then write the overlay to `out` (if given).
+
+    `trials` is the total number of completed trials wanted: a resumed study runs only the
+    ones missing. `progress(done, total, best_loss)` is called after every trial.
+    `restart` deletes the study of the same name first.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec = targets.calibration
+    trials = spec.trials if trials is None else trials
+    scale = spec.scale if scale is None else scale
+    seeds = list(spec.seeds if seeds is None else seeds)
+    base = base_scenario(scenario).model_copy(update={"scale": scale})
+    prepared = prepare(base)
+    dims = dimensions(targets, scenario)
+    name = study_name(base, targets, prepared, dims, scale, seeds)
+    storage = Path(storage)
+    store = _storage(storage)
+    if restart and name in optuna.get_all_study_names(store):
+        optuna.delete_study(study_name=name, storage=store)
+    n_before = 0
+    if name in optuna.get_all_study_names(store):
+        n_before = len(optuna.load_study(study_name=name, storage=store).trials)
+    sampler = optuna.samplers.TPESampler(
+        seed=spec.sampler_seed + n_before, multivariate=True,
+        n_startup_trials=min(20, max(1, trials // 5)),
+    )
+    study = optuna.create_study(study_name=name, storage=store, sampler=sampler,
+                                direction="minimize", load_if_exists=True)
+    if n_before == 0:
+        study.set_user_attr("targets_sha256", targets.digest())
+        study.set_user_attr("scale", scale)
+        study.set_user_attr("seeds", seeds)
+        study.enqueue_trial({d.id: d.start for d in dims})
+    end = base.end
+
+    def objective(trial: optuna.Trial) -> float:
+        x = {d.id: trial.suggest_float(d.id, d.low, d.high) for d in dims}
+        mean, _ = evaluate_values(prepared, targets, seeds, changes_for(dims, x, end))
+        trial.set_user_attr("values", mean)
+        return loss(targets, mean)
+
+    def complete() -> list:
+        return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+    def report(st: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
+        if progress is not None:
+            done = complete()
+            progress(len(done), trials, min(t.value for t in done) if done else math.nan)
+
+    remaining = trials - len(complete())
+    if progress is not None:
+        done = complete()
+        progress(len(done), trials, min(t.value for t in done) if done else math.nan)
+    if remaining > 0:
+        study.optimize(objective, n_trials=remaining, callbacks=[report, *callbacks],
+                       gc_after_trial=False)
+    best = study.best_trial
+    result = CalibrationResult(
+        study_name=name, storage=storage, trials_complete=len(complete()),
+        best_loss=float(best.value), best={d.id: float(best.params[d.id]) for d in dims},
+        best_values=dict(best.user_attrs.get("values", {})), overlay=None,
+        dimensions=dims,
+    )
+    if out is not None:
+        result.overlay = write_overlay(result, scenario, targets, out, scale, seeds)
+    return result
+
+
+# --------------------------------------------------------------------------- the overlay
+
+
+def embedded_overlay_path() -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("dcsim").joinpath("data/rules", OVERLAY_NAME)))
+
+
+def _round(unit: str, v: float, lo: float | None = None, hi: float | None = None) -> float:
+    if unit in WHOLE_UNITS or unit in ("persons_per_year", "day", "flag"):
+        r = float(round(v))
+    else:
+        r = float(f"{v:.4g}")
+    if lo is not None and hi is not None:
+        r = min(max(r, lo), hi)
+    return r
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+def _window_line(start: dt.date, end: dt.date | None, value: float, w: Window,
+                 calibrated: str | None, note: str | None) -> str:
+    parts = [f"from: {start.isoformat()}"]
+    if end is not None:
+        parts.append(f"to: {end.isoformat()}")
+    parts.append(f"value: {_num(value)}")
+    parts.append(f"reference: {json.dumps(w.reference, ensure_ascii=False)}")
+    if calibrated:
+        parts.append(f"calibrated: {json.dumps(calibrated, ensure_ascii=False)}")
+    if note:
+        parts.append(f"note: {json.dumps(note, ensure_ascii=False)}")
+    if w.range is not None:
+        parts.append(f"range: [{_num(w.range[0])}, {_num(w.range[1])}]")
+    return "      - {" + ", ".join(parts) + "}"
+
+
+def write_overlay(result: CalibrationResult, scenario: Scenario, targets: TargetsFile,
+                  out: str | Path, scale: float, seeds: Sequence[int]) -> Path:
+    """Write the calibrated overlay: each fitted parameter restated window by window as the
+    base files have it, the fitted windows with their new value, their reference kept, and
+    `calibrated:` added. Checked against the base before it replaces any earlier file."""
+    from .jit import _source_hash
+
+    out = Path(out)
+    base = base_scenario(scenario)
+    base_stack = RuleStack([load_rule_file(base.rule_path(n)) for n in base.rules])
+    today = dt.date.today().isoformat()
+    fitted: dict[tuple[str, int], tuple[float, Dimension]] = {}
+    for d in result.dimensions:
+        for w, v in d.values(result.best[d.id]):
+            fitted[w.key] = (v, d)
+    names = []
+    for d in result.dimensions:
+        for w in d.windows:
+            if w.name not in names:
+                names.append(w.name)
+    lines = [
+        "# Calibrated values of assumptions: written by `dcsim calibrate`, do not edit by hand.",
+        f"# Date {today}; targets {targets.path.name if targets.path else 'targets.yaml'} "
+        f"(sha256 {targets.digest()[:12]}); study {result.study_name} in {result.storage}",
+        f"# {result.trials_complete} trials at scale {scale:g}, seeds {list(seeds)}; best loss "
+        f"{result.best_loss:.3f}; dcsim source {_source_hash()}.",
+        "# Every fitted window keeps its reference (the assumption it replaces) and gains",
+        "# `calibrated:`; windows restated unchanged carry no `calibrated:`. A value with a",
+        "# paper or evidence reference and no assumption part is never changed.",
+        "# Model values at the best trial (mean over the seeds):",
+    ]
+    for t in targets.targets:
+        v = result.best_values.get(t.id, math.nan)
+        lines.append(f"#   {t.id}: {v:.6g} (published {t.value:g})")
+    lines += [
+        "jurisdiction: national",
+        "description: >-",
+        "  Calibrated overlay: the assumptions that the targets in targets.yaml inform, fitted",
+        "  with dcsim calibrate (see docs/calibration.md). Listed last among the base rules of",
+        "  the default scenario, so locality files still override what they set.",
+        "parameters:",
+    ]
+    rows = [r for r in listing({"national": base_stack}) if r["name"] in names]
+    for name in names:
+        lines.append(f"  {name}:")
+        lines.append(f"    unit: {CATALOGUE[name].unit}")
+        lines.append("    values:")
+        for r in (r for r in rows if r["name"] == name):
+            w, _ = base_stack.window(name, r["from"])
+            key = (r["file"], r["line"])
+            if key in fitted:
+                v, d = fitted[key]
+                lo, hi = w.range if w.range is not None else (None, None)
+                v = _round(CATALOGUE[name].unit, v, lo, hi)
+                cal = (f"targets.yaml ({', '.join(d.informs)}), {today}: dcsim calibrate, "
+                       f"{d.id} = {result.best[d.id]:.4g}")
+                was = f"before calibration: {_num(w.value)}"
+                note = f"{w.note}; {was}" if w.note else was
+                lines.append(_window_line(r["from"], r["to"], v, w, cal, note))
+            else:
+                lines.append(_window_line(r["from"], r["to"], w.value, w, w.calibrated, w.note))
+    text = "\n".join(lines) + "\n"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    try:
+        problems = overlay_problems(load_rule_file(tmp), base_stack)
+        if problems:
+            raise ValueError("calibrated overlay would break the rules: " + "; ".join(problems))
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def overlay_problems(overlay: RuleFile, base: RuleStack) -> list[str]:
+    """Why an overlay is not a faithful calibration of `base`, or [] if it is.
+
+    Each parameter must restate the base windows from its first date on, with the same dates
+    and references; a value may differ only where the base reference has an `assumption:`
+    part, and then the window must say `calibrated:`.
+    """
+    problems = []
+    rows = listing({"national": base})
+    for name, p in overlay.parameters.items():
+        first = p.windows[0].start
+        want = [(r["from"], r["to"]) for r in rows if r["name"] == name and r["from"] >= first]
+        got = [(w.start, w.end) for w in p.windows]
+        if want != got:
+            problems.append(f"{name}: windows {got} do not restate the base windows {want}")
+            continue
+        for w in p.windows:
+            b, _ = base.window(name, w.start)
+            if w.reference != b.reference:
+                problems.append(f"{name} from {w.start}: reference changed")
+            if w.value != b.value:
+                if not b.is_assumption:
+                    problems.append(f"{name} from {w.start}: value {b.value} has no assumption "
+                                    f"part in its reference ({b.reference!r}) but was changed")
+                if not w.calibrated:
+                    problems.append(f"{name} from {w.start}: changed without 'calibrated:'")
+    return problems

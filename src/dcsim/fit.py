@@ -1,0 +1,265 @@
+"""The fit report: how close the (calibrated) baseline comes to every published figure.
+
+`dcsim fit` runs a scenario over several seeds (default 20, full scale) and sets each target's
+published value beside the model's mean and 90% interval over the seeds, with the relative
+error and whether the model passes the target's tolerance. The interval is Monte Carlo
+uncertainty (how much the figure moves from seed to seed), not uncertainty about the
+assumptions: `dcsim sensitivity` speaks to those. Each time-series group of targets is also
+drawn as a PNG: the model's band over the seeds against the published points.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .model import Run, prepare, simulate
+from .scenario import Scenario
+from .targets import Target, TargetsFile, _AtMeasure
+
+__all__ = ["FitReport", "fit", "fit_table", "markdown", "plot_series", "scale_check", "write"]
+
+TABLE_COLUMNS = [
+    "target", "id", "source", "kind", "unit", "published", "model_mean", "model_p05",
+    "model_p95", "relative_error", "absolute_error", "tolerance", "passes",
+]
+
+
+@dataclass
+class FitReport:
+    """Per-seed values of every target and monthly series of the plotted ones."""
+
+    targets: TargetsFile
+    scenario: Scenario
+    seeds: list[int]
+    values: pd.DataFrame  # one row per seed, one column per target id
+    months: list = field(default_factory=list)
+    # plotted group -> line -> values [seed, month]
+    series: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        return fit_table(self.targets, self.values)
+
+
+def _line_key(t: Target) -> str:
+    """Targets read from the same measure at different dates share one line in a plot."""
+    m = t.measure
+    assert isinstance(m, _AtMeasure)
+    return m.model_dump_json(exclude={"at"})
+
+
+def _line_label(t: Target) -> str:
+    m = t.measure.model_dump(exclude={"at"})
+    out = m.pop("output").replace("_", " ")
+    if "metrics" in m:
+        out = " + ".join(x.replace("_", " ") for x in m["metrics"])
+        if "of" in m:
+            out += " / (" + " + ".join(x.replace("_", " ") for x in m["of"]) + ")"
+    return out
+
+
+def fit(scenario: Scenario, targets: TargetsFile, seeds: Sequence[int],
+        progress: Callable[[int, int], None] | None = None) -> FitReport:
+    """Run the scenario once per seed and keep every target's value and plotted series."""
+    prepared = prepare(scenario)
+    rows = []
+    plotted = [t for t in targets.targets if t.plotted()]
+    lines: dict[str, dict[str, list[np.ndarray]]] = {}
+    report = FitReport(targets, scenario, list(seeds), pd.DataFrame(), prepared.months)
+    if progress is not None:
+        progress(0, len(seeds))
+    for i, seed in enumerate(seeds):
+        sc = scenario.model_copy(update={"seed": int(seed)})
+        run = simulate(dataclasses.replace(prepared, scenario=sc))
+        rows.append({"seed": int(seed), **{t.id: t.evaluate(run) for t in targets.targets}})
+        for t in plotted:
+            group = lines.setdefault(t.series or "", {})
+            key = _line_key(t)
+            if key not in group:
+                group[key] = []
+            if len(group[key]) <= i:
+                group[key].append(_series(t, run))
+        del run
+        if progress is not None:
+            progress(i + 1, len(seeds))
+    report.values = pd.DataFrame(rows).set_index("seed")
+    for g, by_key in lines.items():
+        report.series[g] = {k: np.stack(v) for k, v in by_key.items()}
+    return report
+
+
+def _series(t: Target, run: Run) -> np.ndarray:
+    assert isinstance(t.measure, _AtMeasure)
+    return np.asarray(t.measure.series(run), dtype=np.float64)
+
+
+def fit_table(targets: TargetsFile, values: pd.DataFrame) -> pd.DataFrame:
+    """One row per target: published value, model mean and 90% interval over the seeds,
+    relative and absolute error, the tolerance and whether the mean passes it."""
+    rows = []
+    for t in targets.targets:
+        x = values[t.id].to_numpy(dtype=np.float64)
+        x = x[~np.isnan(x)]
+        mean = float(x.mean()) if x.size else math.nan
+        lo, hi = (float(np.quantile(x, 0.05)), float(np.quantile(x, 0.95))) if x.size else (
+            math.nan, math.nan)
+        rows.append({
+            "target": t.label, "id": t.id, "source": t.source, "kind": t.kind, "unit": t.unit,
+            "published": t.value, "model_mean": mean, "model_p05": lo, "model_p95": hi,
+            "relative_error": (mean - t.value) / t.value if t.value else math.nan,
+            "absolute_error": mean - t.value,
+            "tolerance": t.tolerance.describe(t.unit),
+            "passes": bool(t.tolerance.passes(mean, t.value)),
+        })
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def _fmt(v: float, unit: str) -> str:
+    if v != v:
+        return "-"
+    if unit == "share":
+        return f"{100 * v:.2f}%"
+    if unit == "persons":
+        return f"{v:,.0f}"
+    return f"{v:,.2f}"
+
+
+def _err(r: pd.Series) -> str:
+    if r["relative_error"] != r["relative_error"]:
+        return "-"
+    rel = f"{100 * r['relative_error']:+.1f}%"
+    if r["unit"] == "share":
+        rel += f" ({100 * r['absolute_error']:+.2f} pts)"
+    return rel
+
+
+def formatted(table: pd.DataFrame) -> list[dict[str, str]]:
+    """The table as text cells, for the terminal and for Markdown."""
+    out = []
+    for _, r in table.iterrows():
+        verdict = "pass" if r["passes"] else ("FAIL" if r["kind"] == "hard" else "miss")
+        out.append({
+            "target": r["target"], "source": r["source"], "kind": r["kind"],
+            "published": _fmt(r["published"], r["unit"]),
+            "model mean": _fmt(r["model_mean"], r["unit"]),
+            "90% interval": f"{_fmt(r['model_p05'], r['unit'])} to "
+                            f"{_fmt(r['model_p95'], r['unit'])}",
+            "error": _err(r), "tolerance": r["tolerance"], "result": verdict,
+        })
+    return out
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """A Markdown table of the fit (for docs/calibration.md)."""
+    cells = formatted(table)
+    if not cells:
+        return ""
+    head = list(cells[0])
+    right = {"published", "model mean", "90% interval", "error"}
+    lines = ["| " + " | ".join(head) + " |",
+             "|" + "|".join("---:" if h in right else "---" for h in head) + "|"]
+    for c in cells:
+        lines.append("| " + " | ".join(str(c[h]).replace("|", "/") for h in head) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_series(report: FitReport, group: str, path: str | Path) -> Path:
+    """The model's band (5-95% over seeds) and mean against the published points of a group."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    targets = [t for t in report.targets.targets if t.plotted() and t.series == group]
+    lines = report.series[group]
+    dates = pd.to_datetime(pd.Series(report.months)) + pd.offsets.MonthEnd(0)
+    share = all(t.unit == "share" for t in targets)
+    k = 100.0 if share else 1e-6
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (key, arr) in enumerate(lines.items()):
+        c = colours[i % len(colours)]
+        members = [t for t in targets if _line_key(t) == key]
+        lo, hi = np.nanquantile(arr, 0.05, axis=0), np.nanquantile(arr, 0.95, axis=0)
+        ax.fill_between(dates, lo * k, hi * k, color=c, alpha=0.25, linewidth=0)
+        ax.plot(dates, np.nanmean(arr, axis=0) * k, color=c, linewidth=1.5,
+                label=f"model: {_line_label(members[0])}")
+        for t in members:
+            at = pd.Timestamp(t.measure.at) + pd.offsets.MonthEnd(0)  # type: ignore[union-attr]
+            tol = t.tolerance
+            if tol.interval is not None:
+                lo_e, hi_e = t.value - tol.interval[0], tol.interval[1] - t.value
+            else:
+                d = tol.relative * abs(t.value) if tol.relative is not None else tol.absolute
+                lo_e = hi_e = float(d)  # type: ignore[arg-type]
+            ax.errorbar([at], [t.value * k], yerr=[[lo_e * k], [hi_e * k]], color=c,
+                        fmt="o" if t.kind == "hard" else "s", capsize=4, markersize=6,
+                        markerfacecolor=c if t.kind == "hard" else "white")
+            ax.annotate(f"{t.source}", (at, t.value * k), textcoords="offset points",
+                        xytext=(6, 6), fontsize=7, color=c)
+    ax.set_ylabel("%" if share else "million persons")
+    seeds = len(report.seeds)
+    ax.set_title(f"{group.replace('_', ' ')}: model (band: 5-95% over {seeds} seeds, "
+                 f"scale {report.scenario.scale:g}) and published figures", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.text(0.01, 0.01, "published: filled = hard target, open = soft; bars = tolerance",
+             fontsize=7, color="grey")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write(report: FitReport, out: str | Path) -> dict[str, Path]:
+    """fit.parquet / fit.csv / fit.md (the table), fit_values.parquet (per seed), PNGs."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = report.table
+    paths = {"fit": out / "fit.parquet", "fit_csv": out / "fit.csv", "fit_md": out / "fit.md",
+             "values": out / "fit_values.parquet"}
+    table.to_parquet(paths["fit"], index=False)
+    table.to_csv(paths["fit_csv"], index=False)
+    paths["fit_md"].write_text(markdown(table))
+    report.values.assign(scale=report.scenario.scale).to_parquet(paths["values"])
+    for group in report.series:
+        paths[f"plot_{group}"] = plot_series(report, group, out / f"fit_{group}.png")
+    return paths
+
+
+def scale_check(small: pd.DataFrame, full: pd.DataFrame, small_scale: float,
+                full_scale: float = 1.0, z: float = 4.0,
+                floor_relative: float = 1e-3) -> pd.DataFrame:
+    """Is a reduced scale unbiased? Per target: means at both scales, their difference and
+    its Monte Carlo standard error, and whether the difference is within z errors.
+
+    Values per seed (rows) by target (columns). Counts divided by the scale have a variance
+    proportional to 1/scale, so with one or two full-scale seeds their spread is taken from
+    the reduced scale: sd_full = sd_small * sqrt(small_scale / full_scale). `floor_relative`
+    allows for the rounding of entries to whole persons per jurisdiction and month.
+    """
+    rows = []
+    for col in small.columns:
+        if col == "scale":
+            continue
+        a = small[col].to_numpy(float)
+        b = full[col].to_numpy(float)
+        sd_a = float(a.std(ddof=1)) if a.size > 1 else 0.0
+        sd_b = float(b.std(ddof=1)) if b.size > 2 else sd_a * math.sqrt(small_scale / full_scale)
+        se = math.sqrt(sd_a**2 / a.size + sd_b**2 / b.size)
+        diff = float(b.mean() - a.mean())
+        allowed = z * se + floor_relative * abs(float(b.mean()))
+        rows.append({"id": col, "mean_reduced": float(a.mean()), "mean_full": float(b.mean()),
+                     "difference": diff, "relative_difference": diff / b.mean() if b.mean()
+                     else math.nan, "se": se, "z": diff / se if se else math.nan,
+                     "within": abs(diff) <= allowed, "n_reduced": a.size, "n_full": b.size})
+    return pd.DataFrame(rows)

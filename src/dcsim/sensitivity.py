@@ -1,0 +1,269 @@
+"""Which assumptions matter: Morris screening over every value labelled `assumption:`.
+
+Every rule window whose reference has an `assumption:` part is a factor, varied over the range
+its rule file states (`range: [low, high]`) or, when none is stated, over the default range
+(calibration.DEFAULT_RANGE_RULE: value x [0.5, 1.5] clipped to the unit). Morris's elementary
+effects (SALib) measure how much each factor moves the main outputs when it moves across its
+range, one factor at a time along random trajectories; mu* (mean absolute effect) ranks the
+factors, sigma shows interactions or non-linearity. All runs share one seed (common random
+numbers), so an effect is the assumption's, not the dice's.
+
+A factor whose range is a single point (e.g. an app's enrolment of 0 before its pilot: the
+assumption there is the start year, not the value) is listed but not varied.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .calibration import DEFAULT_RANGE_RULE, RuleWindow, apply, assignments, rule_windows
+from .measures import Stock
+from .model import Prepared, Run, prepare, simulate
+from .results import intrusion_summary
+from .scenario import Scenario
+from .targets import DistrictAlertsPerDay, FlowShare
+
+__all__ = ["OUTPUTS", "Factor", "SensitivityResult", "factors", "morris", "outputs", "write"]
+
+OUTPUTS = {
+    "existing_users_2019": "existing users, end of 2019 (persons)",
+    "abstinent_2019": "abstinent three years or more, end of 2019 (persons)",
+    "alerts_per_day": "alerts per day in the study district",
+    "contact_share": "share of alerts where police made contact",
+    "released_share_of_eligible": "fully released / eligible under the law, end of period",
+    "intrusions_per_person_year": "intrusions per person-year (persons registered a year+)",
+}
+_ALERTS = DistrictAlertsPerDay(output="district_alerts_per_day")
+_CONTACT = FlowShare(output="flow_share", metrics=["alert_contacts"], of=["alerts"],
+                     period="district_study")
+
+
+def outputs(run: Run) -> dict[str, float]:
+    """The main outputs the screening reports, read from one run."""
+    st = run.stocks.sum(axis=0)
+    scale = run.scenario.scale
+    m19 = (2019 - run.scenario.start.year) * 12 + 12 - run.scenario.start.month
+    m19 = min(max(m19, 0), st.shape[0] - 1)
+    eligible = float(st[-1, Stock.ELIGIBLE_BY_LAW])
+    summary = intrusion_summary(run).set_index("kind")
+    return {
+        "existing_users_2019": float(st[m19, Stock.EXISTING_USERS]) / scale,
+        "abstinent_2019": float(st[m19, Stock.ABSTINENT_3Y_RECORDED]) / scale,
+        "alerts_per_day": _ALERTS.value(run),
+        "contact_share": _CONTACT.value(run),
+        "released_share_of_eligible": float(st[-1, Stock.RELEASED]) / eligible
+        if eligible else math.nan,
+        "intrusions_per_person_year": float(summary.loc["all", "mean"])
+        if "all" in summary.index else math.nan,
+    }
+
+
+@dataclass(frozen=True)
+class Factor:
+    """An assumption-labelled rule window and the range it is varied over."""
+
+    window: RuleWindow
+    low: float
+    high: float
+    range_source: str  # "stated in <file>" or the default rule
+
+    @property
+    def id(self) -> str:
+        return f"{self.window.label} ({self.window.where})"
+
+    @property
+    def varied(self) -> bool:
+        return self.high > self.low
+
+
+def factors(scenario: Scenario) -> list[Factor]:
+    """Every window labelled `assumption:` in force in the scenario, with its range."""
+    out = []
+    for w in rule_windows(scenario):
+        if not w.is_assumption:
+            continue
+        (lo, hi), how = w.bounds()
+        src = f"stated in {w.where}" if how == "stated" else "default: " + DEFAULT_RANGE_RULE
+        out.append(Factor(w, float(lo), float(hi), src))
+    return out
+
+
+@dataclass
+class SensitivityResult:
+    factors: list[Factor]
+    baseline: dict[str, float]
+    table: pd.DataFrame  # long: one row per (factor, output)
+    trajectories: int
+    levels: int
+    scale: float
+    seed: int
+    runs: int
+
+
+def morris(scenario: Scenario, trajectories: int = 10, levels: int = 4,
+           scale: float = 0.02, seed: int = 101, sample_seed: int = 2019,
+           progress: Callable[[int, int], None] | None = None) -> SensitivityResult:
+    """Morris elementary effects of every assumption on the main outputs.
+
+    Runs trajectories x (varied factors + 1) simulations at `scale`, all with `seed`.
+    """
+    from SALib.analyze import morris as morris_analyze
+    from SALib.sample import morris as morris_sample
+
+    sc = scenario.model_copy(update={"scale": scale, "seed": seed})
+    base = prepare(sc)
+    fs = factors(sc)
+    varied = [f for f in fs if f.varied]
+    problem = {"num_vars": len(varied), "names": [f.id for f in varied],
+               "bounds": [[f.low, f.high] for f in varied]}
+    X = morris_sample.sample(problem, N=trajectories, num_levels=levels, seed=sample_seed)
+    total = len(X) + 1
+    if progress is not None:
+        progress(0, total)
+    baseline = outputs(simulate(base))
+    if progress is not None:
+        progress(1, total)
+    Y = np.empty((len(X), len(OUTPUTS)))
+    for i, row in enumerate(X):
+        Y[i] = list(_run_row(base, varied, row, sc.end).values())
+        if progress is not None:
+            progress(i + 2, total)
+    rows = []
+    for k, out in enumerate(OUTPUTS):
+        y = Y[:, k]
+        ok = np.isfinite(y)
+        if not ok.all():  # a run where the output is undefined: effects read it as baseline
+            y = np.where(ok, y, baseline[out])
+        res = morris_analyze.analyze(problem, X, y, num_levels=levels, print_to_console=False,
+                                     seed=sample_seed)
+        ref = abs(baseline[out]) or 1.0
+        for j, f in enumerate(varied):
+            rows.append(_row(f, out, float(res["mu_star"][j]), float(res["sigma"][j]),
+                             float(res["mu_star_conf"][j]), float(res["mu"][j]), ref))
+        for f in fs:
+            if not f.varied:
+                rows.append(_row(f, out, 0.0, 0.0, 0.0, 0.0, ref))
+    table = pd.DataFrame(rows)
+    table["rank"] = (table.groupby("output")["mu_star"].rank(ascending=False, method="min")
+                     .astype(int))
+    return SensitivityResult(fs, baseline, table, trajectories, levels, scale, seed, total)
+
+
+def _row(f: Factor, out: str, mu_star: float, sigma: float, conf: float, mu: float,
+         ref: float) -> dict:
+    w = f.window
+    return {
+        "factor": f.id, "name": w.name, "window": w.label, "file": w.where,
+        "value": w.value, "low": f.low, "high": f.high, "range_source": f.range_source,
+        "varied": f.varied, "reference": w.reference, "output": out, "mu_star": mu_star,
+        "mu_star_relative": mu_star / ref, "mu_star_conf": conf, "mu": mu, "sigma": sigma,
+    }
+
+
+def _run_row(base: Prepared, varied: list[Factor], row: np.ndarray,
+             end: object) -> dict[str, float]:
+    changes = []
+    for f, x in zip(varied, row, strict=True):
+        changes.extend(assignments(f.window, float(x), end))  # type: ignore[arg-type]
+    p = apply(base, changes)
+    return outputs(simulate(p))
+
+
+def ranking(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per factor: mu* relative to each output's baseline, and an overall rank.
+
+    The overall score is the mean over outputs of mu* divided by the largest mu* for that
+    output, so every output counts equally whatever its unit.
+    """
+    wide = table.pivot_table(index="factor", columns="output", values="mu_star_relative",
+                             aggfunc="first")
+    wide = wide[[c for c in OUTPUTS if c in wide.columns]]
+    top = wide.max(axis=0).replace(0, np.nan)
+    wide["overall"] = (wide / top).fillna(0).mean(axis=1)
+    wide = wide.sort_values("overall", ascending=False)
+    wide.insert(0, "rank", np.arange(1, len(wide) + 1))
+    meta = table.drop_duplicates("factor").set_index("factor")[
+        ["value", "low", "high", "range_source", "varied"]]
+    return wide.join(meta)
+
+
+def markdown(result: SensitivityResult, top: int | None = None) -> str:
+    """The ranking as a Markdown table: mu* as % of each output's baseline value."""
+    r = ranking(result.table)
+    if top is not None:
+        r = r.head(top)
+    cols = [c for c in OUTPUTS if c in r.columns]
+    head = ["rank", "assumption (file:line)", "value", "range", *cols, "overall"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---:", "---", "---:", "---"]
+                                                          + ["---:"] * (len(cols) + 1)) + "|"]
+    for factor, x in r.iterrows():
+        rng = f"{x['low']:.4g}-{x['high']:.4g}" + ("" if str(x["range_source"]).startswith(
+            "stated") else " (d)")
+        cells = [str(x["rank"]), str(factor), f"{x['value']:.4g}", rng if x["varied"]
+                 else "not varied"]
+        cells += [f"{100 * x[c]:.1f}%" for c in cols]
+        cells.append(f"{x['overall']:.2f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: SensitivityResult, path: str | Path, top: int = 30) -> Path:
+    """Heat map of mu* (share of each output's largest effect) for the top factors."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    r = ranking(result.table).head(top)
+    cols = [c for c in OUTPUTS if c in r.columns]
+    norm = r[cols] / r[cols].max(axis=0).replace(0, np.nan)
+    fig, ax = plt.subplots(figsize=(10, 0.32 * len(r) + 2.2), dpi=120)
+    im = ax.imshow(norm.fillna(0).to_numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    ax.set_xticks(range(len(cols)))
+    ax.set_xticklabels([c.replace("_", " ") for c in cols], rotation=30, ha="right",
+                       fontsize=8)
+    ax.set_yticks(range(len(r)))
+    ax.set_yticklabels([f"{i}. {f}" for i, f in zip(r["rank"], r.index, strict=True)],
+                       fontsize=7)
+    for i in range(len(r)):
+        for j, c in enumerate(cols):
+            v = r[c].iloc[i]
+            if v >= 0.005:
+                ax.text(j, i, f"{100 * v:.0f}%", ha="center", va="center", fontsize=6,
+                        color="white" if norm[c].iloc[i] < 0.6 else "black")
+    fig.colorbar(im, ax=ax, label="mu* / largest mu* for the output", shrink=0.6)
+    ax.set_title(f"Morris screening: top {len(r)} of {len(result.factors)} assumptions "
+                 f"({result.trajectories} trajectories, scale {result.scale:g}); "
+                 "cells: mu* as % of the baseline output", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write(result: SensitivityResult, out: str | Path) -> dict[str, Path]:
+    """sensitivity.parquet / .csv (long table), ranking.csv, sensitivity.md, sensitivity.png."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"table": out / "sensitivity.parquet", "csv": out / "sensitivity.csv",
+             "ranking": out / "ranking.csv", "md": out / "sensitivity.md",
+             "plot": out / "sensitivity.png"}
+    result.table.to_parquet(paths["table"], index=False)
+    result.table.to_csv(paths["csv"], index=False)
+    ranking(result.table).to_csv(paths["ranking"])
+    head = (f"Morris screening, {result.trajectories} trajectories x {result.levels} levels, "
+            f"{result.runs} runs at scale {result.scale:g}, seed {result.seed}. Cells: mu* as a "
+            "share of the output's baseline value; (d) = default range "
+            f"({DEFAULT_RANGE_RULE}).\n\nBaseline: "
+            + ", ".join(f"{k} = {v:.4g}" for k, v in result.baseline.items()) + "\n\n")
+    paths["md"].write_text(head + markdown(result))
+    plot(result, paths["plot"])
+    return paths
