@@ -93,11 +93,23 @@ def _refresh(s, f, t, P, grid_rank, app_rank, codes, codes_new, delta_row, rates
     ledger.move_stocks(codes, codes_new, delta_row)
 
 
-@njit(**KERNEL)
-def _detect(s, t, P, keys, k, fl) -> None:  # noqa: ANN001
+@njit(inline="always", **KERNEL)
+def _detect(s, t, P, keys, k, fl) -> bool:  # noqa: ANN001
+    """Record a detected use; True if anything that schedules or stocks depend on changed
+    (a repeat detection of someone already at extreme risk with no order changes nothing)."""
+    before = _what_refresh_reads(s, t)
     record_detection(s, t, P, keys, k, fl)
     if pathways.is_custodial(s[S.PATHWAY]):
         drug_use.enter_custody(s, t, P)
+    return _what_refresh_reads(s, t) != before
+
+
+@njit(inline="always", **KERNEL)
+def _what_refresh_reads(s, t):  # noqa: ANN001, ANN202
+    """The state _refresh depends on that a detection can change."""
+    return (s[S.TIER], s[S.NEG_TESTS], s[S.ELIGIBLE], s[S.RELEASE_DUE], s[S.RELEASE],
+            s[S.PATHWAY], s[S.ORDER_END], s[S.NEXT_ASSESS], s[S.USING], s[S.ORDER_ACTIVE],
+            s[S.ORDER_KIND], int(t >= s[S.OFFICIAL_FLIP]) + 2 * int(t >= s[S.EXIT_FLIP]))
 
 
 @njit(inline="always", **KERNEL)
@@ -111,8 +123,7 @@ def _negative(s, f, t, P, keys, k, fl, scheduled) -> bool:  # noqa: ANN001
 def _test(s, f, t, P, u_result, keys, k, fl) -> tuple[bool, bool]:  # noqa: ANN001
     """A test by police or inspectors: (positive, state changed)."""
     if is_positive(s, P, u_result):
-        _detect(s, t, P, keys, k, fl)
-        return True, True
+        return True, _detect(s, t, P, keys, k, fl)
     return False, _negative(s, f, t, P, keys, k, fl, False)
 
 
@@ -350,8 +361,7 @@ def simulate_person(
                 intrusions[Intrusion.SCHEDULED_TEST] += 1
                 if is_positive(s, P, u_result):
                     fl[Flow.SCHEDULED_TEST_POSITIVES] += 1
-                    _detect(s, t, P, keys, k, fl)
-                    changed = True
+                    changed = _detect(s, t, P, keys, k, fl)
                 else:
                     changed = _negative(s, f, t, P, keys, k, fl, True)
             iv = management.test_interval(s, P)
@@ -387,8 +397,7 @@ def simulate_person(
             changed = False
             if u_accept * bounds[_MAX_ENCOUNTER] < P[Par.MANAGEMENT__ENCOUNTER_RATE_PER_YEAR]:
                 fl[Flow.ENCOUNTER_DETECTIONS] += 1
-                _detect(s, t, P, keys, k, fl)
-                changed = True
+                changed = _detect(s, t, P, keys, k, fl)
         elif ev == _EV_APP:
             changed = False
             u_accept = draw(keys, k, Stream.APP)
@@ -436,7 +445,7 @@ def simulate_person(
         if changed:
             _refresh(s, f, t, P, grid_rank, app_rank, codes, codes_new, stock_delta[j, m],
                      rates[j], intrusions, keys, k, bounds, buf)
-        rare_stale = changed or _is_rare(ev)
+        rare_stale = changed or _is_rare(ev) or s[S.LAST_DETECT] == t  # flips move
         if trace.shape[0] > 0:
             _trace(trace, t, ev, s)
 
