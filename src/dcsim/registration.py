@@ -58,27 +58,39 @@ def initial_counts(table: np.ndarray, shares: np.ndarray, scale: float) -> np.nd
 
 def entry_days(counts: np.ndarray, start: dt.date, end: dt.date,
                initial: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Entry day and jurisdiction of every person, ordered by day (then jurisdiction)."""
+    """Entry day and jurisdiction of every person, ordered by day (then jurisdiction).
+
+    Within a month, a jurisdiction's n entrants are spread evenly over its days: the q-th
+    enters on day a + floor((q + 1/2) (b - a) / n).
+    """
     firsts = month_starts(start, end)
     n_days = (end - start).days + 1
-    days, jurs = [], []
-    if initial is not None:
-        for j, n in enumerate(initial):
-            days.append(np.zeros(int(n), dtype=np.int64))
-            jurs.append(np.full(int(n), j, dtype=np.int64))
-    for m, first in enumerate(firsts):
-        a = max(0, (first - start).days)
-        b = min(n_days, (add_months(first, 1) - start).days)
-        for j in range(counts.shape[0]):
-            n = int(counts[j, m])
-            if n:
-                q = np.arange(n)
-                days.append(a + ((q + 0.5) * (b - a) / n).astype(np.int64))
-                jurs.append(np.full(n, j, dtype=np.int64))
-    day = np.concatenate(days) if days else np.zeros(0, np.int64)
-    jur = np.concatenate(jurs) if jurs else np.zeros(0, np.int64)
-    order = np.lexsort((jur, day))
-    return day[order].astype(np.int32), jur[order].astype(np.int8)
+    n_j, n_m = counts.shape
+    a = np.array([max(0, (f - start).days) for f in firsts], dtype=np.int64)
+    b = np.array([min(n_days, (add_months(f, 1) - start).days) for f in firsts], dtype=np.int64)
+    n_block = counts.T.reshape(-1).astype(np.int64)  # blocks in (month, jurisdiction) order
+    block = np.repeat(np.arange(n_block.size), n_block)
+    q = np.arange(block.size) - np.repeat(np.cumsum(n_block) - n_block, n_block)
+    m, j = block // n_j, block % n_j
+    day = a[m] + ((q + 0.5) * (b[m] - a[m]) / n_block[block]).astype(np.int64)
+    if initial is not None and initial.sum():
+        j = np.concatenate([np.repeat(np.arange(n_j), initial), j])
+        day = np.concatenate([np.zeros(int(initial.sum()), np.int64), day])
+    # Reorder by (day, jurisdiction) without sorting: persons of one (day, jurisdiction) cell
+    # are contiguous in block order, so each goes to its cell's start plus its rank in the run.
+    key = day * n_j + j
+    cell_start = np.cumsum(np.bincount(key, minlength=n_days * n_j)) - np.bincount(
+        key, minlength=n_days * n_j)
+    idx = np.arange(key.size)
+    new_run = np.ones(key.size, bool)
+    new_run[1:] = key[1:] != key[:-1]
+    rank = idx - np.maximum.accumulate(np.where(new_run, idx, 0))
+    pos = cell_start[key] + rank
+    out_day = np.empty(key.size, np.int32)
+    out_j = np.empty(key.size, np.int8)
+    out_day[pos] = day
+    out_j[pos] = j
+    return out_day, out_j
 
 
 @njit(parallel=True, **KERNEL)
