@@ -21,11 +21,16 @@ N_APPS = len(APPS)
 
 @njit(inline="always", **KERNEL)
 def enrolled_app(s, P, app_rank) -> int:  # noqa: ANN001
-    """The app a person in a community order is enrolled in now, or -1."""
+    """The app a person in a community order is enrolled in now, or -1.
+
+    Apps take consecutive slices of the roll-out rank, so where several run in one place
+    each enrols its own share (their sum capped at everyone)."""
     if not (reachable(s) and in_community_order(s)):
         return -1
+    upper = 0.0
     for a in range(N_APPS):
-        if app_rank < P[_ENROL0 + a]:
+        upper += P[_ENROL0 + a]
+        if app_rank < upper:
             return a
     return -1
 

@@ -189,6 +189,23 @@ def _inspect(s, f, t, P, u_work, u_neighbour, u_result, keys, k, fl, intrusions)
     return changed
 
 
+@njit(**KERNEL)
+def _rules_changed(s, f, t, P, keys, k, fl) -> None:  # noqa: ANN001
+    """New rule values from today: the dates that depend on them move, and the exit criteria
+    are judged again, so a reform reaches everyone on the day it takes effect."""
+    s[S.OFFICIAL_FLIP] = s[S.LAST_DETECT] + int(P[Par.STATISTICS__ABSTINENT_DAYS])
+    s[S.EXIT_FLIP] = s[S.LAST_DETECT] + int(P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED])
+    done = s[S.FLIPS_DONE]
+    done = (done | 1) if s[S.OFFICIAL_FLIP] <= t else (done & ~1)
+    done = (done | 2) if s[S.EXIT_FLIP] <= t else (done & ~2)
+    if s[S.NEVER_USED] == 0 and s[S.USING] == 0:
+        s[S.TRUE_FLIP] = drug_use.true_flip_day(s[S.ABST_START], P)
+        done = (done | 4) if s[S.TRUE_FLIP] <= t else (done & ~4)
+    s[S.FLIPS_DONE] = done
+    exit.check_eligibility(s, f, t, P, keys, k, fl)
+    exit.schedule_release(s, f, t, P)
+
+
 @njit(inline="always", **KERNEL)
 def _is_rare(ev) -> bool:  # noqa: ANN001
     return ev == _EV_USE or ev >= _EV_ORDER_END
@@ -436,10 +453,12 @@ def simulate_person(
             s[S.IN_REGISTRY] = 0
             _refresh(s, f, t, P, grid_rank, app_rank, codes, codes_new,
                      stock_delta[j, m], rates[j], intrusions, keys, k, bounds, buf)
+            if trace.shape[0] > 0:
+                _trace(trace, t, ev, s)
             break
         elif ev == _EV_RULE:
             s[S.NEXT_RULE] += 1
-            exit.schedule_release(s, f, t, P)
+            _rules_changed(s, f, t, P, keys, k, fl)
         elif ev == _EV_AGE:
             s[S.AGE_FLIP] = ledger.next_age_flip(s, t)
         if changed:

@@ -1,0 +1,257 @@
+"""Treatment pathways (Anti-Drug Law 2008, Regulation 2011): orders at entry, after a detected
+relapse and when an order ends; their lengths in the engine.
+
+Shares are checked over N persons' own PATHWAY draws with a tolerance of 4 binomial standard
+errors, sqrt(p (1 - p) / N): deterministic with the fixed seed, and a correct model fails with
+probability about 1e-4.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from conftest import blank_state
+from dcsim import pathways
+from dcsim.catalogue import Par
+from dcsim.measures import N_FLOWS, Flow
+from dcsim.rng import Stream, person_key_np
+from dcsim.state import NEVER, Path, Pathway, S
+
+N = 20_000
+SEED = 77
+
+DURATION = {
+    Pathway.COMMUNITY_DETOX: Par.PATHWAYS__COMMUNITY_DETOX_DAYS,
+    Pathway.COMMUNITY_REHAB: Par.PATHWAYS__COMMUNITY_REHAB_DAYS,
+    Pathway.ISOLATION: Par.PATHWAYS__ISOLATION_DAYS,
+    Pathway.VOLUNTARY: Par.PATHWAYS__VOLUNTARY_DAYS,
+    Pathway.DETENTION: Par.PATHWAYS__DETENTION_DAYS,
+}
+
+
+def _share_ok(count: int, n: int, p: float) -> None:
+    assert abs(count / n - p) <= 4 * math.sqrt(p * (1 - p) / n) + 1e-12, (count / n, p)
+
+
+@pytest.fixture(scope="module")
+def pw_keys() -> np.ndarray:
+    return person_key_np(SEED, Stream.PATHWAY, np.arange(N))
+
+
+def test_custodial_pathways():
+    assert [pathways.is_custodial(int(p)) for p in Pathway] == [
+        False, False, False, True, True, True]
+
+
+@pytest.mark.parametrize("pw", list(Pathway))
+def test_set_order_lengths_kinds_and_flows(P, pw):
+    s, f, keys, k = blank_state()
+    fl = np.zeros(N_FLOWS, np.int64)
+    pathways.set_order(s, 100, P, int(pw), 1, fl)
+    assert s[S.PATHWAY] == pw and s[S.ORDER_ACTIVE] == 1
+    if pw == Pathway.NONE:
+        assert s[S.ORDER_END] == NEVER
+    else:
+        assert s[S.ORDER_END] == 100 + int(P[DURATION[pw]])
+    assert s[S.ORDER_KIND] == {Pathway.COMMUNITY_DETOX: 1, Pathway.COMMUNITY_REHAB: 2}.get(pw, 0)
+    flow = {Pathway.COMMUNITY_DETOX: Flow.ORDERS_COMMUNITY_DETOX,
+            Pathway.COMMUNITY_REHAB: Flow.ORDERS_COMMUNITY_REHAB,
+            Pathway.ISOLATION: Flow.ORDERS_ISOLATION, Pathway.DETENTION: Flow.DETENTIONS}.get(pw)
+    expected = np.zeros(N_FLOWS, np.int64)
+    if flow is not None:
+        expected[flow] = 1
+    np.testing.assert_array_equal(fl, expected)
+
+
+def test_law_lengths(P):
+    """Community orders three years, isolation two (paper fn 37, 77)."""
+    assert P[Par.PATHWAYS__COMMUNITY_DETOX_DAYS] == 1095
+    assert P[Par.PATHWAYS__COMMUNITY_REHAB_DAYS] == 1095
+    assert P[Par.PATHWAYS__ISOLATION_DAYS] == 730
+
+
+def test_carried_out(P):
+    p = P[Par.PATHWAYS__ORDER_CARRIED_OUT__COMMUNITY_DETOX]
+    assert pathways.carried_out(P, Pathway.COMMUNITY_DETOX, p - 1e-9) == 1
+    assert pathways.carried_out(P, Pathway.COMMUNITY_DETOX, p) == 0
+    q = P[Par.PATHWAYS__ORDER_CARRIED_OUT__COMMUNITY_REHAB]
+    assert pathways.carried_out(P, Pathway.COMMUNITY_REHAB, q - 1e-9) == 1
+    assert pathways.carried_out(P, Pathway.COMMUNITY_REHAB, q) == 0
+    for pw in (Pathway.NONE, Pathway.ISOLATION, Pathway.DETENTION, Pathway.VOLUNTARY):
+        assert pathways.carried_out(P, int(pw), 0.0) == 0
+
+
+def _at_entry(P, keys_pw, path, dependent):
+    out = np.empty((len(keys_pw), 2), np.int64)
+    s, f, keys, k = blank_state()
+    fl = np.zeros(N_FLOWS, np.int64)
+    for i, key in enumerate(keys_pw):
+        s[S.DEPENDENT] = dependent
+        k[:] = 0
+        keys[Stream.PATHWAY] = key
+        pathways.order_at_entry(s, 5, P, int(path), keys, k, fl)
+        assert k[Stream.PATHWAY] == 3 and k.sum() == 3  # always three PATHWAY draws
+        out[i] = s[S.PATHWAY], s[S.ORDER_ACTIVE]
+    return out
+
+
+@pytest.mark.parametrize(("path", "dependent", "expected"), [
+    (Path.DATA_ERROR, 0, Pathway.NONE),
+    (Path.VOLUNTARY, 1, Pathway.VOLUNTARY),
+    (Path.VOLUNTARY, 0, Pathway.VOLUNTARY),
+    (Path.STOPPED_NOT_DETAINED, 1, Pathway.NONE),
+    (Path.STOPPED_NOT_DETAINED, 0, Pathway.NONE),
+    (Path.DETAINED_POSITIVE, 0, Pathway.DETENTION),
+])
+def test_order_at_entry_fixed_paths(P, pw_keys, path, dependent, expected):
+    out = _at_entry(P, pw_keys[:300], path, dependent)
+    assert np.all(out[:, 0] == expected)
+
+
+def test_dependent_detained_entrants(P, pw_keys):
+    """Isolation with dependent_to_isolation, else community detoxification, carried out with
+    order_carried_out.community_detox."""
+    out = _at_entry(P, pw_keys, Path.DETAINED_POSITIVE, 1)
+    iso = out[:, 0] == Pathway.ISOLATION
+    detox = out[:, 0] == Pathway.COMMUNITY_DETOX
+    assert np.all(iso | detox)
+    _share_ok(iso.sum(), N, P[Par.PATHWAYS__DEPENDENT_TO_ISOLATION])
+    _share_ok(out[detox, 1].sum(), detox.sum(), P[Par.PATHWAYS__ORDER_CARRIED_OUT__COMMUNITY_DETOX])
+    assert out[iso, 1].sum() == 0
+
+
+def _after_detection(P, keys_pw, pathway):
+    out = np.empty((len(keys_pw), 3), np.int64)
+    s, f, keys, k = blank_state()
+    fl = np.zeros(N_FLOWS, np.int64)
+    for i, key in enumerate(keys_pw):
+        pathways.set_order(s, 0, P, int(pathway), 1, fl)
+        k[:] = 0
+        keys[Stream.PATHWAY] = key
+        pathways.order_after_detection(s, 200, P, keys, k, fl)
+        assert k[Stream.PATHWAY] == 3 and k.sum() == 3
+        out[i] = s[S.PATHWAY], s[S.ORDER_ACTIVE], s[S.ORDER_END]
+    return out
+
+
+def test_relapse_outside_any_order(P, pw_keys):
+    out = _after_detection(P, pw_keys, Pathway.NONE)
+    p_iso = P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_ISOLATION]
+    p_detox = (1 - p_iso) * P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_DETOX]
+    iso = out[:, 0] == Pathway.ISOLATION
+    detox = out[:, 0] == Pathway.COMMUNITY_DETOX
+    det = out[:, 0] == Pathway.DETENTION
+    assert np.all(iso | detox | det)
+    _share_ok(iso.sum(), N, p_iso)
+    _share_ok(detox.sum(), N, p_detox)
+    _share_ok(det.sum(), N, 1 - p_iso - p_detox)
+    np.testing.assert_array_equal(out[iso, 2], 200 + int(P[Par.PATHWAYS__ISOLATION_DAYS]))
+    np.testing.assert_array_equal(out[det, 2], 200 + int(P[Par.PATHWAYS__DETENTION_DAYS]))
+
+
+def test_relapse_outside_order_without_detention(P, pw_keys):
+    """Where detention is not the rule for the rest, they stay without an order."""
+    P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_DETENTION] = 0.0
+    out = _after_detection(P, pw_keys[:5000], Pathway.NONE)
+    assert not np.any(out[:, 0] == Pathway.DETENTION)
+    assert np.any(out[:, 0] == Pathway.NONE)
+
+
+@pytest.mark.parametrize("pathway", [Pathway.COMMUNITY_DETOX, Pathway.COMMUNITY_REHAB])
+def test_positive_in_community_order(P, pw_keys, pathway):
+    out = _after_detection(P, pw_keys, pathway)
+    iso = out[:, 0] == Pathway.ISOLATION
+    kept = out[:, 0] == pathway
+    assert np.all(iso | kept)
+    _share_ok(iso.sum(), N, P[Par.PATHWAYS__POSITIVE_IN_COMMUNITY_TO_ISOLATION])
+    # the order goes on unchanged: same end day (set on day 0)
+    np.testing.assert_array_equal(out[kept, 2], int(P[DURATION[pathway]]))
+
+
+@pytest.mark.parametrize("pathway", [Pathway.ISOLATION, Pathway.VOLUNTARY, Pathway.DETENTION])
+def test_detection_in_custody_changes_nothing(P, pw_keys, pathway):
+    out = _after_detection(P, pw_keys[:200], pathway)
+    assert np.all(out[:, 0] == pathway)
+
+
+def test_order_ends(P, pw_keys):
+    s, f, keys, k = blank_state()
+    fl = np.zeros(N_FLOWS, np.int64)
+    rehab = 0
+    for key in pw_keys:
+        pathways.set_order(s, 0, P, Pathway.ISOLATION, 0, fl)
+        k[:] = 0
+        keys[Stream.PATHWAY] = key
+        pathways.order_ends(s, 730, P, keys, k, fl)
+        assert k.sum() == 3
+        assert s[S.PATHWAY] in (Pathway.COMMUNITY_REHAB, Pathway.NONE)
+        if s[S.PATHWAY] == Pathway.COMMUNITY_REHAB:
+            rehab += 1
+            assert s[S.ORDER_END] == 730 + int(P[Par.PATHWAYS__COMMUNITY_REHAB_DAYS])
+            assert s[S.ORDER_KIND] == 2
+        else:
+            assert s[S.ORDER_END] == NEVER
+    _share_ok(rehab, N, P[Par.PATHWAYS__ISOLATION_TO_REHAB])
+    for pw in (Pathway.DETENTION, Pathway.VOLUNTARY, Pathway.COMMUNITY_DETOX,
+               Pathway.COMMUNITY_REHAB):
+        for key in pw_keys[:100]:
+            pathways.set_order(s, 0, P, int(pw), 1, fl)
+            keys[Stream.PATHWAY] = key
+            pathways.order_ends(s, 10, P, keys, k, fl)
+            assert s[S.PATHWAY] == Pathway.NONE and s[S.ORDER_END] == NEVER
+
+
+def test_entry_pathway_in_the_engine(baseline, trace_cache):
+    """The first row of each traced life course shows the order the entry path sets."""
+    pop = baseline.population
+    sample = np.concatenate([np.flatnonzero(pop.path == p)[:40] for p in range(4)])
+    for i in sample:
+        row = trace_cache(i).iloc[0]
+        assert row.event == "entry" and row.day == pop.entry_day[i]
+        path, dep = pop.path[i], pop.dependent[i]
+        if path == Path.DATA_ERROR or path == Path.STOPPED_NOT_DETAINED:
+            assert row.pathway == Pathway.NONE
+        elif path == Path.VOLUNTARY:
+            assert row.pathway == Pathway.VOLUNTARY
+        elif dep:
+            assert row.pathway in (Pathway.ISOLATION, Pathway.COMMUNITY_DETOX)
+        else:
+            assert row.pathway == Pathway.DETENTION
+
+
+def test_orders_last_their_legal_length_in_the_engine(baseline, baseline_prepared, trace_cache):
+    """Each custodial spell ends by order_end exactly its length after it began; a community
+    order ends the same way or earlier by isolation after a detected relapse."""
+    P0 = baseline_prepared.table[0, 0]
+    n_days = baseline_prepared.n_days
+    pop = baseline.population
+    sample = np.flatnonzero(pop.path != Path.DATA_ERROR)[::41][:250]
+    checked = {pw: 0 for pw in DURATION}
+    for i in sample:
+        df = trace_cache(i)
+        cur, start = int(df.pathway.iloc[0]), int(df.day.iloc[0])
+        for r in df.iloc[1:].itertuples():
+            if r.pathway == cur:
+                continue
+            if cur != Pathway.NONE:
+                length = int(P0[DURATION[cur]])
+                if pathways.is_custodial(cur) or r.event == "order_end":
+                    assert r.event == "order_end", (i, r)
+                    assert r.day == start + length, (i, r, start)
+                else:  # community order cut short by isolation after a detection
+                    assert r.pathway == Pathway.ISOLATION and r.last_detect == r.day, (i, r)
+                    assert r.day < start + length
+                checked[cur] += 1
+            cur, start = int(r.pathway), int(r.day)
+        if cur != Pathway.NONE and pop.out("control_code")[i] >= 0:  # alive at the end
+            assert start + int(P0[DURATION[cur]]) >= n_days, (i, cur, start)
+    assert all(v > 0 for v in checked.values()), checked
+
+
+def test_order_flows_counted(baseline):
+    for fl in (Flow.ORDERS_COMMUNITY_DETOX, Flow.ORDERS_COMMUNITY_REHAB, Flow.ORDERS_ISOLATION,
+               Flow.DETENTIONS):
+        assert baseline.flows[:, :, fl].sum() > 0
