@@ -431,14 +431,15 @@ def simulate_person(
                 drug_use.start_abstinence(s, t, P, keys, k, 1.0)
         elif ev == _EV_ASSESS:
             changed = management.reassess(s, t, P)
-        elif ev == _EV_OFFICIAL:
-            s[S.FLIPS_DONE] |= 1
-        elif ev == _EV_EXIT_FLIP:
-            s[S.FLIPS_DONE] |= 2
-            exit.check_eligibility(s, f, t, P, keys, k, fl)
-        elif ev == _EV_TRUE_FLIP:
-            s[S.FLIPS_DONE] |= 4
-            exit.check_eligibility(s, f, t, P, keys, k, fl)  # matters only for the oracle rule
+        elif ev == _EV_OFFICIAL or ev == _EV_EXIT_FLIP or ev == _EV_TRUE_FLIP:
+            # A day count crosses three years: the law may now be met, and stocks move.
+            # Nothing a schedule or clock depends on changes, so only the stocks are redone.
+            s[S.FLIPS_DONE] |= 1 if ev == _EV_OFFICIAL else (2 if ev == _EV_EXIT_FLIP else 4)
+            if ev != _EV_OFFICIAL:
+                exit.check_eligibility(s, f, t, P, keys, k, fl)
+            ledger.stock_codes(s, t, P, codes_new)
+            ledger.move_stocks(codes, codes_new, stock_delta[j, m])
+            changed = False
         elif ev == _EV_RELEASE:
             exit.release(s, f, P, fl)
             if s[S.FIRST_RELEASE] == NEVER:
