@@ -43,7 +43,7 @@ def test_shares_must_sum_to_one(tmp_path):
 
 def test_unknown_key_is_an_error_naming_file_and_key(tmp_path):
     p = _write(tmp_path, colour="red")
-    with pytest.raises(ScenarioError, match=r"s\.yaml: colour"):
+    with pytest.raises(ScenarioError, match=r"s\.yaml:\d+: colour"):
         load_scenario(p)
 
 

@@ -10,10 +10,9 @@ import datetime as dt
 from importlib import resources
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .rules import RuleStack, load_rule_file
+from .rules import RuleError, RuleStack, _parse, load_rule_file
 
 PACKAGE_RULES = "data/rules"
 DEFAULT_SCENARIO = "national_baseline.yaml"
@@ -123,16 +122,19 @@ def load_scenario(path: str | Path | None = None, **overrides: object) -> Scenar
     """Load a scenario file (the embedded national baseline when path is None)."""
     p = Path(path) if path is not None else default_scenario_path()
     try:
-        data = yaml.safe_load(p.read_text())
-    except (OSError, yaml.YAMLError) as e:
+        data, reader = _parse(p, p.read_bytes())
+    except OSError as e:
         raise ScenarioError(f"{p}: {e}") from e
+    except RuleError as e:
+        raise ScenarioError(str(e)) from e
     if not isinstance(data, dict):
-        raise ScenarioError(f"{p}: a scenario is a mapping")
+        raise ScenarioError(f"{p}:1: a scenario is a mapping")
     data.update({k: v for k, v in overrides.items() if v is not None})
     data["source"] = p
     try:
         return Scenario.model_validate(data)
     except ValidationError as e:
         first = e.errors()[0]
-        key = ".".join(str(x) for x in first["loc"])
-        raise ScenarioError(f"{p}: {key}: {first['msg']}") from e
+        loc = tuple(first["loc"])
+        key = ".".join(str(x) for x in loc)
+        raise ScenarioError(f"{p}:{reader.line(loc)}: {key}: {first['msg']}") from e
