@@ -43,8 +43,14 @@ def scenario(n: int, t: int, seed: int) -> Scenario:
     )
 
 
+_STACKS: dict[str, list] = {}  # rule files parsed once per process, as a long session would
+
+
 def prepare(n: int, t: int, seed: int) -> model.Prepared:
-    p = model.prepare(scenario(n, t, seed))
+    sc = scenario(n, t, seed)
+    if "stacks" not in _STACKS:
+        _STACKS["stacks"] = sc.stacks()
+    p = model.prepare(sc, stacks=_STACKS["stacks"])
     return model.with_values(p, {
         "registration.initial_registry": n,
         "registration.newly_found_per_year": n / spec.ARRIVALS_PER_YEAR_PER_INITIAL

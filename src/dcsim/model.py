@@ -42,8 +42,10 @@ class Prepared:
         return self.scenario.n_days
 
 
-def prepare(scenario: Scenario) -> Prepared:
-    stacks = scenario.stacks()
+def prepare(scenario: Scenario, stacks: list | None = None) -> Prepared:
+    """Resolve the scenario's rules into arrays. `stacks` (from `scenario.stacks()`) may be
+    passed to reuse rule files already parsed, e.g. across many runs of one scenario."""
+    stacks = scenario.stacks() if stacks is None else stacks
     table = resolve_table(stacks, scenario.start, scenario.end)
     months = month_starts(scenario.start, scenario.end)
     mod = month_of_day_table(scenario.start, scenario.end)
