@@ -22,6 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_md import replace_section  # noqa: E402
+
 CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
@@ -70,7 +73,8 @@ def machine() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--scales", default="0.1,0.3,1.0")
-    ap.add_argument("--write", action="store_true", help="append to benchmarks/RESULTS.md")
+    ap.add_argument("--write", action="store_true",
+                    help="replace the 'national' section of benchmarks/RESULTS.md")
     args = ap.parse_args()
     scales = [float(x) for x in args.scales.split(",")]
     run_one(0.001)  # warm the Numba cache; not reported
@@ -92,10 +96,7 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:
-        path = Path(__file__).with_name("RESULTS.md")
-        head = "" if path.exists() else "# Benchmark results\n\n"
-        with path.open("a") as fh:
-            fh.write(head + text + "\n")
+        replace_section("national", text)
 
 
 if __name__ == "__main__":

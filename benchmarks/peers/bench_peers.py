@@ -7,7 +7,7 @@ skipped when the estimate from the previous size says it cannot, and killed (rec
 "did not finish") when it overruns.
 
 ``python benchmarks/peers/bench_peers.py [--sizes 10000,100000,1000000] [--t 1095]
-[--mesa-timeout 600] [--repeats 1] [--out benchmarks/RESULTS_peers.md]``
+[--mesa-timeout 600] [--repeats 1] [--out benchmarks/RESULTS.md]``
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks.peers`` impo
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.peers import impls, spec  # noqa: E402
+from benchmarks.results_md import replace_section  # noqa: E402
 
 ORDER = ("dcsim", "numpy", "starsim", "mesa", "floor")
 MESA_ESTIMATE_MARGIN = 1.25  # per-person-day cost grows a little with N (caches, allocator)
@@ -239,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=3600.0, help="for the other impls")
     parser.add_argument("--impls", default=",".join(ORDER))
     parser.add_argument("--repeats", type=int, default=1, help="runs per cell; median reported")
-    parser.add_argument("--out", default="benchmarks/RESULTS_peers.md")
+    parser.add_argument("--out", default="benchmarks/RESULTS.md",
+                        help="markdown file; its 'peers' section is replaced")
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
     found, skipped = impls.available(args.impls.split(","))
@@ -277,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     if not out.is_absolute():
         out = ROOT / out
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    replace_section("peers", text, out)
     print(text)
     return 0
 
