@@ -276,3 +276,24 @@ def test_initial_registry_enters_on_the_first_day(tmp_path):
     fl = run.flows
     np.testing.assert_array_equal(
         reg, np.cumsum(got - fl[:, :, Flow.DEATHS] - fl[:, :, Flow.ERROR_CORRECTIONS], axis=1))
+
+
+def test_entry_days_is_a_reordering_by_day_then_jurisdiction():
+    """entry_days places persons without sorting; it must equal a plain stable sort, with and
+    without persons already registered on day 0 (a regression: they once broke the runs)."""
+    from dcsim.registration import entry_days
+
+    rng = np.random.default_rng(5)
+    start, end = dt.date(2015, 1, 1), dt.date(2016, 6, 30)
+    for _ in range(20):
+        counts = rng.integers(0, 60, size=(3, 18))
+        initial = rng.integers(0, 40, size=3)
+        for init in (None, initial):
+            day, jur = entry_days(counts, start, end, init)
+            assert len(day) == counts.sum() + (0 if init is None else init.sum())
+            assert np.all(np.diff(day.astype(np.int64) * 3 + jur) >= 0)
+            np.testing.assert_array_equal(np.bincount(jur, minlength=3),
+                                          counts.sum(axis=1) + (0 if init is None else init))
+            if init is not None:
+                np.testing.assert_array_equal(np.bincount(jur[day == 0], minlength=3)
+                                              >= init, True)

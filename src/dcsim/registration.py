@@ -74,8 +74,12 @@ def entry_days(counts: np.ndarray, start: dt.date, end: dt.date,
     m, j = block // n_j, block % n_j
     day = a[m] + ((q + 0.5) * (b[m] - a[m]) / n_block[block]).astype(np.int64)
     if initial is not None and initial.sum():
-        j = np.concatenate([np.repeat(np.arange(n_j), initial), j])
-        day = np.concatenate([np.zeros(int(initial.sum()), np.int64), day])
+        # the persons already registered go first in their jurisdiction's first-month block,
+        # so that every (day, jurisdiction) cell stays one contiguous run
+        at = (np.cumsum(n_block) - n_block)[: n_j]  # where the blocks of month 0 begin
+        where = np.repeat(at, initial)
+        day = np.insert(day, where, 0)
+        j = np.insert(j, where, np.repeat(np.arange(n_j), initial))
     # Reorder by (day, jurisdiction) without sorting: persons of one (day, jurisdiction) cell
     # are contiguous in block order, so each goes to its cell's start plus its rank in the run.
     key = day * n_j + j
