@@ -110,6 +110,10 @@ def simulate(prepared: Prepared, progress: Callable[[int, int], None] | None = N
     pop = register(prepared.table, shares, sc.scale, sc.start, sc.end, prepared.month_of_day,
                    sc.seed)
     n, n_j, n_m, n_days = len(pop), len(shares), len(prepared.months), prepared.n_days
+    # the kernels do not check bounds (for speed): check what they will index with, once
+    if n and (pop.entry_day.min() < 0 or pop.entry_day.max() >= n_days
+              or pop.jurisdiction.min() < 0 or pop.jurisdiction.max() >= n_j):
+        raise ValueError("registration produced entry days or jurisdictions out of range")
     c = engine.N_CHUNKS
     flows = np.zeros((c, n_j, n_m, N_FLOWS), np.int64)
     stock_delta = np.zeros((c, n_j, n_m, N_STOCKS), np.int64)
