@@ -26,9 +26,9 @@ from .measures import (
     Flow,
     Intrusion,
 )
-from .rng import Stream, draw, peek, person_key
+from .rng import Stream, chance, draw, peek, person_key
 from .state import FNEVER, NEVER, F, K, Release, S
-from .testing import is_positive, record_detection, record_negative
+from .testing import is_positive, positive_result, record_detection, record_negative
 
 N_CHUNKS = 16  # fixed: the accumulators (and so the sums) never depend on the thread count
 
@@ -120,11 +120,11 @@ def _negative(s, f, t, P, keys, k, fl, scheduled) -> bool:  # noqa: ANN001
 
 
 @njit(inline="always", **KERNEL)
-def _test(s, f, t, P, u_result, keys, k, fl) -> tuple[bool, bool]:  # noqa: ANN001
-    """A test by police or inspectors: (positive, state changed)."""
-    if is_positive(s, P, u_result):
-        return True, _detect(s, t, P, keys, k, fl)
-    return False, _negative(s, f, t, P, keys, k, fl, False)
+def _test(s, f, t, P, positive, keys, k, fl) -> bool:  # noqa: ANN001
+    """The consequence of a test by police or inspectors; True if the state changed."""
+    if positive:
+        return _detect(s, t, P, keys, k, fl)
+    return _negative(s, f, t, P, keys, k, fl, False)
 
 
 @njit(inline="always", **KERNEL)
@@ -133,10 +133,10 @@ def _alert(s, f, t, P, v, keys, k, fl, intrusions) -> bool:  # noqa: ANN001
     fl[Flow.ALERTS] += 1
     fl[FLOW_ALERT_VENUE0 + v] += 1
     # an alert owns four POLICE draws: respond, contact, test, result
-    respond = peek(keys, k, Stream.POLICE, 0) < P[Par.ALERTS__RESPONSE_PROBABILITY]
-    contact = respond and peek(keys, k, Stream.POLICE, 1) < P[Par.ALERTS__CONTACT_PROBABILITY]
-    tested = contact and peek(keys, k, Stream.POLICE, 2) < P[Par.ALERTS__TEST_GIVEN_CONTACT]
-    u_result = peek(keys, k, Stream.POLICE, 3) if tested else 1.0
+    respond = chance(P[Par.ALERTS__RESPONSE_PROBABILITY], keys, k, Stream.POLICE, 0)
+    contact = respond and chance(P[Par.ALERTS__CONTACT_PROBABILITY], keys, k, Stream.POLICE, 1)
+    tested = contact and chance(P[Par.ALERTS__TEST_GIVEN_CONTACT], keys, k, Stream.POLICE, 2)
+    positive = tested and positive_result(s, P, keys, k, Stream.POLICE, 3)
     k[Stream.POLICE] += 4
     if not respond:
         return False
@@ -157,10 +157,9 @@ def _alert(s, f, t, P, v, keys, k, fl, intrusions) -> bool:  # noqa: ANN001
             fl[Flow.ALERT_TESTS] += 1
             fl[Flow.INTRUSIONS_PUBLIC_TEST] += 1
             intrusions[Intrusion.PUBLIC_TEST] += 1
-            positive, test_changed = _test(s, f, t, P, u_result, keys, k, fl)
             if positive:
                 fl[Flow.ALERT_POSITIVES] += 1
-            changed = changed or test_changed
+            changed = _test(s, f, t, P, positive, keys, k, fl) or changed
     fl[Flow.OFFICER_MINUTES_ALERTS] += int(round(minutes))
     return changed
 
@@ -183,10 +182,10 @@ def _inspect(s, f, t, P, u_work, u_neighbour, u_result, keys, k, fl, intrusions)
         if u_neighbour < P[Par.MANAGEMENT__NEIGHBOUR_INTERVIEW_PROBABILITY]:
             fl[Flow.INTRUSIONS_NEIGHBOUR_INTERVIEW] += 1
             intrusions[Intrusion.NEIGHBOUR_INTERVIEW] += 1
-    positive, changed = _test(s, f, t, P, u_result, keys, k, fl)
+    positive = is_positive(s, P, u_result)
     if positive:
         fl[Flow.INSPECTION_POSITIVES] += 1
-    return changed
+    return _test(s, f, t, P, positive, keys, k, fl)
 
 
 @njit(**KERNEL)
@@ -367,8 +366,8 @@ def simulate_person(
                 drug_use.start_use(s, t, P, keys, k)
         elif ev == _EV_TEST:
             fl[Flow.SCHEDULED_TESTS_DUE] += 1
-            done = peek(keys, k, Stream.TEST, 0) < P[Par.MANAGEMENT__TEST_DONE_PROBABILITY]
-            u_result = peek(keys, k, Stream.TEST, 1) if done else 1.0
+            done = chance(P[Par.MANAGEMENT__TEST_DONE_PROBABILITY], keys, k, Stream.TEST, 0)
+            positive = done and positive_result(s, P, keys, k, Stream.TEST, 1)
             k[Stream.TEST] += 2  # a scheduled test owns two draws: done, result
             s[S.NEXT_TEST] = NEVER
             changed = False
@@ -376,7 +375,7 @@ def simulate_person(
                 fl[Flow.SCHEDULED_TESTS_DONE] += 1
                 fl[Flow.INTRUSIONS_SCHEDULED_TEST] += 1
                 intrusions[Intrusion.SCHEDULED_TEST] += 1
-                if is_positive(s, P, u_result):
+                if positive:
                     fl[Flow.SCHEDULED_TEST_POSITIVES] += 1
                     changed = _detect(s, t, P, keys, k, fl)
                 else:

@@ -77,7 +77,7 @@ def fit(scenario: Scenario, targets: TargetsFile, seeds: Sequence[int],
         progress(0, len(seeds))
     for i, seed in enumerate(seeds):
         sc = scenario.model_copy(update={"seed": int(seed)})
-        run = simulate(dataclasses.replace(prepared, scenario=sc))
+        run = simulate(dataclasses.replace(prepared, scenario=sc), rounds=1)
         rows.append({"seed": int(seed), **{t.id: t.evaluate(run) for t in targets.targets}})
         for t in plotted:
             group = lines.setdefault(t.series or "", {})
@@ -191,7 +191,7 @@ def plot_series(report: FitReport, group: str, path: str | Path) -> Path:
         ax.fill_between(dates, lo * k, hi * k, color=c, alpha=0.25, linewidth=0)
         ax.plot(dates, np.nanmean(arr, axis=0) * k, color=c, linewidth=1.5,
                 label=f"model: {_line_label(members[0])}")
-        for t in members:
+        for n, t in enumerate(members):
             at = pd.Timestamp(t.measure.at) + pd.offsets.MonthEnd(0)  # type: ignore[union-attr]
             tol = t.tolerance
             if tol.interval is not None:
@@ -202,8 +202,8 @@ def plot_series(report: FitReport, group: str, path: str | Path) -> Path:
             ax.errorbar([at], [t.value * k], yerr=[[lo_e * k], [hi_e * k]], color=c,
                         fmt="o" if t.kind == "hard" else "s", capsize=4, markersize=6,
                         markerfacecolor=c if t.kind == "hard" else "white")
-            ax.annotate(f"{t.source}", (at, t.value * k), textcoords="offset points",
-                        xytext=(6, 6), fontsize=7, color=c)
+            ax.annotate(t.source, (at, t.value * k), textcoords="offset points",
+                        xytext=(8, 8 if n % 2 == 0 else -14), fontsize=7, color=c)
     ax.set_ylabel("%" if share else "million persons")
     seeds = len(report.seeds)
     ax.set_title(f"{group.replace('_', ' ')}: model (band: 5-95% over {seeds} seeds, "

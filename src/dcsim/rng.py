@@ -107,5 +107,12 @@ def peek(keys: np.ndarray, counters: np.ndarray, stream: int, offset: int) -> fl
 
 
 @njit(inline="always", **KERNEL)
+def chance(p: float, keys: np.ndarray, counters: np.ndarray, stream: int, offset: int) -> bool:
+    """Whether draw `offset` of an event's block falls below p; the draw is not computed when
+    p is 0 or 1 (its value could not change the answer), which keeps the result the same."""
+    return p >= 1.0 or (p > 0.0 and peek(keys, counters, stream, offset) < p)
+
+
+@njit(inline="always", **KERNEL)
 def draw_exponential(keys: np.ndarray, counters: np.ndarray, stream: int) -> float:
     return -np.log(1.0 - draw(keys, counters, stream))

@@ -16,6 +16,7 @@ from .jit import KERNEL
 from .management import next_assessment
 from .measures import Flow
 from .pathways import order_after_detection
+from .rng import chance
 from .state import NEVER, S
 
 
@@ -24,6 +25,14 @@ def is_positive(s, P, u) -> bool:  # noqa: ANN001
     if s[S.USING] == 1:
         return u < P[Par.MANAGEMENT__TEST_SENSITIVITY]
     return u < P[Par.MANAGEMENT__TEST_FALSE_POSITIVE]
+
+
+@njit(inline="always", **KERNEL)
+def positive_result(s, P, keys, k, stream, offset) -> bool:  # noqa: ANN001
+    """is_positive on draw `offset` of the testing event's block, computed only if needed."""
+    p = P[Par.MANAGEMENT__TEST_SENSITIVITY] if s[S.USING] == 1 else P[
+        Par.MANAGEMENT__TEST_FALSE_POSITIVE]
+    return chance(p, keys, k, stream, offset)
 
 
 @njit(inline="always", **KERNEL)
