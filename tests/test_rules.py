@@ -551,3 +551,78 @@ def test_rules_hash_depends_on_content_and_order(tmp_path):
     assert h != rules_hash([a, load_rule_file(edited)])
     copy = _write(tmp_path, "national.yaml", NATIONAL.read_text())
     assert rules_hash([load_rule_file(copy), b]) == h  # the name, not the directory, counts
+
+
+# ------------------------------------------------------------------ stated ranges (`range:`)
+
+RANGED = BASE.replace(
+    "        value: 0.3\n", "        value: 0.3\n        range: [0.1, 0.6]\n"
+)
+
+
+def test_range_is_read_and_listed(tmp_path):
+    f = load_rule_file(_write(tmp_path, "ranged.yaml", RANGED))
+    first, second = f.parameters[CONTACT].windows
+    assert first.range is None and second.range == (0.1, 0.6)
+    rows = listing({"national": RuleStack([f])})
+    assert [r["range"] for r in rows if r["name"] == CONTACT] == [None, (0.1, 0.6)]
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("range: [0.1]", "range must be a list of two numbers"),
+        ("range: 0.5", "range must be a list of two numbers"),
+        ("range: [low, 0.6]", "range must be a list of two numbers"),
+        ("range: [true, 0.6]", "range must be a list of two numbers"),
+        ("range: [0.6, 0.1]", "runs backwards"),
+        ("range: [0.4, 0.6]", "value 0.3 lies outside its range [0.4, 0.6]"),
+        ("range: [0.1, 0.2]", "value 0.3 lies outside its range"),
+        ("range: [0.1, 1.5]", "range high bound: probability 1.5 is outside [0, 1]"),
+        ("range: [-0.1, 0.6]", "range low bound: probability -0.1 is outside [0, 1]"),
+    ],
+)
+def test_broken_range_names_file_line_and_key(tmp_path, text, fragment):
+    path = _write(tmp_path, "broken.yaml", RANGED.replace("range: [0.1, 0.6]", text))
+    with pytest.raises(RuleError) as info:
+        load_rule_file(path)
+    err = info.value
+    assert (err.path, err.line, err.key) == (path, 13, f"{P}.values[1].range"), str(err)
+    assert fragment in str(err)
+
+
+def test_range_respects_the_unit_of_whole_numbers(tmp_path):
+    text = """\
+jurisdiction: national
+description: test
+parameters:
+  exit.min_negative_tests.other:
+    unit: count
+    values:
+      - {from: 2006-01-01, value: 12, reference: "assumption: x", range: [6.5, 18]}
+"""
+    with pytest.raises(RuleError, match=r"range low bound: count must be a whole number"):
+        load_rule_file(_write(tmp_path, "count.yaml", text))
+    ok = load_rule_file(_write(tmp_path, "count_ok.yaml", text.replace("6.5", "6")))
+    assert ok.parameters["exit.min_negative_tests.other"].windows[0].range == (6.0, 18.0)
+
+
+def test_window_model_checks_its_range():
+    """Windows built in memory (calibration writes them) are held to the same rule."""
+    with pytest.raises(ValueError, match="lies outside its range"):
+        from dcsim.rules import Parameter
+
+        Parameter(name=CONTACT, unit="probability", windows=(
+            Window(start=D(2006, 1, 1), value=0.3, reference="assumption: x", range=(0.4, 0.6)),
+        ))
+
+
+def test_embedded_rules_state_ranges_for_evidence_backed_assumptions():
+    """relapse 0.43-0.9 (evidence.md#relapse) and lost to follow-up 5-10% (Yinchuan)."""
+    from importlib import resources
+
+    path = Path(str(resources.files("dcsim").joinpath("data/rules/national.yaml")))
+    f = load_rule_file(path)
+    assert f.parameters["drug_use.relapse_probability"].windows[0].range == (0.43, 0.9)
+    lost = f.parameters["registration.lost_to_follow_up_share"].windows[0]
+    assert lost.range == (0.05, 0.1)

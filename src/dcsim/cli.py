@@ -321,10 +321,11 @@ def sensitivity(
     cols = [c for c in sens.OUTPUTS if c in ranked.columns]
     t.add_column("rank", justify="right")
     t.add_column("assumption", overflow="fold")
-    for c in cols:
+    for c in [*cols, "overall"]:
         t.add_column(c.replace("_", " "), justify="right")
     for factor, r in ranked.head(15).iterrows():
-        t.add_row(str(r["rank"]), str(factor), *[f"{100 * r[c]:.1f}%" for c in cols])
+        t.add_row(str(r["rank"]), str(factor), *[f"{100 * r[c]:.1f}%" for c in [*cols,
+                                                                               "overall"]])
     console.print(t)
     console.print(f"{len(ranked)} assumptions ranked; table and plot in [bold]{out}[/] "
                   f"({len(paths)} files)")

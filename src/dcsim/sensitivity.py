@@ -178,15 +178,16 @@ def _run_row(base: Prepared, varied: list[Factor], row: np.ndarray,
 def ranking(table: pd.DataFrame) -> pd.DataFrame:
     """One row per factor: mu* relative to each output's baseline, and an overall rank.
 
-    The overall score is the mean over outputs of mu* divided by the largest mu* for that
-    output, so every output counts equally whatever its unit.
+    The overall score is the mean over the outputs of mu* as a share of the output's baseline
+    value: every output counts in its own proportion, whatever its unit. (Dividing by the
+    largest mu* per output instead would blow up an output that no assumption moves, such as
+    the contact share, which is a paper value: its mu* are Monte Carlo noise.)
     """
     wide = table.pivot_table(index="factor", columns="output", values="mu_star_relative",
                              aggfunc="first")
     wide = wide[[c for c in OUTPUTS if c in wide.columns]]
-    top = wide.max(axis=0).replace(0, np.nan)
-    wide["overall"] = (wide / top).fillna(0).mean(axis=1)
-    wide = wide.sort_values("overall", ascending=False)
+    wide["overall"] = wide.fillna(0).mean(axis=1)
+    wide = wide.sort_values("overall", ascending=False, kind="stable")
     wide.insert(0, "rank", np.arange(1, len(wide) + 1))
     meta = table.drop_duplicates("factor").set_index("factor")[
         ["value", "low", "high", "range_source", "varied"]]
@@ -208,23 +209,25 @@ def markdown(result: SensitivityResult, top: int | None = None) -> str:
         cells = [str(x["rank"]), str(factor), f"{x['value']:.4g}", rng if x["varied"]
                  else "not varied"]
         cells += [f"{100 * x[c]:.1f}%" for c in cols]
-        cells.append(f"{x['overall']:.2f}")
+        cells.append(f"{100 * x['overall']:.1f}%")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def plot(result: SensitivityResult, path: str | Path, top: int = 30) -> Path:
-    """Heat map of mu* (share of each output's largest effect) for the top factors."""
+    """Heat map of mu* as a share of each output's baseline value, for the top factors."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.colors import PowerNorm
 
     r = ranking(result.table).head(top)
     cols = [c for c in OUTPUTS if c in r.columns]
-    norm = r[cols] / r[cols].max(axis=0).replace(0, np.nan)
+    shade = r[cols].clip(upper=1.0).fillna(0)
     fig, ax = plt.subplots(figsize=(10, 0.32 * len(r) + 2.2), dpi=120)
-    im = ax.imshow(norm.fillna(0).to_numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    im = ax.imshow(shade.to_numpy(), aspect="auto", cmap="viridis",
+                   norm=PowerNorm(gamma=0.5, vmin=0, vmax=1))
     ax.set_xticks(range(len(cols)))
     ax.set_xticklabels([c.replace("_", " ") for c in cols], rotation=30, ha="right",
                        fontsize=8)
@@ -236,8 +239,9 @@ def plot(result: SensitivityResult, path: str | Path, top: int = 30) -> Path:
             v = r[c].iloc[i]
             if v >= 0.005:
                 ax.text(j, i, f"{100 * v:.0f}%", ha="center", va="center", fontsize=6,
-                        color="white" if norm[c].iloc[i] < 0.6 else "black")
-    fig.colorbar(im, ax=ax, label="mu* / largest mu* for the output", shrink=0.6)
+                        color="white" if shade[c].iloc[i] < 0.36 else "black")
+    fig.colorbar(im, ax=ax, label="mu* as a share of the baseline output (capped at 100%)",
+                 shrink=0.6)
     ax.set_title(f"Morris screening: top {len(r)} of {len(result.factors)} assumptions "
                  f"({result.trajectories} trajectories, scale {result.scale:g}); "
                  "cells: mu* as % of the baseline output", fontsize=8)
@@ -261,7 +265,7 @@ def write(result: SensitivityResult, out: str | Path) -> dict[str, Path]:
     ranking(result.table).to_csv(paths["ranking"])
     head = (f"Morris screening, {result.trajectories} trajectories x {result.levels} levels, "
             f"{result.runs} runs at scale {result.scale:g}, seed {result.seed}. Cells: mu* as a "
-            "share of the output's baseline value; (d) = default range "
+            "share of the output's baseline value; overall: their mean; (d) = default range "
             f"({DEFAULT_RANGE_RULE}).\n\nBaseline: "
             + ", ".join(f"{k} = {v:.4g}" for k, v in result.baseline.items()) + "\n\n")
     paths["md"].write_text(head + markdown(result))

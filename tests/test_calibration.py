@@ -1,0 +1,287 @@
+"""Calibration: the overlay it writes (valid, within the search bounds, references kept, no
+sourced value changed), resuming an interrupted study, and the reduced scale it runs at."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import numpy as np
+import optuna
+import pytest
+import yaml
+
+from dcsim.calibration import (
+    OVERLAY_NAME,
+    apply,
+    base_scenario,
+    calibrate,
+    changes_for,
+    dimensions,
+    embedded_overlay_path,
+    overlay_problems,
+    rule_windows,
+)
+from dcsim.catalogue import Par
+from dcsim.model import prepare, simulate
+from dcsim.rules import RuleStack, is_assumption, load_rule_file
+from dcsim.scenario import load_scenario
+from dcsim.targets import default_targets_path, evaluate_all, load_targets
+
+TINY = 0.002
+
+
+@pytest.fixture(scope="module")
+def targets():
+    return load_targets()
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return load_scenario()
+
+
+@pytest.fixture(scope="module")
+def base_stack(scenario):
+    base = base_scenario(scenario)
+    return RuleStack([load_rule_file(base.rule_path(n)) for n in base.rules])
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, scenario, targets):
+    """Three trials at scale 0.002, one seed: the overlay and the study behind it."""
+    d = tmp_path_factory.mktemp("cal")
+    out = d / OVERLAY_NAME
+    result = calibrate(scenario, targets, d / "journal.log", trials=3, scale=TINY, seeds=[7],
+                       out=out)
+    return result, out
+
+
+# ------------------------------------------------------------------ the overlay
+
+
+def test_tiny_calibration_writes_a_loadable_overlay(tiny, targets):
+    result, out = tiny
+    assert result.trials_complete == 3 and result.overlay == out
+    overlay = load_rule_file(out)  # the strict loader: file, line, key on any problem
+    assert overlay.jurisdiction == "national"
+    fitted_names = {w.name for d in result.dimensions for w in d.windows}
+    assert set(overlay.parameters) == fitted_names
+    assert len(result.dimensions) == len(targets.calibration.fitted)
+
+
+def test_overlay_values_lie_within_the_search_bounds(tiny):
+    result, out = tiny
+    overlay = load_rule_file(out)
+    for d in result.dimensions:
+        x = result.best[d.id]
+        assert d.low <= x <= d.high, d.id
+        for w in d.windows:
+            got = overlay.parameters[w.name]
+            (written,) = [v for v in got.windows if v.start == w.start]
+            if d.mode == "factor":
+                ratio = written.value / w.value
+                assert d.low * (1 - 1e-3) <= ratio <= d.high * (1 + 1e-3), w.label
+            else:
+                assert d.low <= written.value <= d.high, w.label
+                assert written.value == pytest.approx(x, rel=1e-3, abs=0.5 if
+                                                      w.unit == "day" else 1e-6)
+
+
+def test_overlay_keeps_references_and_adds_calibrated(tiny, base_stack):
+    result, out = tiny
+    overlay = load_rule_file(out)
+    fitted = {(w.name, w.start) for d in result.dimensions for w in d.windows}
+    for name, p in overlay.parameters.items():
+        for w in p.windows:
+            base, _ = base_stack.window(name, w.start)
+            assert w.reference == base.reference, (name, w.start)
+            assert w.range == base.range
+            if (name, w.start) in fitted:
+                assert w.calibrated and "targets.yaml" in w.calibrated
+                assert str(dt.date.today()) in w.calibrated
+                assert is_assumption(w.reference)
+            else:
+                assert w.calibrated == base.calibrated and w.value == base.value
+    assert overlay_problems(overlay, base_stack) == []
+
+
+def test_applying_values_matches_the_overlay_file(tiny, scenario):
+    """The fast path (model.with_values) and the YAML path give the same rule table."""
+    result, out = tiny
+    base = base_scenario(scenario).model_copy(update={"scale": TINY})
+    fast = apply(prepare(base), changes_for(result.dimensions, result.best, base.end))
+    via_file = prepare(base.model_copy(update={"rules": [*base.rules, str(out)]}))
+    np.testing.assert_allclose(fast.table, via_file.table, rtol=1e-3, atol=0.5)
+    col = Par.DRUG_USE__RELAPSE_PROBABILITY
+    assert via_file.table[0, 0, col] == pytest.approx(result.best["relapse_probability"],
+                                                      rel=1e-3)
+
+
+# ------------------------------------------------------------------ no sourced value changes
+
+
+def test_embedded_overlay_changes_no_value_with_a_source(scenario, base_stack):
+    """The overlay the default scenario uses: every changed value is labelled assumption."""
+    assert scenario.rules[-1] == OVERLAY_NAME  # last base file: localities still override
+    overlay = load_rule_file(embedded_overlay_path())
+    assert overlay_problems(overlay, base_stack) == []
+    changed = 0
+    for name, p in overlay.parameters.items():
+        for w in p.windows:
+            base, _ = base_stack.window(name, w.start)
+            assert w.reference == base.reference
+            if w.value != base.value:
+                changed += 1
+                assert is_assumption(base.reference), (name, w.start, base.reference)
+                assert w.calibrated
+    assert changed > 0
+
+
+def test_overlay_problems_catch_a_changed_paper_value(tmp_path, base_stack):
+    text = ("jurisdiction: national\ndescription: bad\nparameters:\n"
+            "  alerts.contact_probability:\n    unit: probability\n    values:\n"
+            "      - {from: 2006-01-01, value: 0.3, reference: \"paper fn 22 (contact made 26% "
+            "of the time, one district)\", calibrated: \"targets.yaml, 2026-01-01\"}\n")
+    p = tmp_path / "bad.yaml"
+    p.write_text(text)
+    problems = overlay_problems(load_rule_file(p), base_stack)
+    assert any("has no assumption part" in x for x in problems), problems
+    p.write_text(text.replace("paper fn 22 (contact made 26% of the time, one district)",
+                              "assumption: anything"))
+    assert any("reference changed" in x for x in overlay_problems(load_rule_file(p),
+                                                                  base_stack))
+
+
+def test_a_sourced_value_cannot_be_listed_for_fitting(tmp_path, scenario):
+    text = default_targets_path().read_text().replace(
+        "windows: [{name: drug_use.mortality_per_year, from: 2006-01-01}]",
+        "windows: [{name: alerts.contact_probability, from: 2006-01-01}]")
+    p = tmp_path / "targets.yaml"
+    p.write_text(text)
+    with pytest.raises(ValueError, match="has no 'assumption:' part"):
+        dimensions(load_targets(p), scenario)
+
+
+def test_fitted_windows_are_assumptions_from_base_files(targets, scenario):
+    base = base_scenario(scenario)
+    base_files = {str(base.rule_path(n)) for n in base.rules}
+    for d in dimensions(targets, scenario):
+        for w in d.windows:
+            assert w.is_assumption and w.file in base_files, w.label
+            # in force everywhere: no locality file overrides a fitted value
+            assert len(w.in_force) == len(scenario.jurisdictions), w.label
+
+
+def test_base_scenario_drops_only_the_overlay(scenario):
+    base = base_scenario(scenario)
+    assert OVERLAY_NAME not in base.rules
+    assert base.rules == [n for n in scenario.rules if n != OVERLAY_NAME]
+    assert base.jurisdictions == scenario.jurisdictions
+
+
+# ------------------------------------------------------------------ resuming
+
+
+def _study(storage):
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    store = JournalStorage(JournalFileBackend(str(storage)))
+    (name,) = optuna.get_all_study_names(store)
+    return optuna.load_study(study_name=name, storage=store)
+
+
+def test_interrupted_calibration_resumes_from_its_storage(tmp_path, scenario, targets):
+    storage = tmp_path / "journal.log"
+
+    def stop_after_two(study, trial):
+        if trial.number == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        calibrate(scenario, targets, storage, trials=4, scale=TINY, seeds=[3],
+                  callbacks=[stop_after_two])
+    first = _study(storage)
+    assert [t.number for t in first.trials] == [0, 1]
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in first.trials)
+    seen = []
+    result = calibrate(scenario, targets, storage, trials=4, scale=TINY, seeds=[3],
+                       progress=lambda done, total, best: seen.append(done))
+    assert seen[0] == 2  # it found the two trials already done
+    assert result.trials_complete == 4
+    study = _study(storage)
+    assert [t.number for t in study.trials] == [0, 1, 2, 3]  # numbers continue
+    # the rule files' own values are tried once, as the first trial, not again on resume
+    start = {d.id: d.start for d in result.dimensions}
+    assert study.trials[0].params == pytest.approx(start)
+    assert study.trials[2].params != pytest.approx(start)
+    # a finished study asked for the same number of trials runs none
+    again = calibrate(scenario, targets, storage, trials=4, scale=TINY, seeds=[3])
+    assert again.trials_complete == 4 and len(_study(storage).trials) == 4
+
+
+def test_a_changed_spec_starts_a_new_study(tmp_path, scenario, targets):
+    storage = tmp_path / "journal.log"
+    a = calibrate(scenario, targets, storage, trials=1, scale=TINY, seeds=[3])
+    b = calibrate(scenario, targets, storage, trials=1, scale=TINY, seeds=[4])
+    assert a.study_name != b.study_name and b.trials_complete == 1
+
+
+def test_cli_calibrate_resumes(tmp_path):
+    from typer.testing import CliRunner
+
+    from dcsim.cli import app
+
+    runner = CliRunner()
+    args = ["calibrate", "--trials", "2", "--scale", str(TINY), "--seeds", "5",
+            "--storage", str(tmp_path / "j.log"), "--out", str(tmp_path / OVERLAY_NAME)]
+    res = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert "overlay written" in res.output and (tmp_path / OVERLAY_NAME).exists()
+    res2 = runner.invoke(app, [*args[:2], "3", *args[3:]], env={"COLUMNS": "200"})
+    assert res2.exit_code == 0, res2.output
+    assert len(_study(tmp_path / "j.log").trials) == 3
+    assert yaml.safe_load((tmp_path / OVERLAY_NAME).read_text())["jurisdiction"] == "national"
+
+
+# ------------------------------------------------------------------ the reduced scale
+
+
+def test_rule_windows_cover_every_value_in_force(scenario):
+    windows = rule_windows(scenario)
+    keys = [w.key for w in windows]
+    assert len(keys) == len(set(keys))
+    by_j = {j.id: 0 for j in scenario.jurisdictions}
+    for w in windows:
+        for j, _, _ in w.in_force:
+            by_j[j] += 1
+    assert min(by_j.values()) > 100
+
+
+@pytest.mark.slow
+def test_calibration_scale_is_unbiased_against_full_scale(targets):
+    """Every target at the calibration scale (10 seeds) matches full scale (2 seeds) within
+    Monte Carlo error (4 standard errors, plus 0.1% for rounding entries to whole persons)."""
+    import pandas as pd
+
+    from dcsim.fit import scale_check
+
+    sc = load_scenario()
+    small_scale = targets.calibration.scale
+
+    def values(scale: float, seeds: list[int]) -> pd.DataFrame:
+        p = prepare(sc.model_copy(update={"scale": scale}))
+        rows = []
+        for s in seeds:
+            run = simulate(dataclasses.replace(p, scenario=p.scenario.model_copy(
+                update={"seed": s})))
+            rows.append(evaluate_all(targets, run))
+            del run
+        return pd.DataFrame(rows)
+
+    small = values(small_scale, list(range(1000, 1010)))
+    full = values(1.0, [2000, 2001])
+    check = scale_check(small, full, small_scale)
+    bad = check[~check["within"]]
+    assert bad.empty, bad.to_string()

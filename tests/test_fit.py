@@ -1,0 +1,128 @@
+"""The fit report: columns, the pass/fail logic against each target's tolerance, the saved
+table and plots, the command, and the scale check behind the calibration scale."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from dcsim.cli import app
+from dcsim.fit import TABLE_COLUMNS, fit, fit_table, markdown, scale_check, write
+from dcsim.scenario import load_scenario
+from dcsim.targets import load_targets
+
+SMALL = 0.002
+
+
+@pytest.fixture(scope="module")
+def targets():
+    return load_targets()
+
+
+@pytest.fixture(scope="module")
+def report(targets):
+    return fit(load_scenario(scale=SMALL), targets, seeds=[11, 12, 13])
+
+
+def test_table_has_one_row_per_target_and_the_columns(report, targets):
+    table = report.table
+    assert list(table.columns) == TABLE_COLUMNS
+    assert list(table["id"]) == [t.id for t in targets.targets]
+    assert list(report.values.index) == [11, 12, 13]
+    for _, r in table.iterrows():
+        x = report.values[r["id"]]
+        assert r["model_mean"] == pytest.approx(x.mean())
+        eps = 1e-9 * abs(r["model_mean"])  # a value equal in every seed: rounding only
+        assert r["model_p05"] - eps <= r["model_mean"] <= r["model_p95"] + eps
+        assert r["relative_error"] == pytest.approx((x.mean() - r["published"])
+                                                    / r["published"])
+
+
+def _values(targets, **overrides):
+    """Two seeds that both give the published value, except where overridden."""
+    row = {t.id: t.value for t in targets.targets}
+    row.update(overrides)
+    return pd.DataFrame([row, row], index=[1, 2])
+
+
+def test_pass_fail_follows_each_tolerance(targets):
+    cases = {
+        "existing_users_2019": (2_200_000 * 1.049, 2_200_000 * 1.051),  # 5%
+        "abstinent_2019": (2_500_000 * 0.951, 2_500_000 * 0.949),
+        "district_alerts_per_day": (11.97 * 1.04, 11.97 * 0.94),
+        "district_contact_share": (0.279, 0.2815),  # 2 points
+        "district_drug_related_share": (0.0189, 0.0086),  # 0.5 points
+        "relapse_6_months": (0.70, 0.40),  # inside [46.3%, 75.8%]
+    }
+    for tid, (good, bad) in cases.items():
+        ok = fit_table(targets, _values(targets, **{tid: good})).set_index("id")
+        ko = fit_table(targets, _values(targets, **{tid: bad})).set_index("id")
+        assert ok.loc[tid, "passes"], tid
+        assert not ko.loc[tid, "passes"], tid
+    nan = fit_table(targets, _values(targets, existing_users_2019=math.nan)).set_index("id")
+    assert not nan.loc["existing_users_2019", "passes"]
+
+
+def test_mean_not_a_single_seed_is_judged(targets):
+    v = _values(targets)
+    v.loc[1, "existing_users_2019"] = 2_200_000 * 1.08
+    v.loc[2, "existing_users_2019"] = 2_200_000 * 0.94
+    row = fit_table(targets, v).set_index("id").loc["existing_users_2019"]
+    assert row["model_mean"] == pytest.approx(2_200_000 * 1.01) and row["passes"]
+
+
+def test_markdown_marks_hard_failures_and_soft_misses(targets):
+    v = _values(targets, existing_users_2019=3e6, survey_travel=0.2)
+    md = markdown(fit_table(targets, v))
+    lines = {ln.split(" | ")[0].strip("| "): ln for ln in md.splitlines()[2:]}
+    assert lines["existing (current) users, end of 2019"].rstrip(" |").endswith("FAIL")
+    assert lines["felt the DCS when travelling (2011 survey)"].rstrip(" |").endswith("miss")
+    assert "| 90% interval |" in md.splitlines()[0]
+
+
+def test_write_saves_table_values_and_one_plot_per_series(report, tmp_path):
+    paths = write(report, tmp_path)
+    saved = pd.read_parquet(paths["fit"])
+    assert list(saved.columns) == TABLE_COLUMNS and len(saved) == len(report.table)
+    assert pd.read_parquet(paths["values"]).shape[0] == 3
+    groups = {t.series for t in report.targets.targets if t.series}
+    assert groups == {"registry", "official_statistics", "drug_mix"}
+    for g in groups:
+        png = paths[f"plot_{g}"]
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert paths["fit_md"].read_text().count("\n") == len(report.table) + 2
+
+
+def test_series_cover_every_month_and_hit_the_target_values(report, targets):
+    n_m = len(report.months)
+    for group, lines in report.series.items():
+        for arr in lines.values():
+            assert arr.shape == (3, n_m), group
+    # the drug-mix line passes through the model's values at the target dates
+    (line,) = report.series["drug_mix"].values()
+    m = (2011 - 2006) * 12 + 11
+    assert line[:, m] == pytest.approx(report.values["heroin_share_2011"].to_numpy())
+
+
+def test_cli_fit_prints_and_saves(tmp_path):
+    res = CliRunner().invoke(app, ["fit", "--seeds", "2", "--scale", str(SMALL), "--out",
+                                   str(tmp_path)], env={"COLUMNS": "220"})
+    assert res.exit_code == 0, res.output
+    assert "785,900" in res.output and "90% interval" in res.output
+    assert "hard targets" in res.output
+    assert (tmp_path / "fit.csv").exists() and (tmp_path / "fit_registry.png").exists()
+
+
+def test_scale_check_flags_only_real_differences():
+    rng = np.random.default_rng(0)
+    small = pd.DataFrame({"a": 100 + rng.normal(0, 5, 20), "b": 100 + rng.normal(0, 5, 20)})
+    full = pd.DataFrame({"a": [100.2, 99.9], "b": [130.0, 131.0]})
+    check = scale_check(small, full, small_scale=0.02).set_index("id")
+    assert check.loc["a", "within"] and not check.loc["b", "within"]
+    # with two full-scale seeds their spread comes from the reduced scale: sd x sqrt(0.02)
+    sd = small["a"].std(ddof=1)
+    assert check.loc["a", "se"] == pytest.approx(math.sqrt(sd**2 / 20 + sd**2 * 0.02 / 2))

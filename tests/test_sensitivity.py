@@ -1,0 +1,108 @@
+"""Morris screening: every assumption is a factor with a stated or default range, every one is
+ranked for every output, and the table and plot are written."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from dcsim import sensitivity as sens
+from dcsim.calibration import DEFAULT_RANGE_RULE, default_range, rule_windows
+from dcsim.rules import listing
+from dcsim.scenario import load_scenario
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return load_scenario()
+
+
+@pytest.fixture(scope="module")
+def result():
+    """Two trajectories at scale 0.001 over 2006-2019: about 190 short runs."""
+    sc = load_scenario(end=dt.date(2019, 12, 31))
+    return sens.morris(sc, trajectories=2, scale=0.001, seed=3)
+
+
+def test_every_assumption_window_is_a_factor(scenario):
+    stacks = dict(zip([j.id for j in scenario.jurisdictions], scenario.stacks(), strict=True))
+    assumed = {(r["file"], r["line"]) for r in listing(stacks) if r["is_assumption"]}
+    factors = sens.factors(scenario)
+    assert {f.window.key for f in factors} == assumed
+    assert len(factors) == len(assumed) > 50
+
+
+def test_ranges_are_stated_or_default(scenario):
+    by_name = {}
+    for f in sens.factors(scenario):
+        by_name.setdefault(f.window.name, []).append(f)
+    for f in sens.factors(scenario):
+        assert f.low <= f.window.value <= f.high, f.id
+        if f.window.window.range is not None:
+            assert (f.low, f.high) == f.window.window.range
+            assert f.range_source.startswith("stated")
+        else:
+            assert (f.low, f.high) == default_range(f.window.unit, f.window.value)
+            assert DEFAULT_RANGE_RULE in f.range_source
+    relapse = [f for f in by_name["drug_use.relapse_probability"]]
+    assert all((f.low, f.high) == (0.43, 0.9) for f in relapse)
+    (lost,) = by_name["registration.lost_to_follow_up_share"]
+    assert (lost.low, lost.high) == (0.05, 0.1)
+    (voluntary,) = by_name["pathways.voluntary_days"]
+    assert (voluntary.low, voluntary.high) == (15.0, 45.0)
+
+
+def test_default_range_rule():
+    assert default_range("probability", 0.8) == (0.4, 1.0)
+    assert default_range("flag", 1) == (0.0, 1.0)
+    assert default_range("tier", 0) == (0.0, 1.0) and default_range("tier", 3) == (2.0, 3.0)
+    assert default_range("count", 12) == (6.0, 18.0) and default_range("count", 3) == (1.0, 5.0)
+    assert default_range("day", 540) == (270.0, 810.0)
+
+
+def test_every_factor_is_ranked_for_every_output(result, scenario):
+    t = result.table
+    factors = {f.id for f in result.factors}
+    assert len(factors) == len(sens.factors(scenario))
+    for out in sens.OUTPUTS:
+        sub = t[t["output"] == out]
+        assert set(sub["factor"]) == factors, out
+        assert sub["rank"].min() == 1 and (sub["rank"] >= 1).all()
+        assert (sub["mu_star"] >= 0).all()
+    fixed = t[~t["varied"]]
+    assert (fixed["mu_star"] == 0).all()
+    ranking = sens.ranking(t)
+    assert set(ranking.index) == factors and list(ranking["rank"]) == list(
+        range(1, len(factors) + 1))
+    assert result.runs == 2 * (sum(f.varied for f in result.factors) + 1) + 1
+
+
+def test_screening_finds_what_must_matter(result):
+    """The ID-use rates move alerts a day; relapse moves the count of existing users; staff
+    time for app alerts moves no count at all (the same seed in every run: exactly zero)."""
+    t = result.table.set_index(["output", "name"])
+    alerts = t.loc["alerts_per_day"].groupby(level=0)["mu_star"].max()
+    top = alerts.sort_values(ascending=False).head(5).index
+    assert any(n.startswith("alerts.id_use_rate_per_year") for n in top), list(top)
+    existing = t.loc["existing_users_2019"].groupby(level=0)["mu_star"].max()
+    assert existing["apps.alert_followup_hours"] == 0
+    assert existing.rank(ascending=False)["drug_use.relapse_probability"] <= 5
+
+
+def test_write_saves_table_ranking_and_plot(result, tmp_path):
+    paths = sens.write(result, tmp_path)
+    long = pd.read_parquet(paths["table"])
+    assert len(long) == len(result.factors) * len(sens.OUTPUTS)
+    ranking = pd.read_csv(paths["ranking"])
+    assert len(ranking) == len(result.factors)
+    md = paths["md"].read_text()
+    assert all(f.id in md for f in result.factors)
+    assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rule_windows_know_where_each_value_applies(scenario):
+    zibo = [w for w in rule_windows(scenario) if w.name == "apps.enrolment_share.zibo"
+            and w.value > 0]
+    assert [j for j, _, _ in zibo[0].in_force] == ["zibo_app_city"]
