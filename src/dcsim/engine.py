@@ -464,7 +464,17 @@ def simulate_person(
         if changed:
             _refresh(s, f, t, P, grid_rank, app_rank, codes, codes_new, stock_delta[j, m],
                      rates[j], intrusions, keys, k, bounds, buf)
-        rare_stale = changed or _is_rare(ev) or s[S.LAST_DETECT] == t  # flips move
+        if changed or _is_rare(ev):
+            rare_stale = True
+        elif s[S.LAST_DETECT] == t:
+            # A detection that changed nothing else moves only the two record flips (later,
+            # and re-armed): merge them into the cached earliest unless it was one of them.
+            if rare_ev == _EV_OFFICIAL or rare_ev == _EV_EXIT_FLIP:
+                rare_stale = True
+            else:
+                for e, day in ((_EV_OFFICIAL, s[S.OFFICIAL_FLIP]), (_EV_EXIT_FLIP, s[S.EXIT_FLIP])):
+                    if day < rare_t or (day == rare_t and e < rare_ev):
+                        rare_ev, rare_t = e, day
         if trace.shape[0] > 0:
             _trace(trace, t, ev, s)
 
