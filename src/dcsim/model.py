@@ -102,7 +102,7 @@ class Run:
 
 
 def simulate(prepared: Prepared, progress: Callable[[int, int], None] | None = None,
-             rounds: int = 20) -> Run:
+             rounds: int | None = None) -> Run:
     """Run the scenario. `progress(done, total)` is called as persons are completed."""
     t0 = time.perf_counter()
     sc = prepared.scenario
@@ -119,6 +119,8 @@ def simulate(prepared: Prepared, progress: Callable[[int, int], None] | None = N
     stock_delta = np.zeros((c, n_j, n_m, N_STOCKS), np.int64)
     rates = np.zeros((c, n_j, n_days + 1, N_RATES), np.int64)
     per_chunk = -(-n // c)  # persons per chunk, rounded up
+    if rounds is None:  # rounds only serve the progress bar; each one is a thread barrier
+        rounds = 20 if progress is not None else 1
     rounds = max(1, min(rounds, per_chunk))
     work = engine.scratch(c)
     for r in range(rounds):
