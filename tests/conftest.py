@@ -185,6 +185,20 @@ def write_scenario(directory: Path, *, jurisdictions: list[dict], start: dt.date
     return path
 
 
+# Everyone stays reachable under control: no custody (entrants are stopped but not detained and
+# relapses lead to community orders), no lost whereabouts, no release.
+REACHABLE = {
+    "registration.share.detained_positive": 0.0,
+    "registration.share.stopped_not_detained": 1.0,
+    "registration.share.voluntary": 0.0,
+    "registration.lost_to_follow_up_share": 0.0,
+    "pathways.relapse_outside_order_to_isolation": 0.0,
+    "pathways.relapse_outside_order_to_detox": 1.0,
+    "pathways.positive_in_community_to_isolation": 0.0,
+    "exit.release_allowed": 0,
+}
+
+
 @pytest.fixture(scope="session")
 def tier_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     """Four jurisdictions tier0..tier3, each holding everyone at one risk tier, 2010-2013, with
@@ -195,14 +209,7 @@ def tier_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
 
     d = tmp_path_factory.mktemp("tiers")
     write_rules(d, "common.yaml", {
-        "registration.share.detained_positive": 0.0,
-        "registration.share.stopped_not_detained": 1.0,
-        "registration.share.voluntary": 0.0,
-        "registration.lost_to_follow_up_share": 0.0,
-        "pathways.relapse_outside_order_to_isolation": 0.0,
-        "pathways.relapse_outside_order_to_detox": 1.0,
-        "pathways.positive_in_community_to_isolation": 0.0,
-        "exit.release_allowed": 0,
+        **REACHABLE,
         "management.step_down_after_days": 100_000,
         "alerts.id_use_multiplier_while_using": 1.0,
     })

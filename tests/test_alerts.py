@@ -80,7 +80,7 @@ def test_alerts_only_under_full_control():
 def test_max_rate_bounds_every_month(baseline_prepared):
     table = baseline_prepared.table
     for j in range(table.shape[0]):
-        bound = alerts.max_rate(table[j], 1.0)
+        bound = alerts.max_rate(table[j])
         s, *_ = blank_state()
         for m in range(table.shape[1]):
             for using in (0, 1):

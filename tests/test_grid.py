@@ -10,7 +10,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from conftest import blank_state, jur, month_of, write_rules, write_scenario
+from conftest import REACHABLE, blank_state, jur, month_of, write_rules, write_scenario
 from dcsim import grid
 from dcsim.catalogue import Par
 from dcsim.measures import FIXED_POINT, Flow, Intrusion, Rate
@@ -87,16 +87,7 @@ def pilot_run(tmp_path_factory):
     """A pilot area 2016-2017 with everyone reachable under control (no custody, no lost
     whereabouts, no release): grid visits are then exactly person-days / 14."""
     d = tmp_path_factory.mktemp("grid")
-    write_rules(d, "reachable.yaml", {
-        "registration.share.detained_positive": 0.0,
-        "registration.share.stopped_not_detained": 1.0,
-        "registration.share.voluntary": 0.0,
-        "registration.lost_to_follow_up_share": 0.0,
-        "pathways.relapse_outside_order_to_isolation": 0.0,
-        "pathways.relapse_outside_order_to_detox": 1.0,
-        "pathways.positive_in_community_to_isolation": 0.0,
-        "exit.release_allowed": 0,
-    })
+    write_rules(d, "reachable.yaml", REACHABLE)
     path = write_scenario(d, jurisdictions=[{"id": "pilot", "share": 1.0,
                                               "rules": ["grid_pilot.yaml"]}],
                           start=dt.date(2016, 1, 1), end=dt.date(2017, 12, 31), scale=0.005,

@@ -58,7 +58,7 @@ def raises_alert(s) -> bool:  # noqa: ANN001
 
 
 @njit(**KERNEL)
-def max_rate(P_all, multiplier_cap) -> float:  # noqa: ANN001
+def max_rate(P_all) -> float:  # noqa: ANN001
     """Upper bound of id_use_rate over all months of one locality, for thinning."""
     best = 0.0
     for m in range(P_all.shape[0]):
@@ -66,5 +66,5 @@ def max_rate(P_all, multiplier_cap) -> float:  # noqa: ANN001
         for v in range(N_VENUES):
             total += P_all[m, _VENUE0 + v]
         mult = max(1.0, P_all[m, Par.ALERTS__ID_USE_MULTIPLIER_WHILE_USING])
-        best = max(best, total * mult * multiplier_cap)
+        best = max(best, total * mult)
     return best

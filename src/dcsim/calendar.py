@@ -39,11 +39,3 @@ def month_of_day_table(start: dt.date, end: dt.date) -> np.ndarray:
         b = (add_months(first, 1) - start).days
         out[a : min(b, n_days)] = m
     return out
-
-
-def day_number(start: dt.date, day: dt.date) -> int:
-    return (day - start).days
-
-
-def date_of(start: dt.date, day: int) -> dt.date:
-    return start + dt.timedelta(days=int(day))

@@ -212,6 +212,13 @@ def plot_series(report: FitReport, group: str, path: str | Path) -> Path:
     ax.legend(fontsize=7, loc="best")
     fig.text(0.01, 0.01, "published: filled = hard target, open = soft; bars = tolerance",
              fontsize=7, color="grey")
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path: str | Path) -> Path:  # noqa: ANN001 - a matplotlib Figure
+    """Lay out, save as PNG (creating the folder) and release a figure."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -76,7 +76,7 @@ def _max_rates(table: np.ndarray) -> np.ndarray:
     insp0 = int(Par.MANAGEMENT__INSPECTION_RATE_PER_YEAR__EXTREME)
     for j in range(table.shape[0]):
         P = table[j]
-        out[j, engine._MAX_ID] = alerts.max_rate(P, 1.0)
+        out[j, engine._MAX_ID] = alerts.max_rate(P)
         out[j, engine._MAX_INSPECT0 : engine._MAX_INSPECT0 + 4] = P[:, insp0 : insp0 + 4].max(0)
         out[j, engine._MAX_ENCOUNTER] = P[:, Par.MANAGEMENT__ENCOUNTER_RATE_PER_YEAR].max()
         enrol = P[:, apps._ENROL0 : apps._ENROL0 + apps.N_APPS]

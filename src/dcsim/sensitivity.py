@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .calibration import DEFAULT_RANGE_RULE, RuleWindow, apply, assignments, rule_windows
+from .fit import save_figure
 from .measures import Stock
 from .model import Prepared, Run, prepare, simulate
 from .results import intrusion_summary
@@ -245,12 +246,7 @@ def plot(result: SensitivityResult, path: str | Path, top: int = 30) -> Path:
     ax.set_title(f"Morris screening: top {len(r)} of {len(result.factors)} assumptions "
                  f"({result.trajectories} trajectories, scale {result.scale:g}); "
                  "cells: mu* as % of the baseline output", fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def write(result: SensitivityResult, out: str | Path) -> dict[str, Path]:
