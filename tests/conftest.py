@@ -64,6 +64,7 @@ def blank_state() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     s[S.IN_REGISTRY] = 1
     s[S.APP] = -1
     s[S.CTRL_BAND] = -1
+    s[S.ALERT_BAND] = -1
     s[S.REG_START] = -1
     s[S.INSPECT_TIER] = -1
     for fld in (S.ELIGIBLE, S.RELEASE_DUE, S.NEXT_TEST, S.CORRECT, S.USE_NEXT,

@@ -78,6 +78,7 @@ def test_alerts_only_under_full_control():
 
 
 def test_max_rate_bounds_every_month(baseline_prepared):
+    """The thinning bound covers the rate of alerts that reach the person in every month."""
     table = baseline_prepared.table
     for j in range(table.shape[0]):
         bound = alerts.max_rate(table[j])
@@ -85,9 +86,14 @@ def test_max_rate_bounds_every_month(baseline_prepared):
         for m in range(table.shape[1]):
             for using in (0, 1):
                 s[S.USING] = using
-                assert _rate(s, table[j, m]) <= bound + 1e-12
+                assert _rate(s, table[j, m]) * alerts.reach_probability(table[j, m]) <= (
+                    bound + 1e-12)
         # the bound is reached (travel rises in 2012)
-        assert bound == pytest.approx(table[j, :, _V0 : _V0 + NV].sum(axis=1).max())
+        reach = table[j, :, Par.ALERTS__RESPONSE_PROBABILITY] * table[
+            j, :, Par.ALERTS__CONTACT_PROBABILITY]
+        mult = np.maximum(1.0, table[j, :, Par.ALERTS__ID_USE_MULTIPLIER_WHILE_USING])
+        assert bound == pytest.approx(
+            (table[j, :, _V0 : _V0 + NV].sum(axis=1) * mult * reach).max())
 
 
 # ------------------------------------------------------------------ in the engine
@@ -158,7 +164,7 @@ def test_no_id_use_after_release(baseline, trace_cache):
     for i in released[::23][:100]:
         df = trace_cache(i)
         prev_release = df.release.shift(1)
-        ids = df.event == "id_use"
+        ids = df.event == "alert_contact"
         assert (prev_release[ids] == Release.CONTROL).all(), i
         assert ((df.release != Release.CONTROL) & ids.shift(-1, fill_value=False)).sum() == 0
 
@@ -196,3 +202,50 @@ def test_alerts_per_person_year_under_control(tier_run):
     got = tier_run.flows[:, :, Flow.ALERTS].sum()
     assert expected > 10_000
     assert abs(got - expected) <= 4 * math.sqrt(expected), (got, expected)
+
+
+def test_alert_days_are_the_days_under_full_control(tier_run):
+    """With no custody and no release, every person-day under control raises alerts."""
+    act = tier_run.activity
+    alert_days = act[:, :, Rate.ALERT_DAYS_NOT_USING] + act[:, :, Rate.ALERT_DAYS_USING]
+    np.testing.assert_array_equal(alert_days, act[:, :, CONTROL_DAYS].sum(axis=2))
+    assert act[:, :, Rate.ALERT_DAYS_USING].sum() > 0
+
+
+def _unreached(table: np.ndarray, activity: np.ndarray, seed: int = 4) -> np.ndarray:
+    from dcsim.measures import N_FLOWS
+
+    flows = np.zeros((table.shape[0], table.shape[1], N_FLOWS), np.int64)
+    alerts.unreached_alerts(seed, table, activity, flows)
+    return flows
+
+
+def test_unreached_alerts_are_keyed_by_cell(baseline_prepared, baseline):
+    """A rule change in one locality-month changes the unreached counts of that cell only
+    (common random numbers), and when every alert reaches its person there are none."""
+    table, act = baseline_prepared.table, baseline.activity
+    before = _unreached(table, act)
+    assert before[:, :, Flow.ALERTS].sum() > 0
+    changed = table.copy()
+    changed[1, 100, Par.ALERTS__CONTACT_PROBABILITY] = 0.9
+    after = _unreached(changed, act)
+    differs = np.any(after != before, axis=2)
+    assert differs[1, 100] and differs.sum() == 1
+    certain = table.copy()
+    certain[:, :, Par.ALERTS__RESPONSE_PROBABILITY] = 1.0
+    certain[:, :, Par.ALERTS__CONTACT_PROBABILITY] = 1.0
+    assert not _unreached(certain, act).any()
+
+
+def test_unreached_alerts_follow_their_mean(baseline_prepared, baseline):
+    """Summed over cells, the unreached alerts are Poisson with the summed mean: person-days
+    raising alerts x venue rate x (1 - chance of reaching the person)."""
+    table, act = baseline_prepared.table, baseline.activity
+    days = (act[:, :, Rate.ALERT_DAYS_NOT_USING] + act[:, :, Rate.ALERT_DAYS_USING]
+            * table[:, :, Par.ALERTS__ID_USE_MULTIPLIER_WHILE_USING])
+    reach = table[:, :, Par.ALERTS__RESPONSE_PROBABILITY] * table[
+        :, :, Par.ALERTS__CONTACT_PROBABILITY]
+    mean = (days * table[:, :, _V0 : _V0 + NV].sum(axis=2) / 365.25 * (1 - reach)).sum()
+    got = _unreached(table, act)[:, :, Flow.ALERTS].sum()
+    assert mean > 10_000
+    assert abs(got - mean) <= 4 * math.sqrt(mean), (got, mean)

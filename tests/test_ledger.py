@@ -150,18 +150,18 @@ def test_spans_open_close_and_count():
     rates = np.zeros((200, N_RATES), np.int64)
     intr = np.zeros(len(Intrusion), np.int32)
     iv = np.array([30.0, 14.0, 0.0])
-    ledger.set_spans(s, f, 10, iv, 1, True, rates, intr)
+    ledger.set_spans(s, f, 10, iv, 1, -1, True, rates, intr)
     assert rates[10, Rate.COUNSELLING] == round(FIXED_POINT / 30)
     assert rates[10, Rate.GRID_VISITS] == round(FIXED_POINT / 14)
     assert rates[10, Rate.CONTROL_DAYS_25_59] == 1 and rates[10, Rate.REGISTRY_DAYS] == 1
-    ledger.set_spans(s, f, 10, iv, 1, True, rates, intr)  # nothing changed: nothing moves
+    ledger.set_spans(s, f, 10, iv, 1, -1, True, rates, intr)  # nothing changed: nothing moves
     assert np.count_nonzero(rates) == 4
     iv2 = np.array([14.0, 14.0, 1.0])  # counselling tightens, the app starts
-    ledger.set_spans(s, f, 75, iv2, 2, True, rates, intr)
+    ledger.set_spans(s, f, 75, iv2, 2, -1, True, rates, intr)
     assert rates[75, Rate.COUNSELLING] == round(FIXED_POINT / 14) - round(FIXED_POINT / 30)
     assert intr[Intrusion.COUNSELLING] == (75 - 10) // 30
     assert rates[75, Rate.CONTROL_DAYS_25_59] == -1 and rates[75, Rate.CONTROL_DAYS_60_PLUS] == 1
-    ledger.set_spans(s, f, 150, np.zeros(N_PERIODIC), -1, False, rates, intr)
+    ledger.set_spans(s, f, 150, np.zeros(N_PERIODIC), -1, -1, False, rates, intr)
     assert intr[Intrusion.COUNSELLING] == (75 - 10) // 30 + (150 - 75) // 14
     assert intr[Intrusion.HOME_VISIT] == (150 - 10) // 14
     assert intr[Intrusion.APP_CHECKIN] == 150 - 75

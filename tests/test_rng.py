@@ -9,6 +9,8 @@ probability 1e-6.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -27,8 +29,47 @@ def _chi2_uniform(u: np.ndarray, bins: int) -> float:
 
 
 def test_one_stream_per_counter():
-    assert len(Stream) == int(K.N)
-    assert [int(s) for s in Stream] == list(range(int(K.N)))
+    """Every stream but the last is a person's, with its own counter; the last is keyed by
+    locality-month cell (alerts that reach no one), after the engine has run."""
+    assert [int(s) for s in Stream] == list(range(int(K.N) + 1))
+    assert Stream.ALERT_TOTALS == int(K.N)
+
+
+@pytest.mark.parametrize("mean", [0.0, 0.3, 4.0, 9.99, 10.0, 37.5, 2_000.0, 3.0e6])
+def test_poisson_mean_and_variance(mean):
+    """Keyed Poisson counts: over 20,000 keys the sample mean is within 4 standard errors of
+    the mean, and the variance/mean ratio within 4 of its standard errors (sqrt(2/n) for a
+    Poisson, whose dispersion ratio is 1)."""
+    n = 20_000
+    keys = rng.person_key_np(3, int(Stream.ALERT_TOTALS), np.arange(n))
+    x = np.array([rng.poisson(key, mean) for key in keys], np.float64)
+    if mean == 0.0:
+        assert not x.any()
+        return
+    assert abs(x.mean() - mean) <= 4 * math.sqrt(mean / n)
+    assert abs(x.var() / mean - 1.0) <= 4 * math.sqrt(2.0 / n) + 4 / math.sqrt(mean * n)
+
+
+@pytest.mark.parametrize("mean", [2.5, 25.0])
+def test_poisson_matches_the_probability_function(mean):
+    """Chi-square of 40,000 counts against the Poisson probabilities, cells of expected >= 5
+    (the tails pooled): below the 99.99% point of chi-square (df + 4.5 sqrt(2 df) + 10 bounds
+    it for these df). Inversion below a mean of 10, rejection from 10."""
+    n = 40_000
+    keys = rng.person_key_np(11, int(Stream.ALERT_TOTALS), np.arange(n))
+    x = np.array([rng.poisson(key, mean) for key in keys])
+    top = int(mean + 10 * math.sqrt(mean) + 10)
+    pmf = np.array([math.exp(-mean + k * math.log(mean) - math.lgamma(k + 1)) for k in
+                    range(top)])
+    lo = int(np.argmax(pmf * n >= 5))
+    hi = int(len(pmf) - np.argmax(pmf[::-1] * n >= 5))
+    expected = np.concatenate([[pmf[:lo].sum()], pmf[lo:hi], [1 - pmf[:hi].sum()]]) * n
+    counts = np.concatenate([[(x < lo).sum()], np.bincount(x, minlength=top)[lo:hi],
+                             [(x >= hi).sum()]])
+    keep = expected > 0
+    chi2 = float(((counts[keep] - expected[keep]) ** 2 / expected[keep]).sum())
+    df = int(keep.sum()) - 1
+    assert chi2 < df + 4.5 * math.sqrt(2 * df) + 10, (chi2, df)
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -122,7 +122,7 @@ def test_detection_in_the_trace_resets_counts(baseline, trace_cache):
         assert (rows.neg_tests == 0).all() and (rows.tier == Tier.EXTREME).all()
         assert (rows.eligible == NEVER).all() and (rows.release == Release.CONTROL).all()
         assert (rows.release_due == NEVER).all()
-        assert rows.event.isin(["scheduled_test", "id_use", "inspection", "encounter"]).all()
+        assert rows.event.isin(["scheduled_test", "alert_contact", "inspection", "encounter"]).all()
     assert seen > 100
 
 

@@ -4,8 +4,16 @@ Using an identity document at a hotel, bank, government office, mobile-phone reg
 tertiary-education application, when travelling or renting raises an alert while the person is
 under full control. Police must respond and log the result; they often arrive after the person
 has left. A response that reaches the person is an interrogation in a public venue, usually with
-a drug test. ID uses are a Poisson process drawn by thinning from the locality's highest rate,
-three ID_USE draws per candidate; each alert takes four POLICE draws.
+a drug test.
+
+Only the alerts that reach the person change anything in their life, so only those are
+simulated person by person: a Poisson process at the ID-use rate times the chances of a response
+and of contact, drawn by thinning from the locality's highest such rate (three ID_USE draws per
+candidate, two POLICE draws per contact: tested, result). The other alerts (no response, or a
+response that finds no one) are police workload only. Splitting a Poisson process by
+independent coin flips gives independent Poisson processes, so their number in a locality-month
+is Poisson with mean the person-days raising alerts times the rate that does not reach them:
+`unreached_alerts` draws it per venue after the run, the same in law as drawing every alert.
 """
 
 from __future__ import annotations
@@ -14,7 +22,9 @@ from numba import njit
 
 from .catalogue import VENUES, Par
 from .jit import KERNEL
+from .measures import FLOW_ALERT_VENUE0, Flow, Rate
 from .pathways import is_custodial
+from .rng import Stream, person_key, poisson
 from .state import Release, S
 
 _VENUE0 = int(Par.ALERTS__ID_USE_RATE_PER_YEAR__HOTEL)
@@ -29,6 +39,20 @@ def id_use_rate(s, P, total) -> float:  # noqa: ANN001
     if s[S.USING] == 1:
         total *= P[Par.ALERTS__ID_USE_MULTIPLIER_WHILE_USING]
     return total
+
+
+@njit(inline="always", **KERNEL)
+def reach_probability(P) -> float:  # noqa: ANN001
+    """Chance that an alert brings police face to face with the person."""
+    return P[Par.ALERTS__RESPONSE_PROBABILITY] * P[Par.ALERTS__CONTACT_PROBABILITY]
+
+
+@njit(inline="always", **KERNEL)
+def alert_band(s) -> int:  # noqa: ANN001
+    """-1: raises no alerts now; else whether using (ID uses are more frequent then)."""
+    if not raises_alert(s) or is_custodial(s[S.PATHWAY]):
+        return -1
+    return s[S.USING]
 
 
 @njit(inline="always", **KERNEL)
@@ -59,12 +83,43 @@ def raises_alert(s) -> bool:  # noqa: ANN001
 
 @njit(**KERNEL)
 def max_rate(P_all) -> float:  # noqa: ANN001
-    """Upper bound of id_use_rate over all months of one locality, for thinning."""
+    """Upper bound of id_use_rate x reach_probability over all months of one locality: the
+    thinning bound of the alerts that reach the person."""
     best = 0.0
     for m in range(P_all.shape[0]):
         total = 0.0
         for v in range(N_VENUES):
             total += P_all[m, _VENUE0 + v]
         mult = max(1.0, P_all[m, Par.ALERTS__ID_USE_MULTIPLIER_WHILE_USING])
-        best = max(best, total * mult)
+        best = max(best, total * mult * reach_probability(P_all[m]))
     return best
+
+
+@njit(**KERNEL)
+def unreached_alerts(seed, table, activity, flows) -> None:  # noqa: ANN001
+    """Add the alerts that reach no one to flows[j, m]: per venue, those no police answered and
+    those answered in vain, each Poisson with mean (person-days raising alerts x the venue's
+    daily rate x the chance of that outcome). Each (locality, month, venue, outcome) has its own
+    keyed draws, so a reform changes only the counts whose mean it changes."""
+    n_j, n_m = table.shape[0], table.shape[1]
+    for j in range(n_j):
+        for m in range(n_m):
+            P = table[j, m]
+            days = (activity[j, m, Rate.ALERT_DAYS_NOT_USING]
+                    + activity[j, m, Rate.ALERT_DAYS_USING]
+                    * P[Par.ALERTS__ID_USE_MULTIPLIER_WHILE_USING])
+            respond = P[Par.ALERTS__RESPONSE_PROBABILITY]
+            miss = 1.0 - P[Par.ALERTS__CONTACT_PROBABILITY]
+            minutes = int(round(60.0 * P[Par.ALERTS__OFFICER_HOURS_PER_RESPONSE]))
+            fl = flows[j, m]
+            for v in range(N_VENUES):
+                mean = days * P[_VENUE0 + v] / 365.25
+                cell = ((j * n_m + m) * N_VENUES + v) * 2
+                unanswered = poisson(person_key(seed, Stream.ALERT_TOTALS, cell),
+                                     mean * (1.0 - respond))
+                answered = poisson(person_key(seed, Stream.ALERT_TOTALS, cell + 1),
+                                   mean * respond * miss)
+                fl[Flow.ALERTS] += unanswered + answered
+                fl[FLOW_ALERT_VENUE0 + v] += unanswered + answered
+                fl[Flow.ALERT_RESPONSES] += answered
+                fl[Flow.OFFICER_MINUTES_ALERTS] += answered * minutes

@@ -88,7 +88,8 @@ def _refresh(s, f, t, P, grid_rank, app_rank, codes, codes_new, delta_row, rates
     intervals[2] = apps.checkin_interval(P, app)
     registered = ledger.in_registry(s)
     band = ledger.age_band(s, t) if registered and s[S.RELEASE] <= Release.PARTIAL else -1
-    ledger.set_spans(s, f, t, intervals, band, registered, rates_j, intrusions)
+    ledger.set_spans(s, f, t, intervals, band, alerts.alert_band(s), registered, rates_j,
+                     intrusions)
     ledger.stock_codes(s, t, P, codes_new)
     ledger.move_stocks(codes, codes_new, delta_row)
 
@@ -128,39 +129,35 @@ def _test(s, f, t, P, positive, keys, k, fl) -> bool:  # noqa: ANN001
 
 
 @njit(inline="always", **KERNEL)
-def _alert(s, f, t, P, v, keys, k, fl, intrusions) -> bool:  # noqa: ANN001
-    """An ID use raises an alert at venue v; police respond (paper fn 22). True if changed."""
+def _alert_reaches(s, f, t, P, v, keys, k, fl, intrusions) -> bool:  # noqa: ANN001
+    """An alert at venue v that police answer and that reaches the person (paper fn 22): an
+    interrogation in public, usually a test. True if the state changed. (The alerts that reach
+    no one are counted by alerts.unreached_alerts.)"""
+    # a contact owns two POLICE draws: tested, result
+    tested = chance(P[Par.ALERTS__TEST_GIVEN_CONTACT], keys, k, Stream.POLICE, 0)
+    positive = tested and positive_result(s, P, keys, k, Stream.POLICE, 1)
+    k[Stream.POLICE] += 2
     fl[Flow.ALERTS] += 1
     fl[FLOW_ALERT_VENUE0 + v] += 1
-    # an alert owns four POLICE draws: respond, contact, test, result
-    respond = chance(P[Par.ALERTS__RESPONSE_PROBABILITY], keys, k, Stream.POLICE, 0)
-    contact = respond and chance(P[Par.ALERTS__CONTACT_PROBABILITY], keys, k, Stream.POLICE, 1)
-    tested = contact and chance(P[Par.ALERTS__TEST_GIVEN_CONTACT], keys, k, Stream.POLICE, 2)
-    positive = tested and positive_result(s, P, keys, k, Stream.POLICE, 3)
-    k[Stream.POLICE] += 4
-    if not respond:
-        return False
     fl[Flow.ALERT_RESPONSES] += 1
-    minutes = 60.0 * P[Par.ALERTS__OFFICER_HOURS_PER_RESPONSE]
+    fl[Flow.ALERT_CONTACTS] += 1
+    fl[FLOW_INTERROGATION_VENUE0 + v] += 1
+    fl[Flow.INTRUSIONS_PUBLIC_INTERROGATION] += 1
+    intrusions[Intrusion.PUBLIC_INTERROGATION] += 1
+    fl[Flow.OFFICER_MINUTES_ALERTS] += int(round(60.0 * P[Par.ALERTS__OFFICER_HOURS_PER_RESPONSE]
+                                                 + 60.0 * P[Par.ALERTS__OFFICER_HOURS_PER_CONTACT]))
     changed = False
-    if contact:
-        fl[Flow.ALERT_CONTACTS] += 1
-        fl[FLOW_INTERROGATION_VENUE0 + v] += 1
-        fl[Flow.INTRUSIONS_PUBLIC_INTERROGATION] += 1
-        intrusions[Intrusion.PUBLIC_INTERROGATION] += 1
-        minutes += 60.0 * P[Par.ALERTS__OFFICER_HOURS_PER_CONTACT]
-        if s[S.LOST] == 1:
-            s[S.LOST] = 0
-            fl[Flow.WHEREABOUTS_FOUND] += 1
-            changed = True
-        if tested:
-            fl[Flow.ALERT_TESTS] += 1
-            fl[Flow.INTRUSIONS_PUBLIC_TEST] += 1
-            intrusions[Intrusion.PUBLIC_TEST] += 1
-            if positive:
-                fl[Flow.ALERT_POSITIVES] += 1
-            changed = _test(s, f, t, P, positive, keys, k, fl) or changed
-    fl[Flow.OFFICER_MINUTES_ALERTS] += int(round(minutes))
+    if s[S.LOST] == 1:
+        s[S.LOST] = 0
+        fl[Flow.WHEREABOUTS_FOUND] += 1
+        changed = True
+    if tested:
+        fl[Flow.ALERT_TESTS] += 1
+        fl[Flow.INTRUSIONS_PUBLIC_TEST] += 1
+        intrusions[Intrusion.PUBLIC_TEST] += 1
+        if positive:
+            fl[Flow.ALERT_POSITIVES] += 1
+        changed = _test(s, f, t, P, positive, keys, k, fl) or changed
     return changed
 
 
@@ -232,8 +229,8 @@ def _earliest_rare(s, rule_day, times) -> tuple[int, int]:  # noqa: ANN001
     return ev, times[ev]
 
 
-EVENT_NAMES = ("use_change", "scheduled_test", "id_use", "inspection", "encounter", "app_alert",
-               "order_end", "reassessment", "official_flip", "exit_flip", "true_flip",
+EVENT_NAMES = ("use_change", "scheduled_test", "alert_contact", "inspection", "encounter",
+               "app_alert", "order_end", "reassessment", "official_flip", "exit_flip", "true_flip",
                "release", "death", "correction", "rule_change", "age_band")
 TRACE_FIELDS = ("day", "event", "using", "pathway", "tier", "last_detect", "neg_tests",
                 "eligible", "release", "in_registry", "release_due")
@@ -285,6 +282,7 @@ def simulate_person(
     s[S.BIRTH] = birth_day
     s[S.APP] = -1
     s[S.CTRL_BAND] = -1
+    s[S.ALERT_BAND] = -1
     s[S.REG_START] = -1
     s[S.ELIGIBLE] = NEVER
     s[S.RELEASE_DUE] = NEVER
@@ -385,16 +383,16 @@ def simulate_person(
                 s[S.NEXT_TEST] = t + int(iv)
         elif ev == _EV_ID:
             changed = False
-            # a candidate ID use owns three ID_USE draws: accept, venue, next candidate
+            # a candidate owns three ID_USE draws: accept, venue, next candidate
             total = alerts.venue_total(P)
-            rate = alerts.id_use_rate(s, P, total)
+            rate = alerts.id_use_rate(s, P, total) * alerts.reach_probability(P)
             accept = rate >= bounds[_MAX_ID] or (
                 rate > 0.0 and peek(keys, k, Stream.ID_USE, 0) * bounds[_MAX_ID] < rate)
             v = alerts.venue_of(P, peek(keys, k, Stream.ID_USE, 1), total) if accept else 0
             k[Stream.ID_USE] += 2
             f[F.ID_USE] = _next_clock(f[F.ID_USE], bounds[_MAX_ID], keys, k, Stream.ID_USE)
             if accept:
-                changed = _alert(s, f, t, P, v, keys, k, fl, intrusions)
+                changed = _alert_reaches(s, f, t, P, v, keys, k, fl, intrusions)
         elif ev == _EV_INSPECT:
             changed = False
             u_accept = draw(keys, k, Stream.INSPECT)
@@ -481,7 +479,7 @@ def simulate_person(
     # close the open spans at the end of the period (or at death / correction)
     t_end = min(t, n_days)
     buf[:] = 0.0
-    ledger.set_spans(s, f, t_end, buf, -1, False, rates[j], intrusions)
+    ledger.set_spans(s, f, t_end, buf, -1, -1, False, rates[j], intrusions)
     person_out[0] = s[S.EXPOSURE]
     person_out[1] = s[S.ELIGIBLE]
     person_out[2] = s[S.DETECTIONS]

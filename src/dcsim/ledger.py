@@ -99,11 +99,13 @@ def next_age_flip(s, t) -> int:  # noqa: ANN001
 
 
 @njit(inline="always", **KERNEL)
-def set_spans(s, f, t, intervals, ctrl_band, registered, rates_j, intrusions) -> None:  # noqa: ANN001
+def set_spans(s, f, t, intervals, ctrl_band, alert_band, registered, rates_j,
+              intrusions) -> None:  # noqa: ANN001
     """Close and reopen the spans whose schedule changed on day t.
 
     intervals: days between counselling sessions, grid visits and app check-ins (0 = none);
-    ctrl_band: age band while under control, or -1; registered: holds a counted record.
+    ctrl_band: age band while under control, or -1; alert_band: raising alerts while not using
+    (0) or using (1), or -1; registered: holds a counted record.
     """
     for p in range(N_PERIODIC):
         iv_now = f[4 + p]
@@ -122,6 +124,12 @@ def set_spans(s, f, t, intervals, ctrl_band, registered, rates_j, intrusions) ->
         if ctrl_band >= 0:
             rates_j[t, Rate.CONTROL_DAYS_UNDER_25 + ctrl_band] += 1
         s[S.CTRL_BAND] = ctrl_band
+    if s[S.ALERT_BAND] != alert_band:
+        if s[S.ALERT_BAND] >= 0:
+            rates_j[t, Rate.ALERT_DAYS_NOT_USING + s[S.ALERT_BAND]] -= 1
+        if alert_band >= 0:
+            rates_j[t, Rate.ALERT_DAYS_NOT_USING + alert_band] += 1
+        s[S.ALERT_BAND] = alert_band
     if registered and s[S.REG_START] < 0:
         rates_j[t, Rate.REGISTRY_DAYS] += 1
         s[S.REG_START] = t

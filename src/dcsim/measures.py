@@ -102,6 +102,8 @@ class Rate(enum.IntEnum):
     CONTROL_DAYS_25_59 = 4
     CONTROL_DAYS_60_PLUS = 5
     REGISTRY_DAYS = 6  # person-days with a record in the registry
+    ALERT_DAYS_NOT_USING = 7  # person-days raising ID-use alerts (alerts.alert_band), not using
+    ALERT_DAYS_USING = 8  # the same while using
 
 
 N_RATES = len(Rate)

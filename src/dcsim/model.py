@@ -135,7 +135,9 @@ def simulate(prepared: Prepared, progress: Callable[[int, int], None] | None = N
             progress(min(n, q_hi * c), n)
     stocks = np.cumsum(stock_delta.sum(axis=0), axis=1)
     activity = _monthly_activity(rates.sum(axis=0), prepared.month_of_day, n_m)
-    return Run(prepared, pop, flows.sum(axis=0), stocks, activity, time.perf_counter() - t0)
+    flows = flows.sum(axis=0)
+    alerts.unreached_alerts(sc.seed, prepared.table, activity, flows)
+    return Run(prepared, pop, flows, stocks, activity, time.perf_counter() - t0)
 
 
 def _monthly_activity(rates: np.ndarray, month_of_day: np.ndarray, n_m: int) -> np.ndarray:

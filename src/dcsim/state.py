@@ -104,7 +104,8 @@ class S(enum.IntEnum):
     FLIPS_DONE = 41  # bits: 1 official flip, 2 exit flip, 4 true flip already taken
     INSPECT_TIER = 42  # tier whose inspection clock is running, -1 none
     ENTRY = 43  # entry day (reassessments are counted from it)
-    N = 44
+    ALERT_BAND = 44  # open span raising alerts: -1 none, else using (alerts.alert_band)
+    N = 45
 
 
 class F(enum.IntEnum):
