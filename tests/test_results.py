@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dcsim import figures, results
@@ -55,6 +56,45 @@ def test_intrusion_distribution_counts_every_exposed_person(run):
         assert df[(df.jurisdiction == "all") & (df.kind == kind)]["count"].sum() == exposed
     by_j = df[(df.jurisdiction != "all") & (df.kind == "all")]["count"].sum()
     assert by_j == exposed
+
+
+def _intrusion_stats_numpy(run):
+    """Plain NumPy twin of results.intrusion_stats: the same tables, built column by column."""
+    pop = run.population
+    exposure = pop.out("exposure_days")
+    keep = np.flatnonzero(exposure >= results.MIN_EXPOSURE_DAYS)
+    jur, years, counts = pop.jurisdiction[keep], exposure[keep] / 365.25, pop.intrusions[keep]
+    kinds = [("all", counts.sum(axis=1, dtype=np.int64) / years)]
+    kinds += [(i.name.lower(), counts[:, i] / years) for i in Intrusion]
+    edges = np.array(results.INTRUSION_BINS)
+    n_bins, names = len(edges) - 1, run.prepared.jurisdictions
+    tables, summary = {}, []
+    for kind, x in kinds:
+        b = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, n_bins - 1)
+        t = np.bincount(jur.astype(np.int64) * n_bins + b, minlength=len(names) * n_bins)
+        tables[kind] = t.reshape(len(names), n_bins)
+        q = np.quantile(x, [0.5, 0.9, 0.99])
+        summary.append((kind, x.size, x.mean(), *q, x.max()))
+    rows = []
+    for j in range(-1, len(names)):
+        for kind, t in tables.items():
+            row = t.sum(axis=0) if j < 0 else t[j]
+            for k in range(n_bins):
+                rows.append(("all" if j < 0 else names[j], kind, edges[k], edges[k + 1],
+                             int(row[k]), int(row[k]) / run.scenario.scale))
+    cols = ["jurisdiction", "kind", "per_year_from", "per_year_to", "count", "value"]
+    return (pd.DataFrame(rows, columns=cols),
+            pd.DataFrame(summary, columns=["kind", "persons", "mean", "p50", "p90", "p99", "max"]))
+
+
+def test_intrusion_stats_equal_their_numpy_twin(run):
+    """The compiled one-pass-per-kind statistics are bit for bit the NumPy ones."""
+    got_dist, got_summary = results.intrusion_stats(run)
+    want_dist, want_summary = _intrusion_stats_numpy(run)
+    pd.testing.assert_frame_equal(got_dist, want_dist, check_exact=True)
+    pd.testing.assert_frame_equal(got_summary, want_summary, check_exact=True,
+                                  check_dtype=False)
+    assert len(got_summary) == len(results.KINDS)
 
 
 def test_exit_table_is_consistent(run):

@@ -11,13 +11,16 @@ import hashlib
 import json
 import os
 import platform
+from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from .catalogue import Par
+from .jit import KERNEL
 from .measures import Flow, Intrusion, Rate, Stock
 from .model import Run
 
@@ -67,54 +70,82 @@ def monthly_table(run: Run) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _per_year(run: Run) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows of persons registered a year or more: their jurisdiction, years, intrusion counts."""
+KINDS = ("all", *[i.name.lower() for i in Intrusion])
+
+
+@njit(nogil=True, **KERNEL)
+def _rates_and_bins(exposure, jur, intrusions, kind, min_days, edges, x, hist) -> int:  # noqa: ANN001
+    """One pass over the persons for one kind of intrusion (-1: all kinds together): the
+    per person-year rate of those registered min_days or more into x (returns how many), and
+    their count per (jurisdiction, bin) into hist; bin b holds edges[b] <= rate < edges[b + 1],
+    the top bin everything above."""
+    n_bins = hist.shape[1]
+    m = 0
+    for i in range(exposure.shape[0]):
+        if exposure[i] < min_days:
+            continue
+        if kind < 0:
+            c = np.int64(0)
+            for q in range(intrusions.shape[1]):
+                c += intrusions[i, q]
+        else:
+            c = np.int64(intrusions[i, kind])
+        v = c / (exposure[i] / 365.25)
+        x[m] = v
+        m += 1
+        b = -1
+        for e in range(edges.shape[0]):
+            if edges[e] <= v:
+                b += 1
+        hist[jur[i], min(max(b, 0), n_bins - 1)] += 1
+    return m
+
+
+def _kind_stats(run: Run, kind: int, edges: np.ndarray) -> tuple[np.ndarray, tuple | None]:
+    """(count per jurisdiction and bin, summary row or None) for one kind; runs in a thread
+    (the kernel and NumPy's partition release the GIL)."""
     pop = run.population
-    exposure = pop.out("exposure_days")
-    keep = np.flatnonzero(exposure >= MIN_EXPOSURE_DAYS)
-    return pop.jurisdiction[keep], exposure[keep] / 365.25, pop.intrusions[keep]
+    hist = np.zeros((len(run.prepared.jurisdictions), len(edges) - 1), np.int64)
+    x = np.empty(len(pop), np.float64)
+    m = _rates_and_bins(pop.out("exposure_days"), pop.jurisdiction, pop.intrusions, kind,
+                        MIN_EXPOSURE_DAYS, edges, x, hist)
+    x = x[:m]
+    if m == 0:
+        return hist, None
+    q = np.quantile(x, [0.5, 0.9, 0.99])
+    return hist, (KINDS[kind + 1], m, float(x.mean()), *map(float, q), float(x.max()))
 
 
-def _kinds(counts: np.ndarray, years: np.ndarray):  # noqa: ANN202 - a generator
-    """(kind, intrusions per person-year) for all kinds together, then each kind."""
-    yield "all", counts.sum(axis=1, dtype=np.int64) / years
-    for i in Intrusion:
-        yield i.name.lower(), counts[:, i] / years
-
-
-def intrusion_distribution(run: Run) -> pd.DataFrame:
-    """How many persons bear how many intrusions per person-year, by kind and jurisdiction."""
-    jur, years, counts = _per_year(run)
+def intrusion_stats(run: Run) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(intrusion_distribution, intrusion_summary), computed together: one pass per kind."""
     edges = np.array(INTRUSION_BINS, dtype=np.float64)
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        stats = list(pool.map(lambda k: _kind_stats(run, k, edges), range(-1, len(Intrusion))))
     n_bins, names = len(edges) - 1, run.prepared.jurisdictions
-    n_j = len(names)
-    tables = {}
-    for kind, x in _kinds(counts, years):
-        b = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, n_bins - 1)
-        t = np.bincount(jur.astype(np.int64) * n_bins + b, minlength=n_j * n_bins)
-        tables[kind] = t.reshape(n_j, n_bins)
     rows = []
-    for j in range(-1, n_j):  # -1: all jurisdictions together
+    for j in range(-1, len(names)):  # -1: all jurisdictions together
         j_name = "all" if j < 0 else names[j]
-        for kind, t in tables.items():
+        for kind, (t, _) in zip(KINDS, stats, strict=True):
             row = t.sum(axis=0) if j < 0 else t[j]
             for k in range(n_bins):
                 rows.append((j_name, kind, float(edges[k]), float(edges[k + 1]), int(row[k]),
                              int(row[k]) / run.scenario.scale))
-    return pd.DataFrame(rows, columns=["jurisdiction", "kind", "per_year_from", "per_year_to",
-                                       "count", "value"])
+    distribution = pd.DataFrame(rows, columns=["jurisdiction", "kind", "per_year_from",
+                                               "per_year_to", "count", "value"])
+    summary = pd.DataFrame([r for _, r in stats if r is not None],
+                           columns=["kind", "persons", "mean", "p50", "p90", "p99", "max"])
+    return distribution, summary
+
+
+def intrusion_distribution(run: Run) -> pd.DataFrame:
+    """How many persons bear how many intrusions per person-year, by kind and jurisdiction
+    (persons registered a year or more)."""
+    return intrusion_stats(run)[0]
 
 
 def intrusion_summary(run: Run) -> pd.DataFrame:
     """Mean and quantiles of intrusions per person-year (persons registered a year or more)."""
-    _, years, counts = _per_year(run)
-    rows = []
-    for kind, x in _kinds(counts, years):
-        if x.size == 0:
-            continue
-        q = np.quantile(x, [0.5, 0.9, 0.99])
-        rows.append((kind, int(x.size), float(x.mean()), *map(float, q), float(x.max())))
-    return pd.DataFrame(rows, columns=["kind", "persons", "mean", "p50", "p90", "p99", "max"])
+    return intrusion_stats(run)[1]
 
 
 _TRAPS = (Stock.TRAPPED_NO_RELEASE_AREA, Stock.TRAPPED_INSUFFICIENT_TESTS,
@@ -168,10 +199,11 @@ def write(run: Run, out: str | Path, comparison: pd.DataFrame | None = None) -> 
     """Write the tables and manifest.json into `out`; returns the paths written."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    distribution, summary = intrusion_stats(run)
     tables = {
         "monthly": monthly_table(run),
-        "intrusions_per_person_year": intrusion_distribution(run),
-        "intrusion_summary": intrusion_summary(run),
+        "intrusions_per_person_year": distribution,
+        "intrusion_summary": summary,
         "exit": exit_table(run),
     }
     if comparison is not None:
