@@ -502,21 +502,24 @@ def scratch(n_chunks: int) -> tuple[np.ndarray, ...]:
 
 @njit(parallel=True, **KERNEL)
 def run_chunks(
-    seed, q_lo, q_hi, entry_day, jur, path, dependent, birth_day, using0, lost,
+    seed, order, q_lo, q_hi, entry_day, jur, path, dependent, birth_day, using0, lost,
     grid_rank, app_rank, table, month_of_day, n_days, rule_days, max_rates,
     flows, stock_delta, rates, intrusions, person_out,
     s_all, f_all, keys_all, k_all, codes_all, codes_new_all, buf_all, times_all, no_trace,
 ) -> None:  # noqa: ANN001
-    """Chunk c simulates persons i = q * n_chunks + c for q in [q_lo, q_hi), into flows[c],
-    stock_delta[c] and rates[c]. Striding spreads early and late entrants evenly over chunks,
-    so the threads share the work equally."""
+    """Chunk c simulates persons i = order[q * n_chunks + c] for q in [q_lo, q_hi), into
+    flows[c], stock_delta[c] and rates[c]. Striding spreads early and late entrants evenly over
+    chunks, so the threads share the work equally. `order` lists persons by locality, so a
+    thread works on one locality's rules and tables at a time (they then stay in its cache);
+    the sums are integers, so the order cannot change them."""
     n_chunks = flows.shape[0]
     n = entry_day.shape[0]
     for c in prange(n_chunks):
         for q in range(q_lo, q_hi):
-            i = q * n_chunks + c
-            if i >= n:
+            r = q * n_chunks + c
+            if r >= n:
                 break
+            i = order[r]
             simulate_person(
                 i, seed, entry_day[i], jur[i], path[i], dependent[i], birth_day[i], using0[i],
                 lost[i], grid_rank[i], app_rank[i], table, month_of_day, n_days, rule_days,

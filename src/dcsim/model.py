@@ -123,10 +123,11 @@ def simulate(prepared: Prepared, progress: Callable[[int, int], None] | None = N
         rounds = 20 if progress is not None else 1
     rounds = max(1, min(rounds, per_chunk))
     work = engine.scratch(c)
+    order = np.argsort(pop.jurisdiction, kind="stable")  # by locality, then by entry
     for r in range(rounds):
         q_lo, q_hi = per_chunk * r // rounds, per_chunk * (r + 1) // rounds
         engine.run_chunks(
-            sc.seed, q_lo, q_hi, pop.entry_day, pop.jurisdiction, pop.path, pop.dependent,
+            sc.seed, order, q_lo, q_hi, pop.entry_day, pop.jurisdiction, pop.path, pop.dependent,
             pop.birth_day, pop.using_at_entry, pop.lost, pop.grid_rank, pop.app_rank,
             prepared.table, prepared.month_of_day, n_days, prepared.rule_days,
             prepared.max_rates, flows, stock_delta, rates, pop.intrusions, pop.outcome, *work,
