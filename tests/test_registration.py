@@ -278,6 +278,44 @@ def test_initial_registry_enters_on_the_first_day(tmp_path):
         reg, np.cumsum(got - fl[:, :, Flow.DEATHS] - fl[:, :, Flow.ERROR_CORRECTIONS], axis=1))
 
 
+def _entry_days_numpy(counts, start, end, initial=None):
+    """Plain NumPy twin of entry_days: the spread days block by block, then a stable sort."""
+    from dcsim.calendar import add_months, month_starts
+
+    firsts = month_starts(start, end)
+    n_days = (end - start).days + 1
+    n_j = counts.shape[0]
+    a = np.array([max(0, (f - start).days) for f in firsts], dtype=np.int64)
+    b = np.array([min(n_days, (add_months(f, 1) - start).days) for f in firsts], dtype=np.int64)
+    n_block = counts.T.reshape(-1).astype(np.int64)  # blocks in (month, jurisdiction) order
+    block = np.repeat(np.arange(n_block.size), n_block)
+    q = np.arange(block.size) - np.repeat(np.cumsum(n_block) - n_block, n_block)
+    m, j = block // n_j, block % n_j
+    day = a[m] + ((q + 0.5) * (b[m] - a[m]) / n_block[block]).astype(np.int64)
+    if initial is not None:
+        day = np.concatenate([np.zeros(initial.sum(), np.int64), day])
+        j = np.concatenate([np.repeat(np.arange(n_j), initial), j])
+    order = np.lexsort((j, day))  # stable: the initial persons first in their cell
+    return day[order].astype(np.int32), j[order].astype(np.int8)
+
+
+def test_entry_days_equal_their_numpy_twin():
+    rng = np.random.default_rng(8)
+    for start, end in ((dt.date(2015, 1, 1), dt.date(2016, 6, 30)),
+                       (dt.date(2006, 3, 1), dt.date(2007, 2, 14))):
+        n_m = (end.year - start.year) * 12 + end.month - start.month + 1
+        for _ in range(10):
+            counts = rng.integers(0, 90, size=(4, n_m))
+            counts[rng.integers(0, 4), rng.integers(0, n_m)] = 0
+            initial = rng.integers(0, 40, size=4)
+            for init in (None, initial):
+                got = entry_days(counts, start, end, init)
+                want = _entry_days_numpy(counts, start, end, init)
+                np.testing.assert_array_equal(got[0], want[0])
+                np.testing.assert_array_equal(got[1], want[1])
+                assert got[0].dtype == np.int32 and got[1].dtype == np.int8
+
+
 def test_entry_days_is_a_reordering_by_day_then_jurisdiction():
     """entry_days places persons without sorting; it must equal a plain stable sort, with and
     without persons already registered on day 0 (a regression: they once broke the runs)."""

@@ -61,40 +61,48 @@ def entry_days(counts: np.ndarray, start: dt.date, end: dt.date,
     """Entry day and jurisdiction of every person, ordered by day (then jurisdiction).
 
     Within a month, a jurisdiction's n entrants are spread evenly over its days: the q-th
-    enters on day a + floor((q + 1/2) (b - a) / n).
+    enters on day a + floor((q + 1/2) (b - a) / n). Persons already registered (`initial`, per
+    jurisdiction) enter on day 0, first in their (day, jurisdiction) cell.
     """
     firsts = month_starts(start, end)
     n_days = (end - start).days + 1
-    n_j, n_m = counts.shape
     a = np.array([max(0, (f - start).days) for f in firsts], dtype=np.int64)
     b = np.array([min(n_days, (add_months(f, 1) - start).days) for f in firsts], dtype=np.int64)
-    n_block = counts.T.reshape(-1).astype(np.int64)  # blocks in (month, jurisdiction) order
-    block = np.repeat(np.arange(n_block.size), n_block)
-    q = np.arange(block.size) - np.repeat(np.cumsum(n_block) - n_block, n_block)
-    m, j = block // n_j, block % n_j
-    day = a[m] + ((q + 0.5) * (b[m] - a[m]) / n_block[block]).astype(np.int64)
-    if initial is not None and initial.sum():
-        # the persons already registered go first in their jurisdiction's first-month block,
-        # so that every (day, jurisdiction) cell stays one contiguous run
-        at = (np.cumsum(n_block) - n_block)[: n_j]  # where the blocks of month 0 begin
-        where = np.repeat(at, initial)
-        day = np.insert(day, where, 0)
-        j = np.insert(j, where, np.repeat(np.arange(n_j), initial))
-    # Reorder by (day, jurisdiction) without sorting: persons of one (day, jurisdiction) cell
-    # are contiguous in block order, so each goes to its cell's start plus its rank in the run.
-    key = day * n_j + j
-    cell_start = np.cumsum(np.bincount(key, minlength=n_days * n_j)) - np.bincount(
-        key, minlength=n_days * n_j)
-    idx = np.arange(key.size)
-    new_run = np.ones(key.size, bool)
-    new_run[1:] = key[1:] != key[:-1]
-    rank = idx - np.maximum.accumulate(np.where(new_run, idx, 0))
-    pos = cell_start[key] + rank
-    out_day = np.empty(key.size, np.int32)
-    out_j = np.empty(key.size, np.int8)
-    out_day[pos] = day
-    out_j[pos] = j
+    counts = np.ascontiguousarray(counts, dtype=np.int64)
+    init = np.zeros(counts.shape[0], np.int64) if initial is None else np.asarray(
+        initial, dtype=np.int64)
+    n = int(counts.sum() + init.sum())
+    out_day = np.empty(n, np.int32)
+    out_j = np.empty(n, np.int8)
+    _place_entries(counts, init, a, b, out_day, out_j, np.zeros(counts.shape[0], np.int64))
     return out_day, out_j
+
+
+@njit(**KERNEL)
+def _place_entries(counts, initial, a, b, out_day, out_j, next_q) -> None:  # noqa: ANN001
+    """Write persons in (day, jurisdiction) order directly: day by day, each jurisdiction's
+    entrants whose spread day is today (their days rise with q, so one pointer each)."""
+    n_j, n_m = counts.shape
+    pos = 0
+    for m in range(n_m):
+        lo, hi = a[m], b[m]
+        for j in range(n_j):
+            next_q[j] = 0
+        for d in range(lo, hi):
+            for j in range(n_j):
+                if m == 0 and d == 0:
+                    for _ in range(initial[j]):
+                        out_day[pos] = 0
+                        out_j[pos] = j
+                        pos += 1
+                n = counts[j, m]
+                while next_q[j] < n:
+                    if lo + int((next_q[j] + 0.5) * (hi - lo) / n) != d:
+                        break
+                    out_day[pos] = d
+                    out_j[pos] = j
+                    pos += 1
+                    next_q[j] += 1
 
 
 @njit(parallel=True, **KERNEL)
