@@ -97,6 +97,21 @@ def test_intrusion_stats_equal_their_numpy_twin(run):
     assert len(got_summary) == len(results.KINDS)
 
 
+def test_quantiles_equal_numpy_bit_for_bit():
+    """Selection of order statistics reproduces np.quantile's 'linear' method exactly: ties,
+    zeros, tiny and large samples, quantiles landing on and between order statistics."""
+    rng = np.random.default_rng(2)
+    qs = (0.0, 0.5, 0.9, 0.99, 1.0, 1 / 3)
+    samples = [np.array([0.0]), np.array([2.5, 1.0]), np.zeros(1000),
+               rng.integers(0, 5, 999) / 7.0, rng.exponential(3.0, 100_001),
+               np.concatenate([np.zeros(50_000), rng.lognormal(0, 2, 7)]),
+               rng.integers(0, 40, 12_345) / rng.uniform(1, 20, 12_345)]
+    for x in samples:
+        got = results.quantiles(x, qs)
+        want = np.quantile(x, qs)
+        assert got == [float(v) for v in want], (x.size, got, want)
+
+
 def test_exit_table_is_consistent(run):
     df = results.exit_table(run)
     assert df["persons"].sum() == len(run.population)

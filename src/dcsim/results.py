@@ -74,15 +74,15 @@ KINDS = ("all", *[i.name.lower() for i in Intrusion])
 
 
 @njit(nogil=True, **KERNEL)
-def _rates_and_bins(exposure, jur, intrusions, kind, min_days, edges, x, hist) -> int:  # noqa: ANN001
-    """One pass over the persons for one kind of intrusion (-1: all kinds together): the
-    per person-year rate of those registered min_days or more into x (returns how many), and
-    their count per (jurisdiction, bin) into hist; bin b holds edges[b] <= rate < edges[b + 1],
-    the top bin everything above."""
+def _rates_and_bins(years, jur, intrusions, kind, edges, x, hist) -> int:  # noqa: ANN001
+    """One pass over the persons for one kind of intrusion (-1: all kinds together): the per
+    person-year rate of those with years >= 0 (registered long enough) into x (returns how
+    many), and their count per (jurisdiction, bin) into hist; bin b holds
+    edges[b] <= rate < edges[b + 1], the top bin everything above."""
     n_bins = hist.shape[1]
     m = 0
-    for i in range(exposure.shape[0]):
-        if exposure[i] < min_days:
+    for i in range(years.shape[0]):
+        if years[i] < 0.0:
             continue
         if kind < 0:
             c = np.int64(0)
@@ -90,37 +90,109 @@ def _rates_and_bins(exposure, jur, intrusions, kind, min_days, edges, x, hist) -
                 c += intrusions[i, q]
         else:
             c = np.int64(intrusions[i, kind])
-        v = c / (exposure[i] / 365.25)
+        v = c / years[i]
         x[m] = v
         m += 1
-        b = -1
-        for e in range(edges.shape[0]):
-            if edges[e] <= v:
-                b += 1
-        hist[jur[i], min(max(b, 0), n_bins - 1)] += 1
+        b = 0  # edges rise from 0, so the bin is how many edges above the first lie <= v
+        for e in range(1, n_bins):
+            b += edges[e] <= v
+        hist[jur[i], b] += 1
     return m
 
 
-def _kind_stats(run: Run, kind: int, edges: np.ndarray) -> tuple[np.ndarray, tuple | None]:
+@njit(nogil=True, **KERNEL)
+def _top_counts(bits, hist) -> None:  # noqa: ANN001
+    """Counts of the values by their top 16 bits: the first pass of every selection."""
+    hist[:] = 0
+    for i in range(bits.shape[0]):
+        hist[bits[i] >> 48] += 1
+
+
+@njit(nogil=True, **KERNEL)
+def _kth_smallest(bits, k, top, hist, cand) -> int:  # noqa: ANN001
+    """The k-th smallest (from 0) of non-negative doubles given as their int64 bits, whose
+    order is the values' order: radix selection, 16 bits a pass (top: _top_counts), exact and
+    without a sort. hist holds 65,536 counts; cand has room for every value."""
+    below, bucket = 0, 0
+    while below + top[bucket] <= k:
+        below += top[bucket]
+        bucket += 1
+    k -= below
+    m = 0
+    for i in range(bits.shape[0]):
+        if bits[i] >> 48 == bucket:
+            cand[m] = bits[i]
+            m += 1
+    for shift in (32, 16, 0):
+        hist[:] = 0
+        for i in range(m):
+            hist[(cand[i] >> shift) & 0xFFFF] += 1
+        below, bucket = 0, 0
+        while below + hist[bucket] <= k:
+            below += hist[bucket]
+            bucket += 1
+        k -= below
+        kept = 0
+        for i in range(m):
+            if (cand[i] >> shift) & 0xFFFF == bucket:
+                cand[kept] = cand[i]
+                kept += 1
+        m = kept
+    return cand[0]
+
+
+def quantiles(x: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+    """np.quantile(x, qs) (its default 'linear' method, bit for bit) for non-negative x
+    without NaN, by selecting the order statistics it needs instead of partitioning x."""
+    n = x.shape[0]
+    bits = np.ascontiguousarray(x).view(np.int64)
+    top, hist, cand = np.empty(65536, np.int64), np.empty(65536, np.int64), np.empty(n, np.int64)
+    _top_counts(bits, top)
+    cache: dict[int, np.float64] = {}
+
+    def order_stat(i: int) -> np.float64:
+        if i not in cache:
+            cache[i] = np.int64(_kth_smallest(bits, i, top, hist, cand)).view(np.float64)
+        return cache[i]
+
+    out = []
+    for q in qs:
+        virtual = np.float64(n - 1) * np.float64(q)
+        lo = int(np.floor(virtual))
+        hi = lo + 1
+        if virtual >= n - 1:
+            lo = hi = -1
+        gamma = virtual - np.float64(lo)
+        a, b = order_stat(lo % n), order_stat(hi % n)
+        diff = b - a
+        out.append(float(b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma))
+    return out
+
+
+def _kind_stats(run: Run, kind: int, years: np.ndarray,
+                edges: np.ndarray) -> tuple[np.ndarray, tuple | None]:
     """(count per jurisdiction and bin, summary row or None) for one kind; runs in a thread
-    (the kernel and NumPy's partition release the GIL)."""
+    (the kernels release the GIL)."""
     pop = run.population
     hist = np.zeros((len(run.prepared.jurisdictions), len(edges) - 1), np.int64)
     x = np.empty(len(pop), np.float64)
-    m = _rates_and_bins(pop.out("exposure_days"), pop.jurisdiction, pop.intrusions, kind,
-                        MIN_EXPOSURE_DAYS, edges, x, hist)
+    m = _rates_and_bins(years, pop.jurisdiction, pop.intrusions, kind, edges, x, hist)
     x = x[:m]
     if m == 0:
         return hist, None
-    q = np.quantile(x, [0.5, 0.9, 0.99])
-    return hist, (KINDS[kind + 1], m, float(x.mean()), *map(float, q), float(x.max()))
+    q = quantiles(x, (0.5, 0.9, 0.99))
+    return hist, (KINDS[kind + 1], m, float(x.mean()), *q, float(x.max()))
 
 
 def intrusion_stats(run: Run) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(intrusion_distribution, intrusion_summary), computed together: one pass per kind."""
     edges = np.array(INTRUSION_BINS, dtype=np.float64)
+    pop = run.population
+    exposure = pop.out("exposure_days")
+    years = np.where(exposure >= MIN_EXPOSURE_DAYS, exposure / 365.25, -1.0)
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        stats = list(pool.map(lambda k: _kind_stats(run, k, edges), range(-1, len(Intrusion))))
+        stats = list(pool.map(lambda k: _kind_stats(run, k, years, edges),
+                              range(-1, len(Intrusion))))
     n_bins, names = len(edges) - 1, run.prepared.jurisdictions
     rows = []
     for j in range(-1, len(names)):  # -1: all jurisdictions together
