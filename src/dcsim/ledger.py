@@ -99,6 +99,18 @@ def next_age_flip(s, t) -> int:  # noqa: ANN001
 
 
 @njit(inline="always", **KERNEL)
+def _move_band(s, field, band, rates_j, t, column0) -> None:  # noqa: ANN001
+    """A person-day count by band (-1: none): from day t, leave the column of the band held in
+    s[field] and join band's."""
+    if s[field] != band:
+        if s[field] >= 0:
+            rates_j[t, column0 + s[field]] -= 1
+        if band >= 0:
+            rates_j[t, column0 + band] += 1
+        s[field] = band
+
+
+@njit(inline="always", **KERNEL)
 def set_spans(s, f, t, intervals, ctrl_band, alert_band, registered, rates_j,
               intrusions) -> None:  # noqa: ANN001
     """Close and reopen the spans whose schedule changed on day t.
@@ -118,18 +130,8 @@ def set_spans(s, f, t, intervals, ctrl_band, alert_band, registered, rates_j,
                 rates_j[t, p] += fixed_rate(intervals[p])
                 s[S.SPAN_START_0 + p] = t
             f[4 + p] = intervals[p]
-    if s[S.CTRL_BAND] != ctrl_band:
-        if s[S.CTRL_BAND] >= 0:
-            rates_j[t, Rate.CONTROL_DAYS_UNDER_25 + s[S.CTRL_BAND]] -= 1
-        if ctrl_band >= 0:
-            rates_j[t, Rate.CONTROL_DAYS_UNDER_25 + ctrl_band] += 1
-        s[S.CTRL_BAND] = ctrl_band
-    if s[S.ALERT_BAND] != alert_band:
-        if s[S.ALERT_BAND] >= 0:
-            rates_j[t, Rate.ALERT_DAYS_NOT_USING + s[S.ALERT_BAND]] -= 1
-        if alert_band >= 0:
-            rates_j[t, Rate.ALERT_DAYS_NOT_USING + alert_band] += 1
-        s[S.ALERT_BAND] = alert_band
+    _move_band(s, S.CTRL_BAND, ctrl_band, rates_j, t, Rate.CONTROL_DAYS_UNDER_25)
+    _move_band(s, S.ALERT_BAND, alert_band, rates_j, t, Rate.ALERT_DAYS_NOT_USING)
     if registered and s[S.REG_START] < 0:
         rates_j[t, Rate.REGISTRY_DAYS] += 1
         s[S.REG_START] = t

@@ -108,16 +108,22 @@ def _top_counts(bits, hist) -> None:  # noqa: ANN001
         hist[bits[i] >> 48] += 1
 
 
+@njit(inline="always", **KERNEL)
+def _bucket_holding(hist, k):  # noqa: ANN001, ANN202
+    """(bucket holding the k-th smallest value, k's rank within that bucket)."""
+    bucket = 0
+    while hist[bucket] <= k:
+        k -= hist[bucket]
+        bucket += 1
+    return bucket, k
+
+
 @njit(nogil=True, **KERNEL)
 def _kth_smallest(bits, k, top, hist, cand) -> int:  # noqa: ANN001
     """The k-th smallest (from 0) of non-negative doubles given as their int64 bits, whose
     order is the values' order: radix selection, 16 bits a pass (top: _top_counts), exact and
     without a sort. hist holds 65,536 counts; cand has room for every value."""
-    below, bucket = 0, 0
-    while below + top[bucket] <= k:
-        below += top[bucket]
-        bucket += 1
-    k -= below
+    bucket, k = _bucket_holding(top, k)
     m = 0
     for i in range(bits.shape[0]):
         if bits[i] >> 48 == bucket:
@@ -127,11 +133,7 @@ def _kth_smallest(bits, k, top, hist, cand) -> int:  # noqa: ANN001
         hist[:] = 0
         for i in range(m):
             hist[(cand[i] >> shift) & 0xFFFF] += 1
-        below, bucket = 0, 0
-        while below + hist[bucket] <= k:
-            below += hist[bucket]
-            bucket += 1
-        k -= below
+        bucket, k = _bucket_holding(hist, k)
         kept = 0
         for i in range(m):
             if (cand[i] >> shift) & 0xFFFF == bucket:
