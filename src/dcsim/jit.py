@@ -6,12 +6,15 @@ view otherwise cost a third of the run time and make two threads fight over the 
 
 Numba's on-disk cache only notices changes to the file a kernel is written in, not to the
 constants it imports (the column of each rule value, the state layout). A stale kernel would
-silently read the wrong rule, so the cache lives in a folder named by a hash of the whole
-package's source: any change to any module compiles everything afresh.
+silently read the wrong rule, so the cache lives in a folder named by a hash of the source of
+every module that holds a kernel and of every module those import, transitively (imports
+guarded by `if TYPE_CHECKING:` are types only and not followed). Editing any of them compiles
+everything afresh; editing the command line, the rule loader or the reports does not.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 from pathlib import Path
@@ -19,11 +22,39 @@ from pathlib import Path
 import numba
 
 KERNEL = {"cache": True, "_nrt": False}
+_PACKAGE = Path(__file__).parent
+
+
+def _relative_imports(tree: ast.Module) -> set[str]:
+    """Names of the package's modules a module imports at run time."""
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if node.module:
+                found.add(node.module.split(".")[0])
+            else:
+                found.update(alias.name for alias in node.names)
+    return found
+
+
+def kernel_modules(package: Path = _PACKAGE) -> list[Path]:
+    """The modules compiled code can depend on: those with a kernel, and what they import."""
+    sources = {p.stem: p.read_text() for p in package.glob("*.py")}
+    imports = {name: _relative_imports(ast.parse(src)) for name, src in sources.items()}
+    todo = [name for name, src in sources.items() if "@njit" in src]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in sources:
+            continue
+        seen.add(name)
+        todo.extend(imports[name])
+    return sorted(package / f"{name}.py" for name in seen)
 
 
 def _source_hash() -> str:
     h = hashlib.sha256()
-    for p in sorted(Path(__file__).parent.glob("*.py")):
+    for p in kernel_modules():
         h.update(p.name.encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]

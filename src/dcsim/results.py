@@ -14,6 +14,7 @@ import platform
 from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,9 @@ from numba import njit
 from .catalogue import Par
 from .jit import KERNEL
 from .measures import Flow, Intrusion, Rate, Stock
-from .model import Run
+
+if TYPE_CHECKING:  # kernels' cache key follows imports (jit.py): a type only
+    from .model import Run
 
 INTRUSION_BINS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, np.inf)
 MIN_EXPOSURE_DAYS = 365  # per person-year rates only for persons registered a year or more
