@@ -22,10 +22,11 @@ from numba import njit
 
 from .catalogue import VENUES, Par
 from .jit import KERNEL
-from .measures import FLOW_ALERT_VENUE0, Flow, Rate
+from .measures import FLOW_ALERT_VENUE0, FLOW_INTERROGATION_VENUE0, Flow, Intrusion, Rate
 from .pathways import is_custodial
-from .rng import Stream, person_key, poisson
-from .state import Release, S
+from .rng import Stream, chance, next_candidate, peek, person_key, poisson
+from .state import FNEVER, Bound, Changed, F, Release, S
+from .testing import positive_result, test_result
 
 _VENUE0 = int(Par.ALERTS__ID_USE_RATE_PER_YEAR__HOTEL)
 N_VENUES = len(VENUES)
@@ -123,3 +124,69 @@ def unreached_alerts(seed, table, activity, flows) -> None:  # noqa: ANN001
                 fl[FLOW_ALERT_VENUE0 + v] += unanswered + answered
                 fl[Flow.ALERT_RESPONSES] += answered
                 fl[Flow.OFFICER_MINUTES_ALERTS] += answered * minutes
+
+
+@njit(inline="always", **KERNEL)
+def follow(life, t, P) -> None:  # noqa: ANN001
+    """After a change of state: the clock of alerts that reach the person starts or stops with
+    control. Writes f[ID_USE]; one ID_USE draw when it starts."""
+    f = life.f
+    if raises_alert(life.s):
+        if f[F.ID_USE] >= FNEVER:
+            f[F.ID_USE] = next_candidate(t, life.bounds[Bound.ALERT_CONTACT], life.keys, life.k,
+                                         Stream.ID_USE)
+    else:
+        f[F.ID_USE] = FNEVER
+
+
+@njit(**KERNEL)
+def on_alert_contact(life, t, P, fl) -> int:  # noqa: ANN001
+    """Event ALERT_CONTACT (a candidate of the thinned process): an ID use whose alert police
+    answer and that reaches the person, an interrogation in public, usually with a test.
+
+    Reads s[USING, PATHWAY, LOST]; writes f[ID_USE], s[LOST] and what a result sets in motion;
+    counts the alert, its venue, response, contact, test, positive, officer minutes and the
+    intrusions; owns three ID_USE draws per candidate (accept, venue, next candidate) and two
+    POLICE draws per contact (tested, result)."""
+    s, f, keys, k = life.s, life.f, life.keys, life.k
+    bound = life.bounds[Bound.ALERT_CONTACT]
+    total = venue_total(P)
+    rate = id_use_rate(s, P, total) * reach_probability(P)
+    accept = rate >= bound or (rate > 0.0 and peek(keys, k, Stream.ID_USE, 0) * bound < rate)
+    v = venue_of(P, peek(keys, k, Stream.ID_USE, 1), total) if accept else 0
+    k[Stream.ID_USE] += 2
+    f[F.ID_USE] = next_candidate(f[F.ID_USE], bound, keys, k, Stream.ID_USE)
+    if not accept:
+        return Changed.NOTHING
+    return Changed.STATE if _contact(life, t, P, fl, v) else Changed.NOTHING
+
+
+@njit(**KERNEL)
+def _contact(life, t, P, fl, v) -> bool:  # noqa: ANN001
+    """Police reach the person at venue v: True if the state changed."""
+    s, keys, k = life.s, life.keys, life.k
+    tested = chance(P[Par.ALERTS__TEST_GIVEN_CONTACT], keys, k, Stream.POLICE, 0)
+    positive = tested and positive_result(s, P, keys, k, Stream.POLICE, 1)
+    k[Stream.POLICE] += 2
+    fl[Flow.ALERTS] += 1
+    fl[FLOW_ALERT_VENUE0 + v] += 1
+    fl[Flow.ALERT_RESPONSES] += 1
+    fl[Flow.ALERT_CONTACTS] += 1
+    fl[FLOW_INTERROGATION_VENUE0 + v] += 1
+    fl[Flow.INTRUSIONS_PUBLIC_INTERROGATION] += 1
+    life.intrusions[Intrusion.PUBLIC_INTERROGATION] += 1
+    fl[Flow.OFFICER_MINUTES_ALERTS] += int(round(60.0 * P[Par.ALERTS__OFFICER_HOURS_PER_RESPONSE]
+                                                 + 60.0 * P[Par.ALERTS__OFFICER_HOURS_PER_CONTACT]))
+    changed = False
+    if s[S.LOST] == 1:
+        s[S.LOST] = 0
+        fl[Flow.WHEREABOUTS_FOUND] += 1
+        changed = True
+    if tested:
+        fl[Flow.ALERT_TESTS] += 1
+        fl[Flow.INTRUSIONS_PUBLIC_TEST] += 1
+        life.intrusions[Intrusion.PUBLIC_TEST] += 1
+        if positive:
+            fl[Flow.ALERT_POSITIVES] += 1
+        changed = test_result(life, t, P, fl, positive) or changed
+    return changed

@@ -8,11 +8,16 @@ alert rate. The model records that these events happen; it never holds what they
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from .catalogue import APPS, Par
+from .drug_use import relapse_multiplier  # noqa: F401 - the apps' effect on use (fn 27)
 from .jit import KERNEL
 from .management import in_community_order, reachable
+from .measures import Flow, Intrusion
+from .rng import Stream, draw, next_candidate
+from .state import FNEVER, Bound, Changed, F, S
 
 _ENROL0 = int(Par.APPS__ENROLMENT_SHARE__ZIBO)
 _ALERT0 = int(Par.APPS__ALERT_RATE_PER_YEAR__ZIBO)
@@ -45,6 +50,43 @@ def alert_rate(P, app) -> float:  # noqa: ANN001
     return 0.0 if app < 0 else P[_ALERT0 + app]
 
 
+def max_alert_rate(P_all: np.ndarray) -> float:
+    """Thinning bound of app alerts in one locality: the highest alert rate of an app that
+    enrols anyone, over all months ([month, Par] rule rows)."""
+    enrol = P_all[:, _ENROL0 : _ENROL0 + N_APPS]
+    rate = P_all[:, _ALERT0 : _ALERT0 + N_APPS]
+    return float(np.max(np.where(enrol > 0, rate, 0.0)))
+
+
 @njit(inline="always", **KERNEL)
-def relapse_multiplier(P, app) -> float:  # noqa: ANN001
-    return 1.0 if app < 0 else P[Par.APPS__RELAPSE_HAZARD_MULTIPLIER]
+def follow(life, t, P) -> None:  # noqa: ANN001
+    """After a change of state: enrol in or leave an app; its alert clock starts or stops.
+
+    Reads s[...reachable, PATHWAY, ORDER_ACTIVE], f[APP_RANK]; writes s[APP], f[APP_ALERT];
+    one APP draw when the clock starts."""
+    s, f = life.s, life.f
+    app = enrolled_app(s, P, f[F.APP_RANK])
+    if app != s[S.APP]:
+        s[S.APP] = app
+        f[F.APP_ALERT] = FNEVER
+        if app >= 0:
+            f[F.APP_ALERT] = next_candidate(t, life.bounds[Bound.APP_ALERT], life.keys, life.k,
+                                            Stream.APP)
+
+
+@njit(**KERNEL)
+def on_app_alert(life, t, P, fl) -> int:  # noqa: ANN001
+    """Event APP_ALERT (a candidate of the thinned process): an alert a worker follows up.
+
+    Reads s[APP]; writes f[APP_ALERT]; counts APP_ALERTS, the follow-up intrusion and staff
+    minutes; owns two APP draws per candidate (accept, next candidate). Changes no state."""
+    s, f = life.s, life.f
+    bound = life.bounds[Bound.APP_ALERT]
+    u_accept = draw(life.keys, life.k, Stream.APP)
+    f[F.APP_ALERT] = next_candidate(f[F.APP_ALERT], bound, life.keys, life.k, Stream.APP)
+    if u_accept * bound < alert_rate(P, s[S.APP]):
+        fl[Flow.APP_ALERTS] += 1
+        fl[Flow.INTRUSIONS_APP_ALERT_FOLLOWUP] += 1
+        life.intrusions[Intrusion.APP_ALERT_FOLLOWUP] += 1
+        fl[Flow.STAFF_MINUTES_APP] += int(round(60.0 * P[Par.APPS__ALERT_FOLLOWUP_HOURS]))
+    return Changed.NOTHING

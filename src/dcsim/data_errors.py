@@ -13,8 +13,9 @@ from numba import njit
 
 from .catalogue import Par
 from .jit import KERNEL
+from .measures import Flow
 from .rng import Stream, draw
-from .state import NEVER
+from .state import NEVER, Changed, S
 
 
 @njit(**KERNEL)
@@ -24,3 +25,15 @@ def correction_day(t, P, keys, k) -> int:  # noqa: ANN001
     if u_complain >= P[Par.DATA_ERRORS__COMPLAINT_PROBABILITY]:
         return NEVER
     return t + 1 + int(-P[Par.DATA_ERRORS__MEAN_CORRECTION_DAYS] * math.log(1.0 - u_time))
+
+
+@njit(**KERNEL)
+def on_correction(life, t, P, fl) -> int:  # noqa: ANN001
+    """Event CORRECTION: the province corrects the error and the record is removed.
+
+    Writes s[CORRECTED, IN_REGISTRY]; counts ERROR_CORRECTIONS; no draws (both were taken at
+    entry by correction_day)."""
+    fl[Flow.ERROR_CORRECTIONS] += 1
+    life.s[S.CORRECTED] = 1
+    life.s[S.IN_REGISTRY] = 0
+    return Changed.LEFT

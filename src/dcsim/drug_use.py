@@ -15,8 +15,9 @@ from numba import njit
 
 from .catalogue import Par
 from .jit import KERNEL
+from .measures import Flow
 from .rng import Stream, draw
-from .state import NEVER, S
+from .state import NEVER, Changed, S
 
 
 @njit(**KERNEL)
@@ -71,3 +72,48 @@ def true_flip_day(t, P) -> int:  # noqa: ANN001
 @njit(inline="always", **KERNEL)
 def _log1m(u: float) -> float:
     return math.log(1.0 - u)
+
+
+@njit(inline="always", **KERNEL)
+def relapse_multiplier(P, app) -> float:  # noqa: ANN001
+    """Relapse hazard multiplier while enrolled in monitoring app `app` (-1: none); the
+    Shanghai evaluation found no effect on addiction (paper fn 27)."""
+    return 1.0 if app < 0 else P[Par.APPS__RELAPSE_HAZARD_MULTIPLIER]
+
+
+# --- event handlers (the engine calls them; each returns what changed, state.Changed) -------
+
+
+@njit(**KERNEL)
+def on_use_change(life, t, P, fl) -> int:  # noqa: ANN001
+    """Event USE_CHANGE: a spell of use or abstinence ends (the truth the system does not see).
+
+    Reads s[USING, APP]; writes s[USING, USE_NEXT, ABST_START, TRUE_FLIP, FLIPS_DONE]; counts
+    TRUE_CESSATIONS or TRUE_RELAPSES; owns two USE draws per spell."""
+    s = life.s
+    if s[S.USING] == 1:
+        fl[Flow.TRUE_CESSATIONS] += 1
+        start_abstinence(s, t, P, life.keys, life.k, relapse_multiplier(P, s[S.APP]))
+    else:
+        fl[Flow.TRUE_RELAPSES] += 1
+        start_use(s, t, P, life.keys, life.k)
+    return Changed.STATE
+
+
+@njit(**KERNEL)
+def death_day(t, P, keys, k) -> int:  # noqa: ANN001
+    """Day of death or of leaving for good, drawn at entry (one DEATH draw)."""
+    rate = P[Par.DRUG_USE__MORTALITY_PER_YEAR]
+    if rate <= 0.0:
+        return NEVER
+    return t + 1 + int(-365.25 * math.log(1.0 - draw(keys, k, Stream.DEATH)) / rate)
+
+
+@njit(**KERNEL)
+def on_death(life, t, P, fl) -> int:  # noqa: ANN001
+    """Event DEATH: the person dies (or leaves for good). Writes s[ALIVE, IN_REGISTRY];
+    counts DEATHS; no draws."""
+    fl[Flow.DEATHS] += 1
+    life.s[S.ALIVE] = 0
+    life.s[S.IN_REGISTRY] = 0
+    return Changed.LEFT

@@ -1,241 +1,217 @@
 """The engine: walks each person's life course event by event and orders the procedures in time.
 
 Persons do not interact, so each is simulated from entry to the end of the period on their own,
-by the next-event method: the earliest pending event (a change of use, a test due, an ID use,
-an inspection, an order ending, a reassessment, a release, ...) is taken, its procedure is run,
-and the bookkeeping records what changed. Cost grows with the number of events, not with
-persons x days. Persons are split into a fixed number of chunks, each with its own integer
-accumulators, so the sums (and so the run) are the same whatever the number of threads.
+by the next-event method: the earliest pending event is taken, the procedure that owns it runs
+its handler, and what the handler changed decides what follows (state.Changed): nothing, the
+stocks, or the clocks, schedules, spans and stocks of every procedure. Cost grows with the
+number of events, not with persons x days.
+
+The engine reads no rule value and counts no flow but its own event count: handlers live in
+their procedures' modules (the table in docs/model.md). Persons are split into a fixed number of
+chunks, each with its own integer accumulators, so the sums (and so the run) are the same
+whatever the number of threads.
 """
 
 from __future__ import annotations
 
-import math
+import enum
+from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from . import alerts, apps, data_errors, drug_use, exit, grid, ledger, management, pathways
-from .catalogue import Par
-from .jit import KERNEL
-from .measures import (
-    FLOW_ALERT_VENUE0,
-    FLOW_INTERROGATION_VENUE0,
-    N_DIMS,
-    N_PERIODIC,
-    Flow,
-    Intrusion,
+from . import (
+    alerts,
+    apps,
+    data_errors,
+    drug_use,
+    exit,
+    ledger,
+    management,
+    official_statistics,
+    pathways,
+    registration,
+    testing,
 )
-from .rng import Stream, chance, draw, peek, person_key
-from .state import FNEVER, NEVER, F, K, Release, S
-from .testing import is_positive, positive_result, record_detection, record_negative
+from .jit import KERNEL
+from .measures import N_DIMS, N_PERIODIC, Flow
+from .rng import person_key
+from .state import NEVER, Changed, F, K, Life, S
 
 N_CHUNKS = 16  # fixed: the accumulators (and so the sums) never depend on the thread count
 
-# event codes, in the order ties on the same day are taken
-_EV_USE, _EV_TEST, _EV_ID, _EV_INSPECT, _EV_ENCOUNTER, _EV_APP = 0, 1, 2, 3, 4, 5
-_EV_ORDER_END, _EV_ASSESS, _EV_OFFICIAL, _EV_EXIT_FLIP, _EV_TRUE_FLIP = 6, 7, 8, 9, 10
-_EV_RELEASE, _EV_DEATH, _EV_CORRECT, _EV_RULE, _EV_AGE = 11, 12, 13, 14, 15
-N_EVENTS = 16
-_NS, _NF, _NK = int(S.N), int(F.N), int(K.N)
 
-# columns of max_rates: bounds of the thinned Poisson processes of one locality
-_MAX_ID, _MAX_ENCOUNTER, _MAX_APP, _MAX_INSPECT0 = 0, 1, 2, 3  # inspections: one per tier
-N_BOUNDS = 7
+class Event(enum.IntEnum):
+    """The events of a life course, in the order ties on the same day are taken (the lowest
+    value first). The names are the trace's event names."""
 
-
-@njit(inline="always", **KERNEL)
-def _next_clock(t, bound, keys, k, stream) -> float:  # noqa: ANN001
-    """Next candidate of a thinned Poisson process with rate `bound` a year."""
-    if bound <= 0.0:
-        return FNEVER
-    return t - 365.25 * math.log(1.0 - draw(keys, k, stream)) / bound
-
-
-@njit(**KERNEL)
-def _refresh(s, f, t, P, grid_rank, app_rank, codes, codes_new, delta_row, rates_j,
-             intrusions, keys, k, bounds, intervals) -> None:  # noqa: ANN001
-    """After an event that changed the state: clocks, schedules, spans and stocks follow.
-
-    A clock whose process cannot fire is parked (FNEVER) and restarted from day t when it can
-    again; Poisson processes are memoryless, so this is exact.
-    """
-    management.reschedule_test(s, t, P)
-    app = apps.enrolled_app(s, P, app_rank)
-    if app != s[S.APP]:
-        s[S.APP] = app
-        f[F.APP_ALERT] = FNEVER
-        if app >= 0:
-            f[F.APP_ALERT] = _next_clock(t, bounds[_MAX_APP], keys, k, Stream.APP)
-    tier = s[S.TIER] if management.reachable(s) else -1
-    if tier != s[S.INSPECT_TIER]:
-        s[S.INSPECT_TIER] = tier
-        f[F.INSPECT] = FNEVER
-        if tier >= 0:
-            f[F.INSPECT] = _next_clock(t, bounds[_MAX_INSPECT0 + tier], keys, k, Stream.INSPECT)
-    if alerts.raises_alert(s):
-        if f[F.ID_USE] >= FNEVER:
-            f[F.ID_USE] = _next_clock(t, bounds[_MAX_ID], keys, k, Stream.ID_USE)
-    else:
-        f[F.ID_USE] = FNEVER
-    if s[S.USING] == 1 and s[S.ALIVE] == 1 and not pathways.is_custodial(s[S.PATHWAY]):
-        if f[F.ENCOUNTER] >= FNEVER:
-            f[F.ENCOUNTER] = _next_clock(t, bounds[_MAX_ENCOUNTER], keys, k, Stream.ENCOUNTER)
-    else:
-        f[F.ENCOUNTER] = FNEVER
-    intervals[0] = management.counselling_interval(s, P)
-    intervals[1] = grid.visit_interval(s, P, grid_rank)
-    intervals[2] = apps.checkin_interval(P, app)
-    registered = ledger.in_registry(s)
-    band = ledger.age_band(s, t) if registered and s[S.RELEASE] <= Release.PARTIAL else -1
-    ledger.set_spans(s, f, t, intervals, band, alerts.alert_band(s), registered, rates_j,
-                     intrusions)
-    ledger.stock_codes(s, t, P, codes_new)
-    ledger.move_stocks(codes, codes_new, delta_row)
+    USE_CHANGE = 0  # drug_use.on_use_change
+    SCHEDULED_TEST = 1  # testing.on_scheduled_test
+    ALERT_CONTACT = 2  # alerts.on_alert_contact
+    INSPECTION = 3  # testing.on_inspection
+    ENCOUNTER = 4  # testing.on_encounter
+    APP_ALERT = 5  # apps.on_app_alert
+    ORDER_END = 6  # pathways.on_order_end
+    REASSESSMENT = 7  # management.on_reassessment
+    OFFICIAL_FLIP = 8  # official_statistics.on_official_flip
+    EXIT_FLIP = 9  # exit.on_exit_flip
+    TRUE_FLIP = 10  # exit.on_true_flip
+    RELEASE = 11  # exit.on_release
+    DEATH = 12  # drug_use.on_death
+    CORRECTION = 13  # data_errors.on_correction
+    RULE_CHANGE = 14  # exit.on_rule_change
+    AGE_BAND = 15  # ledger.on_age_band
 
 
-@njit(inline="always", **KERNEL)
-def _detect(s, t, P, keys, k, fl) -> bool:  # noqa: ANN001
-    """Record a detected use; True if anything that schedules or stocks depend on changed
-    (a repeat detection of someone already at extreme risk with no order changes nothing)."""
-    before = _what_refresh_reads(s, t)
-    record_detection(s, t, P, keys, k, fl)
-    if pathways.is_custodial(s[S.PATHWAY]):
-        drug_use.enter_custody(s, t, P)
-    return _what_refresh_reads(s, t) != before
+N_EVENTS = len(Event)
+# plain integers of the events a kernel holds in a variable (Numba types enum members apart)
+_USE_CHANGE, _SCHEDULED_TEST, _ALERT_CONTACT, _INSPECTION, _ENCOUNTER, _APP_ALERT = range(6)
+_OFFICIAL_FLIP, _EXIT_FLIP = int(Event.OFFICIAL_FLIP), int(Event.EXIT_FLIP)
+EVENT_NAMES = tuple(e.name.lower() for e in Event)
+TRACE_FIELDS = ("day", "event", "using", "pathway", "tier", "last_detect", "neg_tests",
+                "eligible", "release", "in_registry", "release_due")
+_TRACE_S = (S.USING, S.PATHWAY, S.TIER, S.LAST_DETECT, S.NEG_TESTS, S.ELIGIBLE, S.RELEASE,
+            S.IN_REGISTRY, S.RELEASE_DUE)
 
 
-@njit(inline="always", **KERNEL)
-def _what_refresh_reads(s, t):  # noqa: ANN001, ANN202
-    """The state _refresh depends on that a detection can change."""
-    return (s[S.TIER], s[S.NEG_TESTS], s[S.ELIGIBLE], s[S.RELEASE_DUE], s[S.RELEASE],
-            s[S.PATHWAY], s[S.ORDER_END], s[S.NEXT_ASSESS], s[S.USING], s[S.ORDER_ACTIVE],
-            s[S.ORDER_KIND], int(t >= s[S.OFFICIAL_FLIP]) + 2 * int(t >= s[S.EXIT_FLIP]))
+class Rules(NamedTuple):
+    """The scenario's rules as the engine takes them (model.Prepared makes them)."""
+
+    table: np.ndarray  # float64 [jurisdiction, month, Par]
+    month_of_day: np.ndarray  # int [day]
+    rule_days: np.ndarray  # int64 [jurisdiction, k]: days some rule changes, then NEVER
+    bounds: np.ndarray  # float64 [jurisdiction, Bound]: thinning bounds
+    n_days: int
 
 
-@njit(inline="always", **KERNEL)
-def _negative(s, f, t, P, keys, k, fl, scheduled) -> bool:  # noqa: ANN001
-    """A negative test may count towards exit; True if it made the person eligible."""
-    record_negative(s, P, scheduled)
-    return exit.check_eligibility(s, f, t, P, keys, k, fl)
+class Tallies(NamedTuple):
+    """Integer accumulators, one slice per chunk."""
+
+    flows: np.ndarray  # int64 [chunk, jurisdiction, month, Flow]
+    stock_delta: np.ndarray  # int64 [chunk, jurisdiction, month, Stock]: moves between stocks
+    rates: np.ndarray  # int64 [chunk, jurisdiction, day + 1, Rate]: daily rate changes
 
 
-@njit(inline="always", **KERNEL)
-def _test(s, f, t, P, positive, keys, k, fl) -> bool:  # noqa: ANN001
-    """The consequence of a test by police or inspectors; True if the state changed."""
-    if positive:
-        return _detect(s, t, P, keys, k, fl)
-    return _negative(s, f, t, P, keys, k, fl, False)
+class Work(NamedTuple):
+    """Scratch arrays, one row per chunk (kernels allocate nothing; see jit.py)."""
+
+    s: np.ndarray
+    f: np.ndarray
+    keys: np.ndarray
+    k: np.ndarray
+    codes: np.ndarray
+    codes_new: np.ndarray
+    intervals: np.ndarray
+    times: np.ndarray
+    trace: np.ndarray  # int64 [rows, TRACE_FIELDS]: an event log when it has rows (trace_one)
 
 
-@njit(inline="always", **KERNEL)
-def _alert_reaches(s, f, t, P, v, keys, k, fl, intrusions) -> bool:  # noqa: ANN001
-    """An alert at venue v that police answer and that reaches the person (paper fn 22): an
-    interrogation in public, usually a test. True if the state changed. (The alerts that reach
-    no one are counted by alerts.unreached_alerts.)"""
-    # a contact owns two POLICE draws: tested, result
-    tested = chance(P[Par.ALERTS__TEST_GIVEN_CONTACT], keys, k, Stream.POLICE, 0)
-    positive = tested and positive_result(s, P, keys, k, Stream.POLICE, 1)
-    k[Stream.POLICE] += 2
-    fl[Flow.ALERTS] += 1
-    fl[FLOW_ALERT_VENUE0 + v] += 1
-    fl[Flow.ALERT_RESPONSES] += 1
-    fl[Flow.ALERT_CONTACTS] += 1
-    fl[FLOW_INTERROGATION_VENUE0 + v] += 1
-    fl[Flow.INTRUSIONS_PUBLIC_INTERROGATION] += 1
-    intrusions[Intrusion.PUBLIC_INTERROGATION] += 1
-    fl[Flow.OFFICER_MINUTES_ALERTS] += int(round(60.0 * P[Par.ALERTS__OFFICER_HOURS_PER_RESPONSE]
-                                                 + 60.0 * P[Par.ALERTS__OFFICER_HOURS_PER_CONTACT]))
-    changed = False
-    if s[S.LOST] == 1:
-        s[S.LOST] = 0
-        fl[Flow.WHEREABOUTS_FOUND] += 1
-        changed = True
-    if tested:
-        fl[Flow.ALERT_TESTS] += 1
-        fl[Flow.INTRUSIONS_PUBLIC_TEST] += 1
-        intrusions[Intrusion.PUBLIC_TEST] += 1
-        if positive:
-            fl[Flow.ALERT_POSITIVES] += 1
-        changed = _test(s, f, t, P, positive, keys, k, fl) or changed
-    return changed
+def tallies(n_chunks: int, n_jurisdictions: int, n_months: int, n_days: int) -> Tallies:
+    from .measures import N_FLOWS, N_RATES, N_STOCKS
+
+    return Tallies(np.zeros((n_chunks, n_jurisdictions, n_months, N_FLOWS), np.int64),
+                   np.zeros((n_chunks, n_jurisdictions, n_months, N_STOCKS), np.int64),
+                   np.zeros((n_chunks, n_jurisdictions, n_days + 1, N_RATES), np.int64))
+
+
+def scratch(n_chunks: int, trace_rows: int = 0) -> Work:
+    return Work(
+        np.zeros((n_chunks, int(S.N)), np.int64), np.zeros((n_chunks, int(F.N))),
+        np.zeros((n_chunks, int(K.N)), np.uint64), np.zeros((n_chunks, int(K.N)), np.int64),
+        np.full((n_chunks, N_DIMS), -1, np.int64), np.full((n_chunks, N_DIMS), -1, np.int64),
+        np.zeros((n_chunks, N_PERIODIC)), np.zeros((n_chunks, N_EVENTS), np.int64),
+        np.zeros((trace_rows, len(TRACE_FIELDS)), np.int64),
+    )
 
 
 @njit(**KERNEL)
-def _inspect(s, f, t, P, u_work, u_neighbour, u_result, keys, k, fl, intrusions) -> bool:  # noqa: ANN001
-    """An unscheduled inspection with a test, at home or at work (paper fn 21, 51)."""
-    fl[Flow.OFFICER_MINUTES_INSPECTIONS] += int(
-        round(60.0 * P[Par.MANAGEMENT__OFFICER_HOURS_PER_INSPECTION]))
-    if u_work < P[Par.MANAGEMENT__WORKPLACE_SHARE]:
-        fl[Flow.INSPECTIONS_WORKPLACE] += 1
-        fl[Flow.INTRUSIONS_WORKPLACE_TEST] += 1
-        intrusions[Intrusion.WORKPLACE_TEST] += 1
-    else:
-        fl[Flow.INSPECTIONS_HOME] += 1
-        fl[Flow.INTRUSIONS_HOME_VISIT] += 1
-        fl[Flow.INTRUSIONS_HOME_TEST] += 1
-        intrusions[Intrusion.HOME_VISIT] += 1
-        intrusions[Intrusion.HOME_TEST] += 1
-        if u_neighbour < P[Par.MANAGEMENT__NEIGHBOUR_INTERVIEW_PROBABILITY]:
-            fl[Flow.INTRUSIONS_NEIGHBOUR_INTERVIEW] += 1
-            intrusions[Intrusion.NEIGHBOUR_INTERVIEW] += 1
-    positive = is_positive(s, P, u_result)
-    if positive:
-        fl[Flow.INSPECTION_POSITIVES] += 1
-    return _test(s, f, t, P, positive, keys, k, fl)
+def _follow(life, t, P, delta_row) -> None:  # noqa: ANN001
+    """After an event that changed the state, every procedure's clocks, schedules and spans
+    follow, then the stocks."""
+    management.follow(life, t, P)
+    apps.follow(life, t, P)
+    alerts.follow(life, t, P)
+    ledger.follow(life, t, P, delta_row)
 
 
 @njit(**KERNEL)
-def _rules_changed(s, f, t, P, keys, k, fl) -> None:  # noqa: ANN001
-    """New rule values from today: the dates that depend on them move, and the exit criteria
-    are judged again, so a reform reaches everyone on the day it takes effect."""
-    s[S.OFFICIAL_FLIP] = s[S.LAST_DETECT] + int(P[Par.STATISTICS__ABSTINENT_DAYS])
-    s[S.EXIT_FLIP] = s[S.LAST_DETECT] + int(P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED])
-    done = s[S.FLIPS_DONE]
-    done = (done | 1) if s[S.OFFICIAL_FLIP] <= t else (done & ~1)
-    done = (done | 2) if s[S.EXIT_FLIP] <= t else (done & ~2)
-    if s[S.NEVER_USED] == 0 and s[S.USING] == 0:
-        s[S.TRUE_FLIP] = drug_use.true_flip_day(s[S.ABST_START], P)
-        done = (done | 4) if s[S.TRUE_FLIP] <= t else (done & ~4)
-    s[S.FLIPS_DONE] = done
-    exit.check_eligibility(s, f, t, P, keys, k, fl)
-    exit.schedule_release(s, f, t, P)
+def _handle(ev, life, t, P, fl) -> int:  # noqa: ANN001
+    """Dispatch an event to the handler of the procedure that owns it."""
+    if ev == Event.USE_CHANGE:
+        return drug_use.on_use_change(life, t, P, fl)
+    if ev == Event.SCHEDULED_TEST:
+        return testing.on_scheduled_test(life, t, P, fl)
+    if ev == Event.ALERT_CONTACT:
+        return alerts.on_alert_contact(life, t, P, fl)
+    if ev == Event.INSPECTION:
+        return testing.on_inspection(life, t, P, fl)
+    if ev == Event.ENCOUNTER:
+        return testing.on_encounter(life, t, P, fl)
+    if ev == Event.APP_ALERT:
+        return apps.on_app_alert(life, t, P, fl)
+    if ev == Event.ORDER_END:
+        return pathways.on_order_end(life, t, P, fl)
+    if ev == Event.REASSESSMENT:
+        return management.on_reassessment(life, t, P, fl)
+    if ev == Event.OFFICIAL_FLIP:
+        return official_statistics.on_official_flip(life, t, P, fl)
+    if ev == Event.EXIT_FLIP:
+        return exit.on_exit_flip(life, t, P, fl)
+    if ev == Event.TRUE_FLIP:
+        return exit.on_true_flip(life, t, P, fl)
+    if ev == Event.RELEASE:
+        return exit.on_release(life, t, P, fl)
+    if ev == Event.DEATH:
+        return drug_use.on_death(life, t, P, fl)
+    if ev == Event.CORRECTION:
+        return data_errors.on_correction(life, t, P, fl)
+    if ev == Event.RULE_CHANGE:
+        return exit.on_rule_change(life, t, P, fl)
+    return ledger.on_age_band(life, t, P, fl)
 
 
 @njit(inline="always", **KERNEL)
 def _is_rare(ev) -> bool:  # noqa: ANN001
-    return ev == _EV_USE or ev >= _EV_ORDER_END
+    return ev == Event.USE_CHANGE or ev >= Event.ORDER_END
 
 
 @njit(**KERNEL)
 def _earliest_rare(s, rule_day, times) -> tuple[int, int]:  # noqa: ANN001
     """(event, day) of the earliest rare event; the lowest code wins a tie."""
     done = s[S.FLIPS_DONE]
-    times[_EV_USE] = s[S.USE_NEXT]
-    times[_EV_ORDER_END] = s[S.ORDER_END]
-    times[_EV_ASSESS] = s[S.NEXT_ASSESS]
-    times[_EV_OFFICIAL] = NEVER if done & 1 else s[S.OFFICIAL_FLIP]
-    times[_EV_EXIT_FLIP] = NEVER if done & 2 else s[S.EXIT_FLIP]
-    times[_EV_TRUE_FLIP] = NEVER if done & 4 else s[S.TRUE_FLIP]
-    times[_EV_RELEASE] = s[S.RELEASE_DUE]
-    times[_EV_DEATH] = s[S.DEATH]
-    times[_EV_CORRECT] = s[S.CORRECT]
-    times[_EV_RULE] = rule_day
-    times[_EV_AGE] = s[S.AGE_FLIP]
-    ev = _EV_USE
-    for e in range(_EV_ORDER_END, N_EVENTS):
+    times[Event.USE_CHANGE] = s[S.USE_NEXT]
+    times[Event.ORDER_END] = s[S.ORDER_END]
+    times[Event.REASSESSMENT] = s[S.NEXT_ASSESS]
+    times[Event.OFFICIAL_FLIP] = NEVER if done & 1 else s[S.OFFICIAL_FLIP]
+    times[Event.EXIT_FLIP] = NEVER if done & 2 else s[S.EXIT_FLIP]
+    times[Event.TRUE_FLIP] = NEVER if done & 4 else s[S.TRUE_FLIP]
+    times[Event.RELEASE] = s[S.RELEASE_DUE]
+    times[Event.DEATH] = s[S.DEATH]
+    times[Event.CORRECTION] = s[S.CORRECT]
+    times[Event.RULE_CHANGE] = rule_day
+    times[Event.AGE_BAND] = s[S.AGE_FLIP]
+    ev = _USE_CHANGE
+    for e in range(Event.ORDER_END, N_EVENTS):
         if times[e] < times[ev]:
             ev = e
     return ev, times[ev]
 
 
-EVENT_NAMES = ("use_change", "scheduled_test", "alert_contact", "inspection", "encounter",
-               "app_alert", "order_end", "reassessment", "official_flip", "exit_flip", "true_flip",
-               "release", "death", "correction", "rule_change", "age_band")
-TRACE_FIELDS = ("day", "event", "using", "pathway", "tier", "last_detect", "neg_tests",
-                "eligible", "release", "in_registry", "release_due")
-_TRACE_S = (S.USING, S.PATHWAY, S.TIER, S.LAST_DETECT, S.NEG_TESTS, S.ELIGIBLE, S.RELEASE,
-            S.IN_REGISTRY, S.RELEASE_DUE)
+@njit(inline="always", **KERNEL)
+def _earliest(life, rare_ev, rare_t) -> tuple[int, int]:  # noqa: ANN001
+    """The next event: the cached earliest rare one, or a frequent clock that comes first
+    (ties to the lower event code, as if all sixteen were scanned together)."""
+    s, f = life.s, life.f
+    ev, t = rare_ev, rare_t
+    t_test = s[S.NEXT_TEST]
+    if t_test < t or (t_test == t and _SCHEDULED_TEST < ev):
+        ev, t = _SCHEDULED_TEST, t_test
+    for e, clock in ((_ALERT_CONTACT, f[F.ID_USE]), (_INSPECTION, f[F.INSPECT]),
+                     (_ENCOUNTER, f[F.ENCOUNTER]), (_APP_ALERT, f[F.APP_ALERT])):
+        day = int(min(clock, 4e9))
+        if day < t or (day == t and e < ev):
+            ev, t = e, day
+    return ev, t
 
 
 @njit(**KERNEL)
@@ -251,301 +227,105 @@ def _trace(trace, t, ev, s) -> None:  # noqa: ANN001
 
 
 @njit(**KERNEL)
-def simulate_person(
-    i, seed, entry_day, jur, path, dependent, birth_day, using0, lost, grid_rank, app_rank,
-    table, month_of_day, n_days, rule_days, max_rates,
-    flows, stock_delta, rates, intrusions, person_out,
-    s, f, keys, k, codes, codes_new, buf, times, trace,
-) -> None:  # noqa: ANN001
-    """One person's life course from entry to the end of the period (or death, or correction)."""
-    j = jur
-    t = entry_day
-    for st in range(_NK):
-        keys[st] = person_key(seed, st, i)
-        k[st] = 0
-    s[:] = 0
-    f[:] = 0.0
-    for d in range(N_DIMS):
-        codes[d] = -1
-    bounds = max_rates[j]
-    P = table[j, month_of_day[t]]
-    fl = flows[j, month_of_day[t]]
-    never_used = 1 if path == 3 else 0
+def _start(i, c, seed, persons, rules, tallies, work):  # noqa: ANN001, ANN202
+    """The person's Life (views into chunk c's scratch and accumulators), keyed draws reset."""
+    j = persons.jurisdiction[i]
+    life = Life(work.s[c], work.f[c], work.keys[c], work.k[c], persons.intrusions[i],
+                persons.outcome[i], work.codes[c], work.codes_new[c], work.intervals[c],
+                tallies.rates[c, j], rules.bounds[j])
+    for st in range(life.keys.shape[0]):
+        life.keys[st] = person_key(seed, st, i)
+        life.k[st] = 0
+    life.s[:] = 0
+    life.f[:] = 0.0
+    life.codes[:] = -1
+    return life
 
-    # --- registration (population.py drew the attributes)
-    s[S.J] = j
-    s[S.ALIVE] = 1
-    s[S.IN_REGISTRY] = 1
-    s[S.NEVER_USED] = never_used
-    s[S.DEPENDENT] = dependent
-    s[S.LOST] = lost
-    s[S.BIRTH] = birth_day
-    s[S.APP] = -1
-    s[S.CTRL_BAND] = -1
-    s[S.ALERT_BAND] = -1
-    s[S.REG_START] = -1
-    s[S.ELIGIBLE] = NEVER
-    s[S.RELEASE_DUE] = NEVER
-    s[S.NEXT_TEST] = NEVER
-    s[S.CORRECT] = NEVER
-    s[S.USE_NEXT] = NEVER
-    s[S.FIRST_RELEASE] = NEVER
-    s[S.ABST_START] = t
-    s[S.TRUE_FLIP] = drug_use.true_flip_day(t, P)
-    s[S.LAST_DETECT] = t
-    s[S.OFFICIAL_FLIP] = t + int(P[Par.STATISTICS__ABSTINENT_DAYS])
-    s[S.EXIT_FLIP] = t + int(P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED])
-    s[S.ENTRY] = t
-    s[S.NEXT_ASSESS] = management.next_assessment(s, t, P)
-    s[S.AGE_FLIP] = ledger.next_age_flip(s, t)
+
+@njit(**KERNEL)
+def simulate_person(i, c, seed, persons, rules, tallies, work) -> None:  # noqa: ANN001
+    """Person i's life course from entry to the end of the period (or death, or correction),
+    into chunk c's accumulators; work.trace (if it has rows) logs every event."""
+    life = _start(i, c, seed, persons, rules, tallies, work)
+    trace = work.trace
+    s, j, t = life.s, persons.jurisdiction[i], persons.entry_day[i]
+    m = rules.month_of_day[t]
+    P, fl = rules.table[j, m], tallies.flows[c, j, m]
+    registration.enter(life, t, P, fl, persons, i)
     s[S.NEXT_RULE] = 0
-    while rule_days[j, s[S.NEXT_RULE]] <= t:
+    while rules.rule_days[j, s[S.NEXT_RULE]] <= t:
         s[S.NEXT_RULE] += 1
-    s[S.TIER] = int(
-        P[Par.MANAGEMENT__ENTRY_TIER__USING] if using0 else P[Par.MANAGEMENT__ENTRY_TIER__NOT_USING]
-    )
-    s[S.DEATH] = t + 1 + int(
-        -365.25 * math.log(1.0 - draw(keys, k, Stream.DEATH)) / P[Par.DRUG_USE__MORTALITY_PER_YEAR]
-    ) if P[Par.DRUG_USE__MORTALITY_PER_YEAR] > 0.0 else NEVER
-    if never_used == 1:
-        s[S.CORRECT] = data_errors.correction_day(t, P, keys, k)
-        s[S.FLIPS_DONE] |= 4  # never used: no abstinence to count
-    if using0 and never_used == 0:
-        drug_use.start_use(s, t, P, keys, k)
-    elif never_used == 0:
-        drug_use.start_abstinence(s, t, P, keys, k, 1.0)
-    fl[Flow.ENTRIES_DETAINED_POSITIVE + path] += 1
-    pathways.order_at_entry(s, t, P, path, keys, k, fl)
-    if pathways.is_custodial(s[S.PATHWAY]):
-        drug_use.enter_custody(s, t, P)
-    f[F.ENCOUNTER] = FNEVER
-    f[F.ID_USE] = FNEVER
-    f[F.INSPECT] = FNEVER
-    f[F.APP_ALERT] = FNEVER
-    s[S.INSPECT_TIER] = -1
-    _refresh(s, f, t, P, grid_rank, app_rank, codes, codes_new, stock_delta[j, month_of_day[t]],
-             rates[j], intrusions, keys, k, bounds, buf)
+    _follow(life, t, P, tallies.stock_delta[c, j, m])
     if trace.shape[0] > 0:
         _trace(trace, t, -1, s)
-
-    rare_stale = True
-    rare_ev, rare_t = 0, NEVER
+    rare_stale, rare_ev, rare_t = True, _USE_CHANGE, NEVER
     while True:
         # Rare events (use changes, order ends, flips, releases...) move only when the state
         # changes, so their earliest is cached; the frequent clocks are read every time.
-        # Ties go to the lower event code, as if all sixteen were scanned together.
         if rare_stale:
-            rare_ev, rare_t = _earliest_rare(s, rule_days[j, s[S.NEXT_RULE]], times)
+            rare_ev, rare_t = _earliest_rare(s, rules.rule_days[j, s[S.NEXT_RULE]], work.times[c])
             rare_stale = False
-        ev, t = rare_ev, rare_t
-        t_test = s[S.NEXT_TEST]
-        if t_test < t or (t_test == t and _EV_TEST < ev):
-            ev, t = _EV_TEST, t_test
-        for e, clock in ((_EV_ID, f[F.ID_USE]), (_EV_INSPECT, f[F.INSPECT]),
-                         (_EV_ENCOUNTER, f[F.ENCOUNTER]), (_EV_APP, f[F.APP_ALERT])):
-            day = int(min(clock, 4e9))
-            if day < t or (day == t and e < ev):
-                ev, t = e, day
-        if t >= n_days:
+        ev, t = _earliest(life, rare_ev, rare_t)
+        if t >= rules.n_days:
             break
-        m = month_of_day[t]
-        P = table[j, m]
-        fl = flows[j, m]
+        m = rules.month_of_day[t]
+        P, fl = rules.table[j, m], tallies.flows[c, j, m]
         s[S.T] = t
         fl[Flow.ENGINE_EVENTS] += 1
-        changed = True  # most events change the state; the frequent ones say when they do not
-
-        if ev == _EV_USE:
-            if s[S.USING] == 1:
-                fl[Flow.TRUE_CESSATIONS] += 1
-                drug_use.start_abstinence(s, t, P, keys, k, apps.relapse_multiplier(P, s[S.APP]))
-            else:
-                fl[Flow.TRUE_RELAPSES] += 1
-                drug_use.start_use(s, t, P, keys, k)
-        elif ev == _EV_TEST:
-            fl[Flow.SCHEDULED_TESTS_DUE] += 1
-            done = chance(P[Par.MANAGEMENT__TEST_DONE_PROBABILITY], keys, k, Stream.TEST, 0)
-            positive = done and positive_result(s, P, keys, k, Stream.TEST, 1)
-            k[Stream.TEST] += 2  # a scheduled test owns two draws: done, result
-            s[S.NEXT_TEST] = NEVER
-            changed = False
-            if done:
-                fl[Flow.SCHEDULED_TESTS_DONE] += 1
-                fl[Flow.INTRUSIONS_SCHEDULED_TEST] += 1
-                intrusions[Intrusion.SCHEDULED_TEST] += 1
-                if positive:
-                    fl[Flow.SCHEDULED_TEST_POSITIVES] += 1
-                    changed = _detect(s, t, P, keys, k, fl)
-                else:
-                    changed = _negative(s, f, t, P, keys, k, fl, True)
-            iv = management.test_interval(s, P)
-            if iv > 0.0 and s[S.NEXT_TEST] == NEVER:
-                s[S.NEXT_TEST] = t + int(iv)
-        elif ev == _EV_ID:
-            changed = False
-            # a candidate owns three ID_USE draws: accept, venue, next candidate
-            total = alerts.venue_total(P)
-            rate = alerts.id_use_rate(s, P, total) * alerts.reach_probability(P)
-            accept = rate >= bounds[_MAX_ID] or (
-                rate > 0.0 and peek(keys, k, Stream.ID_USE, 0) * bounds[_MAX_ID] < rate)
-            v = alerts.venue_of(P, peek(keys, k, Stream.ID_USE, 1), total) if accept else 0
-            k[Stream.ID_USE] += 2
-            f[F.ID_USE] = _next_clock(f[F.ID_USE], bounds[_MAX_ID], keys, k, Stream.ID_USE)
-            if accept:
-                changed = _alert_reaches(s, f, t, P, v, keys, k, fl, intrusions)
-        elif ev == _EV_INSPECT:
-            changed = False
-            u_accept = draw(keys, k, Stream.INSPECT)
-            u_work = draw(keys, k, Stream.INSPECT)
-            u_neighbour = draw(keys, k, Stream.INSPECT)
-            u_result = draw(keys, k, Stream.INSPECT)
-            bound = bounds[_MAX_INSPECT0 + s[S.INSPECT_TIER]]
-            f[F.INSPECT] = _next_clock(f[F.INSPECT], bound, keys, k, Stream.INSPECT)
-            if u_accept * bound < management.inspection_rate(s, P):
-                changed = _inspect(s, f, t, P, u_work, u_neighbour, u_result, keys, k, fl,
-                                   intrusions)
-        elif ev == _EV_ENCOUNTER:
-            u_accept = draw(keys, k, Stream.ENCOUNTER)
-            f[F.ENCOUNTER] = _next_clock(
-                f[F.ENCOUNTER], bounds[_MAX_ENCOUNTER], keys, k, Stream.ENCOUNTER)
-            changed = False
-            if u_accept * bounds[_MAX_ENCOUNTER] < P[Par.MANAGEMENT__ENCOUNTER_RATE_PER_YEAR]:
-                fl[Flow.ENCOUNTER_DETECTIONS] += 1
-                changed = _detect(s, t, P, keys, k, fl)
-        elif ev == _EV_APP:
-            changed = False
-            u_accept = draw(keys, k, Stream.APP)
-            f[F.APP_ALERT] = _next_clock(f[F.APP_ALERT], bounds[_MAX_APP], keys, k, Stream.APP)
-            if u_accept * bounds[_MAX_APP] < apps.alert_rate(P, s[S.APP]):
-                fl[Flow.APP_ALERTS] += 1
-                fl[Flow.INTRUSIONS_APP_ALERT_FOLLOWUP] += 1
-                intrusions[Intrusion.APP_ALERT_FOLLOWUP] += 1
-                fl[Flow.STAFF_MINUTES_APP] += int(round(60.0 * P[Par.APPS__ALERT_FOLLOWUP_HOURS]))
-        elif ev == _EV_ORDER_END:
-            was_custodial = pathways.is_custodial(s[S.PATHWAY])
-            pathways.order_ends(s, t, P, keys, k, fl)
-            if was_custodial and s[S.NEVER_USED] == 0:
-                drug_use.start_abstinence(s, t, P, keys, k, 1.0)
-        elif ev == _EV_ASSESS:
-            changed = management.reassess(s, t, P)
-        elif ev == _EV_OFFICIAL or ev == _EV_EXIT_FLIP or ev == _EV_TRUE_FLIP:
-            # A day count crosses three years: the law may now be met, and stocks move.
-            # Nothing a schedule or clock depends on changes, so only the stocks are redone.
-            s[S.FLIPS_DONE] |= 1 if ev == _EV_OFFICIAL else (2 if ev == _EV_EXIT_FLIP else 4)
-            if ev != _EV_OFFICIAL:
-                exit.check_eligibility(s, f, t, P, keys, k, fl)
-            ledger.stock_codes(s, t, P, codes_new)
-            ledger.move_stocks(codes, codes_new, stock_delta[j, m])
-            changed = False
-        elif ev == _EV_RELEASE:
-            exit.release(s, f, P, fl)
-            if s[S.FIRST_RELEASE] == NEVER:
-                s[S.FIRST_RELEASE] = t
-        elif ev == _EV_DEATH or ev == _EV_CORRECT:
-            if ev == _EV_DEATH:
-                fl[Flow.DEATHS] += 1
-                s[S.ALIVE] = 0
-            else:
-                fl[Flow.ERROR_CORRECTIONS] += 1
-                s[S.CORRECTED] = 1
-            s[S.IN_REGISTRY] = 0
-            _refresh(s, f, t, P, grid_rank, app_rank, codes, codes_new,
-                     stock_delta[j, m], rates[j], intrusions, keys, k, bounds, buf)
-            if trace.shape[0] > 0:
-                _trace(trace, t, ev, s)
-            break
-        elif ev == _EV_RULE:
+        if ev == Event.RULE_CHANGE:
             s[S.NEXT_RULE] += 1
-            _rules_changed(s, f, t, P, keys, k, fl)
-        elif ev == _EV_AGE:
-            s[S.AGE_FLIP] = ledger.next_age_flip(s, t)
-        if changed:
-            _refresh(s, f, t, P, grid_rank, app_rank, codes, codes_new, stock_delta[j, m],
-                     rates[j], intrusions, keys, k, bounds, buf)
-        if changed or _is_rare(ev):
-            rare_stale = True
-        elif s[S.LAST_DETECT] == t:
-            # A detection that changed nothing else moves only the two record flips (later,
-            # and re-armed): merge them into the cached earliest unless it was one of them.
-            if rare_ev == _EV_OFFICIAL or rare_ev == _EV_EXIT_FLIP:
-                rare_stale = True
-            else:
-                for e, day in ((_EV_OFFICIAL, s[S.OFFICIAL_FLIP]), (_EV_EXIT_FLIP, s[S.EXIT_FLIP])):
-                    if day < rare_t or (day == rare_t and e < rare_ev):
-                        rare_ev, rare_t = e, day
+        changed = _handle(ev, life, t, P, fl)
+        if changed >= Changed.STATE:
+            _follow(life, t, P, tallies.stock_delta[c, j, m])
+        elif changed == Changed.STOCKS:
+            ledger.restock(life, t, P, tallies.stock_delta[c, j, m])
         if trace.shape[0] > 0:
             _trace(trace, t, ev, s)
-
-    # close the open spans at the end of the period (or at death / correction)
-    t_end = min(t, n_days)
-    buf[:] = 0.0
-    ledger.set_spans(s, f, t_end, buf, -1, -1, False, rates[j], intrusions)
-    person_out[0] = s[S.EXPOSURE]
-    person_out[1] = s[S.ELIGIBLE]
-    person_out[2] = s[S.DETECTIONS]
-    person_out[3] = codes[4]  # trap group code at the end (-1: not trapped)
-    person_out[4] = codes[1]  # control status at the end
-    person_out[5] = s[S.USING]
-    person_out[6] = s[S.FIRST_RELEASE]
+        if changed == Changed.LEFT:
+            break
+        if changed == Changed.STATE or _is_rare(ev):
+            rare_stale = True
+        elif s[S.LAST_DETECT] == t:
+            rare_ev, rare_t, rare_stale = _merge_record_flips(s, rare_ev, rare_t)
+    ledger.finish(life, min(t, rules.n_days))
 
 
-def scratch(n_chunks: int) -> tuple[np.ndarray, ...]:
-    """Per-chunk working arrays (kernels allocate nothing; see jit.py)."""
-    return (
-        np.zeros((n_chunks, _NS), np.int64), np.zeros((n_chunks, _NF)),
-        np.zeros((n_chunks, _NK), np.uint64), np.zeros((n_chunks, _NK), np.int64),
-        np.full((n_chunks, N_DIMS), -1, np.int64), np.full((n_chunks, N_DIMS), -1, np.int64),
-        np.zeros((n_chunks, N_PERIODIC)), np.zeros((n_chunks, N_EVENTS), np.int64),
-        np.zeros((0, len(TRACE_FIELDS)), np.int64),
-    )
+@njit(inline="always", **KERNEL)
+def _merge_record_flips(s, rare_ev, rare_t):  # noqa: ANN001, ANN202
+    """A detection that changed nothing else moves only the two record flips (later, and
+    re-armed): merge them into the cached earliest rare event unless it was one of them."""
+    if rare_ev == _OFFICIAL_FLIP or rare_ev == _EXIT_FLIP:
+        return rare_ev, rare_t, True
+    for e, day in ((_OFFICIAL_FLIP, s[S.OFFICIAL_FLIP]), (_EXIT_FLIP, s[S.EXIT_FLIP])):
+        if day < rare_t or (day == rare_t and e < rare_ev):
+            rare_ev, rare_t = e, day
+    return rare_ev, rare_t, False
 
 
-@njit(parallel=True, **KERNEL)
-def run_chunks(
-    seed, order, q_lo, q_hi, entry_day, jur, path, dependent, birth_day, using0, lost,
-    grid_rank, app_rank, table, month_of_day, n_days, rule_days, max_rates,
-    flows, stock_delta, rates, intrusions, person_out,
-    s_all, f_all, keys_all, k_all, codes_all, codes_new_all, buf_all, times_all, no_trace,
-) -> None:  # noqa: ANN001
-    """Chunk c simulates persons i = order[q * n_chunks + c] for q in [q_lo, q_hi), into
-    flows[c], stock_delta[c] and rates[c]. Striding spreads early and late entrants evenly over
-    chunks, so the threads share the work equally. `order` lists persons by locality, so a
-    thread works on one locality's rules and tables at a time (they then stay in its cache);
-    the sums are integers, so the order cannot change them."""
-    n_chunks = flows.shape[0]
-    n = entry_day.shape[0]
-    for c in prange(n_chunks):
-        for q in range(q_lo, q_hi):
-            r = q * n_chunks + c
-            if r >= n:
-                break
-            i = order[r]
-            simulate_person(
-                i, seed, entry_day[i], jur[i], path[i], dependent[i], birth_day[i], using0[i],
-                lost[i], grid_rank[i], app_rank[i], table, month_of_day, n_days, rule_days,
-                max_rates, flows[c], stock_delta[c], rates[c], intrusions[i], person_out[i],
-                s_all[c], f_all[c], keys_all[c], k_all[c], codes_all[c], codes_new_all[c],
-                buf_all[c], times_all[c], no_trace,
-            )
+@njit(nogil=True, **KERNEL)
+def run_chunk(c, seed, order, span, persons, rules, tallies, work) -> None:  # noqa: ANN001
+    """Chunk c simulates persons i = order[q * n_chunks + c] for q in range(*span), into its
+    own accumulators. Striding spreads early and late entrants evenly over chunks, so threads
+    share the work equally; `order` lists persons by locality, so a thread works on one
+    locality's rules and tables at a time (they then stay in its cache). The sums are
+    integers, so neither order nor threads can change them. Releases the GIL: chunks run on
+    Python threads (model.simulate)."""
+    n_chunks = tallies.flows.shape[0]
+    n = order.shape[0]
+    for q in range(span[0], span[1]):
+        r = q * n_chunks + c
+        if r >= n:
+            break
+        simulate_person(order[r], c, seed, persons, rules, tallies, work)
 
 
-def trace_one(
-    i, seed, entry_day, jur, path, dependent, birth_day, using0, lost, grid_rank, app_rank,
-    table, month_of_day, n_days, rule_days, max_rates, n_flows, n_stocks, n_rates, n_intr,
-    capacity,
-):  # noqa: ANN001, ANN201
-    """Replay one person with scratch accumulators and return their event log."""
-    n_j, n_m = table.shape[0], table.shape[1]
-    flows = np.zeros((n_j, n_m, n_flows), np.int64)
-    stock_delta = np.zeros((n_j, n_m, n_stocks), np.int64)
-    rates = np.zeros((n_j, n_days + 1, n_rates), np.int64)
-    intrusions = np.zeros(n_intr, np.int32)
-    person_out = np.zeros(8, np.int32)
-    trace = np.zeros((capacity + 1, len(TRACE_FIELDS)), np.int64)
-    s, f, keys, k, codes, codes_new, buf, times = (a[0] for a in scratch(1)[:-1])
-    simulate_person(
-        i, seed, entry_day, jur, path, dependent, birth_day, using0, lost, grid_rank, app_rank,
-        table, month_of_day, n_days, rule_days, max_rates, flows, stock_delta, rates,
-        intrusions, person_out, s, f, keys, k, codes, codes_new, buf, times, trace,
-    )
-    return trace[1 : trace[0, 0] + 1], intrusions, person_out
+def trace_one(i: int, seed: int, persons: tuple, rules: Rules, n_jurisdictions: int,
+              n_months: int, capacity: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Replay person i with scratch accumulators: (event log, intrusions, outcome row). The
+    run's own arrays are not written (fresh zero rows; np.zeros maps pages only when touched)."""
+    bundle = persons._replace(intrusions=np.zeros((i + 1, persons.intrusions.shape[1]), np.int32),
+                              outcome=np.zeros((i + 1, persons.outcome.shape[1]), np.int32))
+    work = scratch(1, capacity + 1)
+    simulate_person(i, 0, seed, bundle, rules,
+                    tallies(1, n_jurisdictions, n_months, rules.n_days), work)
+    return work.trace[1 : work.trace[0, 0] + 1], bundle.intrusions[i], bundle.outcome[i]

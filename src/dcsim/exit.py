@@ -15,11 +15,18 @@ import math
 from numba import njit
 
 from .catalogue import Par
-from .drug_use import abstinent_days
+from .drug_use import abstinent_days, true_flip_day
 from .jit import KERNEL
 from .measures import Flow
+from .official_statistics import official_flip_day
 from .rng import Stream, draw
-from .state import NEVER, F, Release, S
+from .state import NEVER, Changed, F, Release, S
+
+
+@njit(inline="always", **KERNEL)
+def exit_flip_day(last_detect, P) -> int:  # noqa: ANN001
+    """The day a record last detected on `last_detect` meets the law's abstinence period."""
+    return last_detect + int(P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED])
 
 
 @njit(inline="always", **KERNEL)
@@ -108,3 +115,60 @@ def end_episode(s, flows_row) -> None:  # noqa: ANN001
     elif s[S.RELEASE] == Release.DELETED:
         flows_row[Flow.REENTRIES] += 1
     s[S.RELEASE] = Release.CONTROL
+
+
+# --- event handlers (the engine calls them; each returns what changed, state.Changed) -------
+
+
+@njit(**KERNEL)
+def on_exit_flip(life, t, P, fl) -> int:  # noqa: ANN001
+    """Event EXIT_FLIP: three years since the last detected use; the law may now be met.
+
+    Reads the record and test count; writes s[FLIPS_DONE] bit 2 and, if newly eligible, the
+    episode (s[ELIGIBLE, RELEASE_DUE], f[EXIT_*]); counts NEWLY_ELIGIBLE; owns three EXIT
+    draws per episode. Nothing a clock or schedule reads changes: only stocks follow."""
+    life.s[S.FLIPS_DONE] |= 2
+    check_eligibility(life.s, life.f, t, P, life.keys, life.k, fl)
+    return Changed.STOCKS
+
+
+@njit(**KERNEL)
+def on_true_flip(life, t, P, fl) -> int:  # noqa: ANN001
+    """Event TRUE_FLIP: true abstinence reaches the law's three years (a stock of the truth,
+    and the criterion when exit.judged_on_true_abstinence). As on_exit_flip, bit 4."""
+    life.s[S.FLIPS_DONE] |= 4
+    check_eligibility(life.s, life.f, t, P, life.keys, life.k, fl)
+    return Changed.STOCKS
+
+
+@njit(**KERNEL)
+def on_release(life, t, P, fl) -> int:  # noqa: ANN001
+    """Event RELEASE: the record update comes. Writes s[RELEASE, RELEASE_DUE, FIRST_RELEASE];
+    counts RELEASES_FULL or RELEASES_PARTIAL and RECORD_DELETIONS; no draws (the episode's)."""
+    s = life.s
+    release(s, life.f, P, fl)
+    if s[S.FIRST_RELEASE] == NEVER:
+        s[S.FIRST_RELEASE] = t
+    return Changed.STATE
+
+
+@njit(**KERNEL)
+def on_rule_change(life, t, P, fl) -> int:  # noqa: ANN001
+    """Event RULE_CHANGE: new rule values from today. The days derived from them move and the
+    exit criteria are judged again, so a reform reaches everyone on the day it takes effect.
+
+    Writes s[OFFICIAL_FLIP, EXIT_FLIP, TRUE_FLIP, FLIPS_DONE] and the exit episode; counts
+    NEWLY_ELIGIBLE; reuses the episode's EXIT draws (f[EXIT_*]) or takes three new ones."""
+    s = life.s
+    s[S.OFFICIAL_FLIP] = official_flip_day(s[S.LAST_DETECT], P)
+    s[S.EXIT_FLIP] = exit_flip_day(s[S.LAST_DETECT], P)
+    done = s[S.FLIPS_DONE]
+    done = (done | 1) if s[S.OFFICIAL_FLIP] <= t else (done & ~1)
+    done = (done | 2) if s[S.EXIT_FLIP] <= t else (done & ~2)
+    if s[S.NEVER_USED] == 0 and s[S.USING] == 0:
+        s[S.TRUE_FLIP] = true_flip_day(s[S.ABST_START], P)
+        done = (done | 4) if s[S.TRUE_FLIP] <= t else (done & ~4)
+    s[S.FLIPS_DONE] = done
+    check_eligibility(s, life.f, t, P, life.keys, life.k, fl)
+    schedule_release(s, life.f, t, P)
+    return Changed.STATE

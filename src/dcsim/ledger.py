@@ -11,10 +11,21 @@ from __future__ import annotations
 
 from numba import njit
 
+from . import alerts, apps, grid, management
 from .catalogue import Par
 from .jit import KERNEL
-from .measures import AGE_BANDS_YEARS, FIXED_POINT, N_DIMS, N_PERIODIC, Intrusion, Rate, Stock
-from .state import NEVER, Release, S
+from .measures import (
+    AGE_BANDS_YEARS,
+    FIXED_POINT,
+    N_DIMS,
+    N_PERIODIC,
+    Dim,
+    Intrusion,
+    Rate,
+    Stock,
+)
+from .population import Outcome
+from .state import NEVER, Changed, F, Release, S
 
 _PERIODIC_INTRUSION = (
     int(Intrusion.COUNSELLING), int(Intrusion.HOME_VISIT), int(Intrusion.APP_CHECKIN)
@@ -33,33 +44,34 @@ def stock_codes(s, t, P, out) -> None:  # noqa: ANN001
     for d in range(N_DIMS):
         out[d] = -1
     if s[S.CORRECTED] == 0 and s[S.RELEASE] != Release.DELETED:
-        out[7] = Stock.RECORDS_HELD
+        out[Dim.RECORDS] = Stock.RECORDS_HELD
     if not in_registry(s):
         return
-    out[0] = Stock.EXISTING_USERS if t < s[S.OFFICIAL_FLIP] else Stock.ABSTINENT_3Y_RECORDED
-    out[1] = Stock.UNDER_CONTROL + s[S.RELEASE]
-    out[2] = Stock.PATHWAY_NONE + s[S.PATHWAY]
+    out[Dim.OFFICIAL] = (Stock.EXISTING_USERS if t < s[S.OFFICIAL_FLIP]
+                         else Stock.ABSTINENT_3Y_RECORDED)
+    out[Dim.CONTROL] = Stock.UNDER_CONTROL + s[S.RELEASE]
+    out[Dim.PATHWAY] = Stock.PATHWAY_NONE + s[S.PATHWAY]
     if s[S.NEVER_USED] == 1:
-        out[3] = Stock.TRUE_NEVER_USED
+        out[Dim.TRUTH] = Stock.TRUE_NEVER_USED
     elif s[S.USING] == 1:
-        out[3] = Stock.TRUE_USING
+        out[Dim.TRUTH] = Stock.TRUE_USING
     elif t >= s[S.TRUE_FLIP]:
-        out[3] = Stock.TRUE_ABSTINENT_3Y
+        out[Dim.TRUTH] = Stock.TRUE_ABSTINENT_3Y
     else:
-        out[3] = Stock.TRUE_ABSTINENT_UNDER_3Y
+        out[Dim.TRUTH] = Stock.TRUE_ABSTINENT_UNDER_3Y
     if s[S.RELEASE] != Release.FULL and t >= s[S.EXIT_FLIP]:
         if s[S.RELEASE] == Release.PARTIAL:
-            out[4] = Stock.TRAPPED_PARTIAL_RELEASE
+            out[Dim.TRAP] = Stock.TRAPPED_PARTIAL_RELEASE
         elif P[Par.EXIT__RELEASE_ALLOWED] < 0.5:
-            out[4] = Stock.TRAPPED_NO_RELEASE_AREA
+            out[Dim.TRAP] = Stock.TRAPPED_NO_RELEASE_AREA
         elif s[S.ELIGIBLE] == NEVER:
-            out[4] = Stock.TRAPPED_INSUFFICIENT_TESTS
+            out[Dim.TRAP] = Stock.TRAPPED_INSUFFICIENT_TESTS
         else:
-            out[4] = Stock.TRAPPED_AWAITING_UPDATE
+            out[Dim.TRAP] = Stock.TRAPPED_AWAITING_UPDATE
     if s[S.ELIGIBLE] != NEVER:
-        out[5] = Stock.ELIGIBLE_BY_LAW
+        out[Dim.ELIGIBLE] = Stock.ELIGIBLE_BY_LAW
     if s[S.LOST] == 1:
-        out[6] = Stock.WHEREABOUTS_UNKNOWN
+        out[Dim.LOST] = Stock.WHEREABOUTS_UNKNOWN
 
 
 @njit(inline="always", **KERNEL)
@@ -120,7 +132,7 @@ def set_spans(s, f, t, intervals, ctrl_band, alert_band, registered, rates_j,
     (0) or using (1), or -1; registered: holds a counted record.
     """
     for p in range(N_PERIODIC):
-        iv_now = f[4 + p]
+        iv_now = f[F.SPAN_IV_0 + p]
         if iv_now != intervals[p]:
             if iv_now > 0.0:
                 start = s[S.SPAN_START_0 + p]
@@ -129,7 +141,7 @@ def set_spans(s, f, t, intervals, ctrl_band, alert_band, registered, rates_j,
             if intervals[p] > 0.0:
                 rates_j[t, p] += fixed_rate(intervals[p])
                 s[S.SPAN_START_0 + p] = t
-            f[4 + p] = intervals[p]
+            f[F.SPAN_IV_0 + p] = intervals[p]
     _move_band(s, S.CTRL_BAND, ctrl_band, rates_j, t, Rate.CONTROL_DAYS_UNDER_25)
     _move_band(s, S.ALERT_BAND, alert_band, rates_j, t, Rate.ALERT_DAYS_NOT_USING)
     if registered and s[S.REG_START] < 0:
@@ -139,3 +151,52 @@ def set_spans(s, f, t, intervals, ctrl_band, alert_band, registered, rates_j,
         rates_j[t, Rate.REGISTRY_DAYS] -= 1
         s[S.EXPOSURE] += t - s[S.REG_START]
         s[S.REG_START] = -1
+
+
+@njit(inline="always", **KERNEL)
+def restock(life, t, P, delta_row) -> None:  # noqa: ANN001
+    """The person's stock codes on day t; moves between columns go into this month's row."""
+    stock_codes(life.s, t, P, life.codes_new)
+    move_stocks(life.codes, life.codes_new, delta_row)
+
+
+@njit(inline="always", **KERNEL)
+def follow(life, t, P, delta_row) -> None:  # noqa: ANN001
+    """After a change of state: the spans of schedules and person-days, and the stocks.
+
+    Reads the schedules of management, grid and apps and the alert band; writes s[SPAN_*,
+    CTRL_BAND, ALERT_BAND, REG_START, EXPOSURE], f[SPAN_IV_*], the daily rates, the person's
+    periodic intrusions and stock codes. No draws: schedules are counted, not drawn."""
+    s, iv = life.s, life.intervals
+    iv[0] = management.counselling_interval(s, P)
+    iv[1] = grid.visit_interval(s, P, life.f[F.GRID_RANK])
+    iv[2] = apps.checkin_interval(P, s[S.APP])
+    registered = in_registry(s)
+    band = age_band(s, t) if registered and s[S.RELEASE] <= Release.PARTIAL else -1
+    set_spans(s, life.f, t, iv, band, alerts.alert_band(s), registered, life.rates,
+              life.intrusions)
+    restock(life, t, P, delta_row)
+
+
+@njit(**KERNEL)
+def on_age_band(life, t, P, fl) -> int:  # noqa: ANN001
+    """Event AGE_BAND: the person crosses an age boundary (person-days under control by age,
+    paper fn 64-67). Writes s[AGE_FLIP]; the spans follow; no draws."""
+    life.s[S.AGE_FLIP] = next_age_flip(life.s, t)
+    return Changed.STATE
+
+
+@njit(**KERNEL)
+def finish(life, t_end) -> None:  # noqa: ANN001
+    """Close the open spans at the end of the life course and write the person's outcome."""
+    s = life.s
+    life.intervals[:] = 0.0
+    set_spans(s, life.f, t_end, life.intervals, -1, -1, False, life.rates, life.intrusions)
+    out = life.outcome
+    out[Outcome.EXPOSURE_DAYS] = s[S.EXPOSURE]
+    out[Outcome.ELIGIBLE_DAY] = s[S.ELIGIBLE]
+    out[Outcome.DETECTIONS] = s[S.DETECTIONS]
+    out[Outcome.TRAP_CODE] = life.codes[Dim.TRAP]
+    out[Outcome.CONTROL_CODE] = life.codes[Dim.CONTROL]
+    out[Outcome.USING_AT_END] = s[S.USING]
+    out[Outcome.FIRST_RELEASE_DAY] = s[S.FIRST_RELEASE]

@@ -8,13 +8,15 @@ without one lowers the tier a step.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from .catalogue import Par
 from .drug_use import abstinent_days
 from .jit import KERNEL
 from .pathways import is_custodial
-from .state import NEVER, Pathway, Release, S
+from .rng import Stream, next_candidate
+from .state import FNEVER, NEVER, Bound, Changed, F, Pathway, Release, S
 
 _TEST_IV0 = int(Par.MANAGEMENT__TEST_INTERVAL_DAYS__EXTREME)
 _COUNSEL_IV0 = int(Par.MANAGEMENT__COUNSELLING_INTERVAL_DAYS__EXTREME)
@@ -116,3 +118,42 @@ def next_assessment(s, t, P) -> int:  # noqa: ANN001
     """The next six-monthly date after day t, counted from entry (fn 20)."""
     iv = int(P[Par.MANAGEMENT__REASSESSMENT_INTERVAL_DAYS])
     return s[S.ENTRY] + iv * ((t - s[S.ENTRY]) // iv + 1)
+
+
+def max_rates(P_all: np.ndarray) -> tuple[np.ndarray, float]:
+    """Thinning bounds of one locality ([month, Par] rule rows): the highest inspection rate of
+    each tier, and the highest encounter rate, over all months."""
+    return (P_all[:, _INSPECT0 : _INSPECT0 + 4].max(0),
+            float(P_all[:, Par.MANAGEMENT__ENCOUNTER_RATE_PER_YEAR].max()))
+
+
+@njit(inline="always", **KERNEL)
+def follow(life, t, P) -> None:  # noqa: ANN001
+    """After a change of state: the test schedule, the inspection clock of the person's tier
+    and the clock of police encounters while using start, move or stop.
+
+    A clock whose process cannot fire is parked (FNEVER) and restarted from day t when it can
+    again; Poisson processes are memoryless, so this is exact. Writes s[NEXT_TEST,
+    INSPECT_TIER], f[INSPECT, ENCOUNTER]; one INSPECT or ENCOUNTER draw per clock started."""
+    s, f = life.s, life.f
+    reschedule_test(s, t, P)
+    tier = s[S.TIER] if reachable(s) else -1
+    if tier != s[S.INSPECT_TIER]:
+        s[S.INSPECT_TIER] = tier
+        f[F.INSPECT] = FNEVER
+        if tier >= 0:
+            f[F.INSPECT] = next_candidate(t, life.bounds[Bound.INSPECT_EXTREME + tier],
+                                          life.keys, life.k, Stream.INSPECT)
+    if s[S.USING] == 1 and s[S.ALIVE] == 1 and not is_custodial(s[S.PATHWAY]):
+        if f[F.ENCOUNTER] >= FNEVER:
+            f[F.ENCOUNTER] = next_candidate(t, life.bounds[Bound.ENCOUNTER], life.keys,
+                                            life.k, Stream.ENCOUNTER)
+    else:
+        f[F.ENCOUNTER] = FNEVER
+
+
+@njit(**KERNEL)
+def on_reassessment(life, t, P, fl) -> int:  # noqa: ANN001
+    """Event REASSESSMENT (fn 20). Reads the record; writes s[TIER, NEXT_ASSESS]; counts no
+    flow; no draws."""
+    return Changed.STATE if reassess(life.s, t, P) else Changed.NOTHING

@@ -89,7 +89,22 @@ class Stock(enum.IntEnum):
 
 
 N_STOCKS = len(Stock)
-N_DIMS = 8  # official, control, pathway, truth, trap, eligible, lost, records
+
+
+class Dim(enum.IntEnum):
+    """Groups of Stock: a person holds at most one column of each (the codes of ledger.py)."""
+
+    OFFICIAL = 0
+    CONTROL = 1
+    PATHWAY = 2
+    TRUTH = 3
+    TRAP = 4
+    ELIGIBLE = 5
+    LOST = 6
+    RECORDS = 7
+
+
+N_DIMS = len(Dim)
 
 
 class Rate(enum.IntEnum):

@@ -5,20 +5,22 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import pandas as pd
 
-from . import alerts, apps, engine
+from . import alerts, apps, engine, management
 from .calendar import month_of_day_table, month_starts
 from .catalogue import PARAM_NAMES, Par
-from .measures import FIXED_POINT, N_FLOWS, N_PERIODIC, N_RATES, N_STOCKS
+from .measures import FIXED_POINT, N_PERIODIC, N_RATES
 from .population import Population
 from .registration import register
 from .rules import resolve_table, rules_hash
 from .scenario import Scenario
-from .state import NEVER
+from .state import NEVER, Bound
 
 # parameters whose change at a date must reach persons between their own events
 _REGISTRATION_COLUMNS = [i for i, n in enumerate(PARAM_NAMES) if n.startswith("registration.")]
@@ -33,13 +35,18 @@ class Prepared:
     months: list[dt.date]
     month_of_day: np.ndarray
     rule_days: np.ndarray  # [jurisdiction, k]: days some rule changes, padded with NEVER
-    max_rates: np.ndarray  # [jurisdiction, engine.N_BOUNDS]: bounds of thinned processes
+    max_rates: np.ndarray  # [jurisdiction, state.Bound]: bounds of thinned processes
     rules_hash: str
     jurisdictions: list[str] = field(default_factory=list)
 
     @property
     def n_days(self) -> int:
         return self.scenario.n_days
+
+    def rules(self) -> engine.Rules:
+        """The bundle the engine takes."""
+        return engine.Rules(self.table, self.month_of_day, self.rule_days, self.max_rates,
+                            self.n_days)
 
 
 def prepare(scenario: Scenario, stacks: list | None = None) -> Prepared:
@@ -72,16 +79,15 @@ def _rule_change_days(table: np.ndarray, months: list[dt.date], start: dt.date) 
 
 
 def _max_rates(table: np.ndarray) -> np.ndarray:
-    out = np.zeros((table.shape[0], engine.N_BOUNDS))
-    insp0 = int(Par.MANAGEMENT__INSPECTION_RATE_PER_YEAR__EXTREME)
+    """Each locality's thinning bounds, from the procedures that own the processes."""
+    out = np.zeros((table.shape[0], int(Bound.N)))
     for j in range(table.shape[0]):
         P = table[j]
-        out[j, engine._MAX_ID] = alerts.max_rate(P)
-        out[j, engine._MAX_INSPECT0 : engine._MAX_INSPECT0 + 4] = P[:, insp0 : insp0 + 4].max(0)
-        out[j, engine._MAX_ENCOUNTER] = P[:, Par.MANAGEMENT__ENCOUNTER_RATE_PER_YEAR].max()
-        enrol = P[:, apps._ENROL0 : apps._ENROL0 + apps.N_APPS]
-        rate = P[:, apps._ALERT0 : apps._ALERT0 + apps.N_APPS]
-        out[j, engine._MAX_APP] = float(np.max(np.where(enrol > 0, rate, 0.0)))
+        out[j, Bound.ALERT_CONTACT] = alerts.max_rate(P)
+        inspect, encounter = management.max_rates(P)
+        out[j, Bound.INSPECT_EXTREME : Bound.INSPECT_EXTREME + 4] = inspect
+        out[j, Bound.ENCOUNTER] = encounter
+        out[j, Bound.APP_ALERT] = apps.max_alert_rate(P)
     return out
 
 
@@ -115,30 +121,31 @@ def simulate(prepared: Prepared, progress: Callable[[int, int], None] | None = N
               or pop.jurisdiction.min() < 0 or pop.jurisdiction.max() >= n_j):
         raise ValueError("registration produced entry days or jurisdictions out of range")
     c = engine.N_CHUNKS
-    flows = np.zeros((c, n_j, n_m, N_FLOWS), np.int64)
-    stock_delta = np.zeros((c, n_j, n_m, N_STOCKS), np.int64)
-    rates = np.zeros((c, n_j, n_days + 1, N_RATES), np.int64)
+    tallies = engine.tallies(c, n_j, n_m, n_days)
     per_chunk = -(-n // c)  # persons per chunk, rounded up
-    if rounds is None:  # rounds only serve the progress bar; each one is a thread barrier
+    if rounds is None:  # rounds only serve the progress bar
         rounds = 20 if progress is not None else 1
     rounds = max(1, min(rounds, per_chunk))
     work = engine.scratch(c)
     order = np.argsort(pop.jurisdiction, kind="stable")  # by locality, then by entry
-    for r in range(rounds):
-        q_lo, q_hi = per_chunk * r // rounds, per_chunk * (r + 1) // rounds
-        engine.run_chunks(
-            sc.seed, order, q_lo, q_hi, pop.entry_day, pop.jurisdiction, pop.path, pop.dependent,
-            pop.birth_day, pop.using_at_entry, pop.lost, pop.grid_rank, pop.app_rank,
-            prepared.table, prepared.month_of_day, n_days, prepared.rule_days,
-            prepared.max_rates, flows, stock_delta, rates, pop.intrusions, pop.outcome, *work,
-        )
-        if progress is not None:
-            progress(min(n, q_hi * c), n)
-    stocks = np.cumsum(stock_delta.sum(axis=0), axis=1)
-    activity = _monthly_activity(rates.sum(axis=0), prepared.month_of_day, n_m)
-    flows = flows.sum(axis=0)
+    args = (sc.seed, order, pop.arrays(), prepared.rules(), tallies, work)
+    with ThreadPoolExecutor(max_workers=numba.get_num_threads()) as pool:
+        for r in range(rounds):
+            span = (per_chunk * r // rounds, per_chunk * (r + 1) // rounds)
+            list(pool.map(lambda chunk, span=span: _run_chunk(chunk, span, *args), range(c)))
+            if progress is not None:
+                progress(min(n, span[1] * c), n)
+    stocks = np.cumsum(tallies.stock_delta.sum(axis=0), axis=1)
+    activity = _monthly_activity(tallies.rates.sum(axis=0), prepared.month_of_day, n_m)
+    flows = tallies.flows.sum(axis=0)
     alerts.unreached_alerts(sc.seed, prepared.table, activity, flows)
     return Run(prepared, pop, flows, stocks, activity, time.perf_counter() - t0)
+
+
+def _run_chunk(c: int, span: tuple[int, int], seed: int, order: np.ndarray, *bundles) -> None:
+    """One chunk on a Python thread: the kernel releases the GIL, so chunks run in parallel;
+    each writes only its own accumulators, so the thread count cannot change the sums."""
+    engine.run_chunk(c, seed, order, span, *bundles)
 
 
 def _monthly_activity(rates: np.ndarray, month_of_day: np.ndarray, n_m: int) -> np.ndarray:
@@ -157,15 +164,9 @@ def trace_person(run: Run, i: int, capacity: int = 100_000) -> pd.DataFrame:
     Replays the person with the run's rules and seed (the draws are keyed by person, so the
     replay is the same life course) and returns one row per event with the state after it.
     """
-    from .measures import N_INTRUSIONS
-
-    pop, p = run.population, run.prepared
-    log, _, _ = engine.trace_one(
-        i, run.scenario.seed, pop.entry_day[i], pop.jurisdiction[i], pop.path[i],
-        pop.dependent[i], pop.birth_day[i], pop.using_at_entry[i], pop.lost[i],
-        pop.grid_rank[i], pop.app_rank[i], p.table, p.month_of_day, p.n_days, p.rule_days,
-        p.max_rates, N_FLOWS, N_STOCKS, N_RATES, N_INTRUSIONS, capacity,
-    )
+    p = run.prepared
+    log, _, _ = engine.trace_one(i, run.scenario.seed, run.population.arrays(), p.rules(),
+                           len(p.jurisdictions), len(p.months), capacity)
     df = pd.DataFrame(log, columns=list(engine.TRACE_FIELDS))
     df["event"] = [("entry" if e < 0 else engine.EVENT_NAMES[e]) for e in df["event"]]
     return df

@@ -12,10 +12,11 @@ from __future__ import annotations
 from numba import njit
 
 from .catalogue import Par
+from .drug_use import start_abstinence
 from .jit import KERNEL
 from .measures import Flow
 from .rng import Stream, draw, peek
-from .state import NEVER, Pathway, S
+from .state import NEVER, Changed, Pathway, S
 
 
 @njit(inline="always", **KERNEL)
@@ -119,3 +120,18 @@ def order_ends(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
         set_order(s, t, P, Pathway.COMMUNITY_REHAB, done, flows_row)
     else:
         set_order(s, t, P, Pathway.NONE, 0, flows_row)
+
+
+@njit(**KERNEL)
+def on_order_end(life, t, P, fl) -> int:  # noqa: ANN001
+    """Event ORDER_END: an order or custody ends; isolation may be followed by rehabilitation,
+    and whoever leaves custody starts an abstinent spell (its relapse clock starts now).
+
+    Writes s[PATHWAY, ORDER_END, ORDER_ACTIVE, ORDER_KIND] and the spell; counts the new
+    order; owns three PATHWAY draws, and two USE draws on leaving custody."""
+    s = life.s
+    was_custodial = is_custodial(s[S.PATHWAY])
+    order_ends(s, t, P, life.keys, life.k, fl)
+    if was_custodial and s[S.NEVER_USED] == 0:
+        start_abstinence(s, t, P, life.keys, life.k, 1.0)
+    return Changed.STATE

@@ -6,14 +6,45 @@ identity numbers, contact details, places or images): see the scope rule in the 
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 import numpy as np
 
 from .measures import N_INTRUSIONS
 
-PERSON_OUT = ("exposure_days", "eligible_day", "detections", "trap_code", "control_code",
-              "using_at_end", "first_release_day")
+
+class Outcome(enum.IntEnum):
+    """Columns of a person's outcome row, written when their life course ends."""
+
+    EXPOSURE_DAYS = 0  # days with a counted record
+    ELIGIBLE_DAY = 1  # day the exit criteria were met in the last episode, else NEVER
+    DETECTIONS = 2
+    TRAP_CODE = 3  # Stock column of the trap group at the end, -1 not trapped
+    CONTROL_CODE = 4  # Stock column of the control group at the end
+    USING_AT_END = 5
+    FIRST_RELEASE_DAY = 6  # day of the first release (partial or full), else NEVER
+
+
+PERSON_OUT = tuple(o.name.lower() for o in Outcome)
+
+
+class Persons(NamedTuple):
+    """The population's arrays as compiled code takes them (see Population)."""
+
+    entry_day: np.ndarray
+    jurisdiction: np.ndarray
+    path: np.ndarray
+    drug: np.ndarray
+    dependent: np.ndarray
+    birth_day: np.ndarray
+    using_at_entry: np.ndarray
+    lost: np.ndarray
+    grid_rank: np.ndarray
+    app_rank: np.ndarray
+    intrusions: np.ndarray
+    outcome: np.ndarray
 
 
 @dataclass
@@ -54,3 +85,7 @@ class Population:
 
     def out(self, name: str) -> np.ndarray:
         return self.outcome[:, PERSON_OUT.index(name)]
+
+    def arrays(self) -> Persons:
+        """The bundle the engine takes (views, not copies)."""
+        return Persons(*(getattr(self, name) for name in Persons._fields))

@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
+from . import data_errors, drug_use, exit, ledger, management, pathways
 from .calendar import add_months, month_starts
 from .catalogue import Par
 from .jit import KERNEL
+from .measures import Flow
+from .official_statistics import official_flip_day
 from .population import Population
 from .rng import Stream, person_key, uniform
-from .state import Drug, Path
+from .state import FNEVER, NEVER, Drug, F, Path, S
 
 # position of each attribute's draw in the ENTRY stream
 _D_PATH, _D_ERROR, _D_DRUG, _D_DEPENDENT, _D_AGE1, _D_AGE2 = 0, 1, 2, 3, 4, 5
@@ -105,10 +110,13 @@ def _place_entries(counts, initial, a, b, out_day, out_j, next_q) -> None:  # no
                     next_q[j] += 1
 
 
-@njit(parallel=True, **KERNEL)
-def _draw_attributes(seed, entry_day, jur, table, month_of_day, path, drug, dependent,
-                     birth_day, using0, lost, grid_rank, app_rank) -> None:  # noqa: ANN001
-    for i in prange(entry_day.shape[0]):
+@njit(nogil=True, **KERNEL)
+def _draw_attributes(seed, persons, table, month_of_day, span) -> None:  # noqa: ANN001
+    """Attributes of persons span[0] <= i < span[1] (keyed by person: any split is the same)."""
+    entry_day, jur, path, drug = persons.entry_day, persons.jurisdiction, persons.path, persons.drug
+    dependent, birth_day, using0 = persons.dependent, persons.birth_day, persons.using_at_entry
+    lost, grid_rank, app_rank = persons.lost, persons.grid_rank, persons.app_rank
+    for i in range(span[0], span[1]):
         key = person_key(seed, Stream.ENTRY, i)
         t = entry_day[i]
         P = table[jur[i], month_of_day[t]]
@@ -157,7 +165,61 @@ def register(table: np.ndarray, shares: np.ndarray, scale: float, start: dt.date
     pop = Population.allocate(len(day))
     pop.entry_day[:] = day
     pop.jurisdiction[:] = jur
-    _draw_attributes(seed, pop.entry_day, pop.jurisdiction, table, month_of_day, pop.path,
-                     pop.drug, pop.dependent, pop.birth_day, pop.using_at_entry,
-                     pop.lost, pop.grid_rank, pop.app_rank)
+    persons, n = pop.arrays(), len(pop)
+    n_threads = numba.get_num_threads()
+    spans = [(n * w // n_threads, n * (w + 1) // n_threads) for w in range(n_threads)]
+    with ThreadPoolExecutor(max_workers=n_threads) as pool:
+        list(pool.map(lambda span: _draw_attributes(seed, persons, table, month_of_day, span),
+                      spans))
     return pop
+
+
+@njit(**KERNEL)
+def enter(life, t, P, fl, persons, i) -> None:  # noqa: ANN001
+    """Person i enters the registry on day t with the attributes drawn at registration.
+
+    Writes the whole initial state (record, tier, schedules to come, the first spell of use or
+    abstinence, the order at entry); counts the entry by path and the order; owns the person's
+    DEATH draw, two ERRORS draws for a data error, two USE draws and three PATHWAY draws."""
+    s, f, keys, k = life.s, life.f, life.keys, life.k
+    path = persons.path[i]
+    never_used = 1 if path == Path.DATA_ERROR else 0
+    s[S.J] = persons.jurisdiction[i]
+    s[S.ALIVE] = 1
+    s[S.IN_REGISTRY] = 1
+    s[S.NEVER_USED] = never_used
+    s[S.DEPENDENT] = persons.dependent[i]
+    s[S.LOST] = persons.lost[i]
+    s[S.BIRTH] = persons.birth_day[i]
+    f[F.GRID_RANK] = persons.grid_rank[i]
+    f[F.APP_RANK] = persons.app_rank[i]
+    for field in (S.APP, S.CTRL_BAND, S.ALERT_BAND, S.REG_START, S.INSPECT_TIER):
+        s[field] = -1
+    for field in (S.ELIGIBLE, S.RELEASE_DUE, S.NEXT_TEST, S.CORRECT, S.USE_NEXT,
+                  S.FIRST_RELEASE):
+        s[field] = NEVER
+    for clock in (F.ENCOUNTER, F.ID_USE, F.INSPECT, F.APP_ALERT):
+        f[clock] = FNEVER
+    s[S.ABST_START] = t
+    s[S.TRUE_FLIP] = drug_use.true_flip_day(t, P)
+    s[S.LAST_DETECT] = t
+    s[S.OFFICIAL_FLIP] = official_flip_day(t, P)
+    s[S.EXIT_FLIP] = exit.exit_flip_day(t, P)
+    s[S.ENTRY] = t
+    s[S.NEXT_ASSESS] = management.next_assessment(s, t, P)
+    s[S.AGE_FLIP] = ledger.next_age_flip(s, t)
+    using0 = persons.using_at_entry[i] == 1
+    s[S.TIER] = int(P[Par.MANAGEMENT__ENTRY_TIER__USING] if using0
+                    else P[Par.MANAGEMENT__ENTRY_TIER__NOT_USING])
+    s[S.DEATH] = drug_use.death_day(t, P, keys, k)
+    if never_used == 1:
+        s[S.CORRECT] = data_errors.correction_day(t, P, keys, k)
+        s[S.FLIPS_DONE] |= 4  # never used: no abstinence to count
+    elif using0:
+        drug_use.start_use(s, t, P, keys, k)
+    else:
+        drug_use.start_abstinence(s, t, P, keys, k, 1.0)
+    fl[Flow.ENTRIES_DETAINED_POSITIVE + path] += 1
+    pathways.order_at_entry(s, t, P, path, keys, k, fl)
+    if pathways.is_custodial(s[S.PATHWAY]):
+        drug_use.enter_custody(s, t, P)

@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit
 
 from .jit import KERNEL
+from .state import FNEVER
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -160,3 +161,13 @@ def chance(p: float, keys: np.ndarray, counters: np.ndarray, stream: int, offset
 @njit(inline="always", **KERNEL)
 def draw_exponential(keys: np.ndarray, counters: np.ndarray, stream: int) -> float:
     return -np.log(1.0 - draw(keys, counters, stream))
+
+
+@njit(inline="always", **KERNEL)
+def next_candidate(t: float, bound: float, keys: np.ndarray, counters: np.ndarray,
+                   stream: int) -> float:
+    """Next candidate after day t of a Poisson process thinned from rate `bound` a year (one
+    draw); FNEVER when the bound is 0 (the process cannot fire)."""
+    if bound <= 0.0:
+        return FNEVER
+    return t - 365.25 * math.log(1.0 - draw(keys, counters, stream)) / bound

@@ -10,6 +10,9 @@ days and counters.
 from __future__ import annotations
 
 import enum
+from typing import NamedTuple
+
+import numpy as np
 
 NEVER = 2**31 - 1  # a day that never comes
 FNEVER = 1.0e18  # the same for float clocks
@@ -121,10 +124,52 @@ class F(enum.IntEnum):
     EXIT_U_UPDATE = 7  # this eligibility episode's draws, kept so a rule change can reuse them
     EXIT_DELAY = 8
     EXIT_U_PARTIAL = 9
-    N = 10
+    GRID_RANK = 10  # place in the locality's grid roll-out, in [0, 1) (population.grid_rank)
+    APP_RANK = 11  # place in the app roll-out, in [0, 1)
+    N = 12
 
 
 class K(enum.IntEnum):
     """Draw counters, one per random stream (see rng.Stream)."""
 
     N = 12
+
+
+class Bound(enum.IntEnum):
+    """Columns of a locality's thinning bounds: the highest rate a year of each Poisson process
+    over the whole period (candidates are drawn at the bound and accepted at the actual rate)."""
+
+    ALERT_CONTACT = 0  # ID use x response x contact (alerts.py)
+    ENCOUNTER = 1  # police encounters while using (management.py)
+    APP_ALERT = 2  # monitoring-app alerts (apps.py)
+    INSPECT_EXTREME = 3  # unscheduled inspections, one bound per tier (management.py)
+    INSPECT_HIGH = 4
+    INSPECT_MEDIUM = 5
+    INSPECT_LOW = 6
+    N = 7
+
+
+class Changed(enum.IntEnum):
+    """What an event handler changed, so the engine knows what must follow."""
+
+    NOTHING = 0  # no state that clocks, schedules or stocks read
+    STOCKS = 1  # only the stock codes (a day count crossed a threshold)
+    STATE = 2  # clocks, schedules, spans and stocks must follow
+    LEFT = 3  # the person left the registry for good (death, corrected error)
+
+
+class Life(NamedTuple):
+    """One person's working state while the engine walks their life course: the arrays every
+    event handler reads and writes. Views into the chunk's scratch and accumulators."""
+
+    s: np.ndarray  # int64 [S.N]
+    f: np.ndarray  # float64 [F.N]
+    keys: np.ndarray  # uint64 [K.N]: the person's key of each random stream
+    k: np.ndarray  # int64 [K.N]: draws taken so far from each stream
+    intrusions: np.ndarray  # int32 [N_INTRUSIONS]: this person's counts (output)
+    outcome: np.ndarray  # int32 [Outcome]: written when the life course ends (output)
+    codes: np.ndarray  # int64 [N_DIMS]: the stock column held in each group, or -1
+    codes_new: np.ndarray  # int64 [N_DIMS]: scratch for the next codes
+    intervals: np.ndarray  # float64 [N_PERIODIC]: scratch for schedule intervals
+    rates: np.ndarray  # int64 [day, Rate]: the chunk's daily rates of this locality
+    bounds: np.ndarray  # float64 [Bound.N]: this locality's thinning bounds
