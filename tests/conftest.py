@@ -73,6 +73,20 @@ def blank_state() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return s, f, keys, k
 
 
+def blank_life(n_days: int = 1000):  # noqa: ANN201 - a state.Life
+    """A Life around blank_state() for calling handlers and bookkeeping directly: fresh
+    accumulators for n_days days, no stock codes held, zero thinning bounds."""
+    from dcsim.measures import N_DIMS, N_INTRUSIONS, N_PERIODIC, N_RATES
+    from dcsim.population import Outcome
+    from dcsim.state import Bound, Life
+
+    s, f, keys, k = blank_state()
+    return Life(s, f, keys, k, np.zeros(N_INTRUSIONS, np.int32),
+                np.zeros(len(Outcome), np.int32), np.full(N_DIMS, -1, np.int64),
+                np.full(N_DIMS, -1, np.int64), np.zeros(N_PERIODIC),
+                np.zeros((n_days + 1, N_RATES), np.int64), np.zeros(int(Bound.N)))
+
+
 @pytest.fixture(scope="session")
 def baseline_prepared() -> Prepared:
     return prepare(load_scenario(scale=BASELINE_SCALE, seed=BASELINE_SEED))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import blank_state, entries
+from conftest import blank_life, blank_state, entries
 from dcsim import ledger
 from dcsim.catalogue import Par
 from dcsim.measures import (
@@ -19,7 +19,6 @@ from dcsim.measures import (
     FIXED_POINT,
     N_DIMS,
     N_PERIODIC,
-    N_RATES,
     Flow,
     Intrusion,
     Rate,
@@ -146,22 +145,21 @@ def test_age_bands_and_their_flips():
 
 
 def test_spans_open_close_and_count():
-    s, f, *_ = blank_state()
-    rates = np.zeros((200, N_RATES), np.int64)
-    intr = np.zeros(len(Intrusion), np.int32)
+    life = blank_life(n_days=200)
+    s, rates, intr = life.s, life.rates, life.intrusions
     iv = np.array([30.0, 14.0, 0.0])
-    ledger.set_spans(s, f, 10, iv, 1, -1, True, rates, intr)
+    ledger.set_spans(life, 10, iv, 1, -1, True)
     assert rates[10, Rate.COUNSELLING] == round(FIXED_POINT / 30)
     assert rates[10, Rate.GRID_VISITS] == round(FIXED_POINT / 14)
     assert rates[10, Rate.CONTROL_DAYS_25_59] == 1 and rates[10, Rate.REGISTRY_DAYS] == 1
-    ledger.set_spans(s, f, 10, iv, 1, -1, True, rates, intr)  # nothing changed: nothing moves
+    ledger.set_spans(life, 10, iv, 1, -1, True)  # nothing changed: nothing moves
     assert np.count_nonzero(rates) == 4
     iv2 = np.array([14.0, 14.0, 1.0])  # counselling tightens, the app starts
-    ledger.set_spans(s, f, 75, iv2, 2, -1, True, rates, intr)
+    ledger.set_spans(life, 75, iv2, 2, -1, True)
     assert rates[75, Rate.COUNSELLING] == round(FIXED_POINT / 14) - round(FIXED_POINT / 30)
     assert intr[Intrusion.COUNSELLING] == (75 - 10) // 30
     assert rates[75, Rate.CONTROL_DAYS_25_59] == -1 and rates[75, Rate.CONTROL_DAYS_60_PLUS] == 1
-    ledger.set_spans(s, f, 150, np.zeros(N_PERIODIC), -1, -1, False, rates, intr)
+    ledger.set_spans(life, 150, np.zeros(N_PERIODIC), -1, -1, False)
     assert intr[Intrusion.COUNSELLING] == (75 - 10) // 30 + (150 - 75) // 14
     assert intr[Intrusion.HOME_VISIT] == (150 - 10) // 14
     assert intr[Intrusion.APP_CHECKIN] == 150 - 75

@@ -32,7 +32,7 @@ _VENUE0 = int(Par.ALERTS__ID_USE_RATE_PER_YEAR__HOTEL)
 N_VENUES = len(VENUES)
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def id_use_rate(s, P, total) -> float:  # noqa: ANN001
     """ID uses a year now, given the venues' total: none in custody (paper fn 4)."""
     if is_custodial(s[S.PATHWAY]):
@@ -42,13 +42,13 @@ def id_use_rate(s, P, total) -> float:  # noqa: ANN001
     return total
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def reach_probability(P) -> float:  # noqa: ANN001
     """Chance that an alert brings police face to face with the person."""
     return P[Par.ALERTS__RESPONSE_PROBABILITY] * P[Par.ALERTS__CONTACT_PROBABILITY]
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def alert_band(s) -> int:  # noqa: ANN001
     """-1: raises no alerts now; else whether using (ID uses are more frequent then)."""
     if not raises_alert(s) or is_custodial(s[S.PATHWAY]):
@@ -56,7 +56,7 @@ def alert_band(s) -> int:  # noqa: ANN001
     return s[S.USING]
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def venue_total(P) -> float:  # noqa: ANN001
     total = 0.0
     for v in range(N_VENUES):
@@ -64,7 +64,7 @@ def venue_total(P) -> float:  # noqa: ANN001
     return total
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def venue_of(P, u, total) -> int:  # noqa: ANN001
     """The venue of an ID use: venue v with probability rate_v / total."""
     x = u * total
@@ -76,7 +76,7 @@ def venue_of(P, u, total) -> int:  # noqa: ANN001
     return N_VENUES - 1
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def raises_alert(s) -> bool:  # noqa: ANN001
     """Alerts stop on partial or full release (paper fn 45, 47)."""
     return s[S.IN_REGISTRY] == 1 and s[S.RELEASE] == Release.CONTROL
@@ -139,7 +139,7 @@ def follow(life, t, P) -> None:  # noqa: ANN001
         f[F.ID_USE] = FNEVER
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def on_alert_contact(life, t, P, fl) -> int:  # noqa: ANN001
     """Event ALERT_CONTACT (a candidate of the thinned process): an ID use whose alert police
     answer and that reaches the person, an interrogation in public, usually with a test.
@@ -161,7 +161,7 @@ def on_alert_contact(life, t, P, fl) -> int:  # noqa: ANN001
     return Changed.STATE if _contact(life, t, P, fl, v) else Changed.NOTHING
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def _contact(life, t, P, fl, v) -> bool:  # noqa: ANN001
     """Police reach the person at venue v: True if the state changed."""
     s, keys, k = life.s, life.keys, life.k

@@ -24,7 +24,7 @@ _ALERT0 = int(Par.APPS__ALERT_RATE_PER_YEAR__ZIBO)
 N_APPS = len(APPS)
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def enrolled_app(s, P, app_rank) -> int:  # noqa: ANN001
     """The app a person in a community order is enrolled in now, or -1.
 
@@ -40,12 +40,12 @@ def enrolled_app(s, P, app_rank) -> int:  # noqa: ANN001
     return -1
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def checkin_interval(P, app) -> float:  # noqa: ANN001
     return 0.0 if app < 0 else P[Par.APPS__CHECKIN_INTERVAL_DAYS]
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def alert_rate(P, app) -> float:  # noqa: ANN001
     return 0.0 if app < 0 else P[_ALERT0 + app]
 
@@ -74,7 +74,7 @@ def follow(life, t, P) -> None:  # noqa: ANN001
                                             Stream.APP)
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def on_app_alert(life, t, P, fl) -> int:  # noqa: ANN001
     """Event APP_ALERT (a candidate of the thinned process): an alert a worker follows up.
 

@@ -48,9 +48,10 @@ def run(
     out = out or Path("runs") / f"{sc.name}-{sc.seed}"
     console.print(f"[bold]{sc.name}[/] {sc.start} to {sc.end}, scale {sc.scale:g}, "
                   f"seed {sc.seed}, {len(sc.jurisdictions)} jurisdictions")
+    _compile_first()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=False) as bar:
-        task = bar.add_task("simulating persons (first run compiles, ~1 min)", total=None)
+        task = bar.add_task("simulating persons", total=None)
 
         def tick(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
@@ -61,6 +62,23 @@ def run(
     _print_comparison(comp)
     console.print(f"{len(result.population):,} persons in {result.wall_seconds:.1f} s; "
                   f"tables and manifest in [bold]{out}[/] ({len(paths)} files)")
+
+
+def _compile_first() -> None:
+    """The first run after installing or updating dcsim compiles the model; say so, with the
+    time it took last on this machine when known (measured, then kept in the cache)."""
+    from . import jit
+    from .model import compile_kernels
+
+    if jit.compiled():
+        return
+    last = jit.last_compile_seconds()
+    how_long = (f"last time {last:.0f} s on this machine" if last is not None
+                else "about a minute on a 2-core machine, see benchmarks/RESULTS.md")
+    with console.status(f"compiling the model, once after installing or updating ({how_long})"):
+        seconds = compile_kernels()
+    jit.record_compile_seconds(seconds)
+    console.print(f"compiled the model in {seconds:.0f} s (cached for later runs)")
 
 
 def _fmt(v: float, unit: str) -> str:

@@ -27,7 +27,7 @@ def correction_day(t, P, keys, k) -> int:  # noqa: ANN001
     return t + 1 + int(-P[Par.DATA_ERRORS__MEAN_CORRECTION_DAYS] * math.log(1.0 - u_time))
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def on_correction(life, t, P, fl) -> int:  # noqa: ANN001
     """Event CORRECTION: the province corrects the error and the record is removed.
 

@@ -57,13 +57,13 @@ def enter_custody(s, t, P) -> None:  # noqa: ANN001
     s[S.USE_NEXT] = NEVER
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def abstinent_days(s, t) -> int:  # noqa: ANN001
     """Days without use up to day t, counting the day abstinence began (0 while using)."""
     return 0 if s[S.USING] == 1 else t - s[S.ABST_START] + 1
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def true_flip_day(t, P) -> int:  # noqa: ANN001
     """The day an abstinence begun on day t reaches the law's three years."""
     return t + int(P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED]) - 1
@@ -74,7 +74,7 @@ def _log1m(u: float) -> float:
     return math.log(1.0 - u)
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def relapse_multiplier(P, app) -> float:  # noqa: ANN001
     """Relapse hazard multiplier while enrolled in monitoring app `app` (-1: none); the
     Shanghai evaluation found no effect on addiction (paper fn 27)."""
@@ -84,7 +84,7 @@ def relapse_multiplier(P, app) -> float:  # noqa: ANN001
 # --- event handlers (the engine calls them; each returns what changed, state.Changed) -------
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def on_use_change(life, t, P, fl) -> int:  # noqa: ANN001
     """Event USE_CHANGE: a spell of use or abstinence ends (the truth the system does not see).
 
@@ -109,7 +109,7 @@ def death_day(t, P, keys, k) -> int:  # noqa: ANN001
     return t + 1 + int(-365.25 * math.log(1.0 - draw(keys, k, Stream.DEATH)) / rate)
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def on_death(life, t, P, fl) -> int:  # noqa: ANN001
     """Event DEATH: the person dies (or leaves for good). Writes s[ALIVE, IN_REGISTRY];
     counts DEATHS; no draws."""

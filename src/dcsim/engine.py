@@ -134,7 +134,7 @@ def _follow(life, t, P, delta_row) -> None:  # noqa: ANN001
     ledger.follow(life, t, P, delta_row)
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def _handle(ev, life, t, P, fl) -> int:  # noqa: ANN001
     """Dispatch an event to the handler of the procedure that owns it."""
     if ev == Event.USE_CHANGE:
@@ -248,7 +248,7 @@ def simulate_person(i, c, seed, persons, rules, tallies, work) -> None:  # noqa:
     into chunk c's accumulators; work.trace (if it has rows) logs every event."""
     life = _start(i, c, seed, persons, rules, tallies, work)
     trace = work.trace
-    s, j, t = life.s, persons.jurisdiction[i], persons.entry_day[i]
+    s, j, t = life.s, persons.jurisdiction[i], np.int64(persons.entry_day[i])
     m = rules.month_of_day[t]
     P, fl = rules.table[j, m], tallies.flows[c, j, m]
     registration.enter(life, t, P, fl, persons, i)
@@ -257,7 +257,7 @@ def simulate_person(i, c, seed, persons, rules, tallies, work) -> None:  # noqa:
         s[S.NEXT_RULE] += 1
     _follow(life, t, P, tallies.stock_delta[c, j, m])
     if trace.shape[0] > 0:
-        _trace(trace, t, -1, s)
+        _trace(trace, t, np.int64(-1), s)  # not a literal: one compiled _trace
     rare_stale, rare_ev, rare_t = True, _USE_CHANGE, NEVER
     while True:
         # Rare events (use changes, order ends, flips, releases...) move only when the state

@@ -23,13 +23,13 @@ from .rng import Stream, draw
 from .state import NEVER, Changed, F, Release, S
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def exit_flip_day(last_detect, P) -> int:  # noqa: ANN001
     """The day a record last detected on `last_detect` meets the law's abstinence period."""
     return last_detect + int(P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED])
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def min_tests(s, P) -> float:  # noqa: ANN001
     """The minimum depends on the last community order (paper fn 37)."""
     kind = s[S.ORDER_KIND]
@@ -40,12 +40,12 @@ def min_tests(s, P) -> float:  # noqa: ANN001
     return P[Par.EXIT__MIN_NEGATIVE_TESTS__OTHER]
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def abstinent_long_enough(s, t, P) -> bool:  # noqa: ANN001
     return t - s[S.LAST_DETECT] >= P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED]
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def meets_law(s, t, P) -> bool:  # noqa: ANN001
     """Three years since the last detected use, and enough negative tests to show it.
 
@@ -66,13 +66,20 @@ def check_eligibility(s, f, t, P, keys, k, flows_row) -> bool:  # noqa: ANN001
         return False
     if not meets_law(s, t, P):
         return False
+    _open_episode(s, f, t, P, keys, k, flows_row)
+    return True
+
+
+@njit(**KERNEL)
+def _open_episode(s, f, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
+    """The episode's three EXIT draws, kept so a rule change can reuse them; release follows
+    (compiled apart: the criteria are checked often and met rarely)."""
     s[S.ELIGIBLE] = t
     f[F.EXIT_U_UPDATE] = draw(keys, k, Stream.EXIT)
     f[F.EXIT_DELAY] = -math.log(1.0 - draw(keys, k, Stream.EXIT))
     f[F.EXIT_U_PARTIAL] = draw(keys, k, Stream.EXIT)
     flows_row[Flow.NEWLY_ELIGIBLE] += 1
     schedule_release(s, f, t, P)
-    return True
 
 
 @njit(**KERNEL)
@@ -120,7 +127,7 @@ def end_episode(s, flows_row) -> None:  # noqa: ANN001
 # --- event handlers (the engine calls them; each returns what changed, state.Changed) -------
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def on_exit_flip(life, t, P, fl) -> int:  # noqa: ANN001
     """Event EXIT_FLIP: three years since the last detected use; the law may now be met.
 
@@ -132,7 +139,7 @@ def on_exit_flip(life, t, P, fl) -> int:  # noqa: ANN001
     return Changed.STOCKS
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def on_true_flip(life, t, P, fl) -> int:  # noqa: ANN001
     """Event TRUE_FLIP: true abstinence reaches the law's three years (a stock of the truth,
     and the criterion when exit.judged_on_true_abstinence). As on_exit_flip, bit 4."""
@@ -141,7 +148,7 @@ def on_true_flip(life, t, P, fl) -> int:  # noqa: ANN001
     return Changed.STOCKS
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def on_release(life, t, P, fl) -> int:  # noqa: ANN001
     """Event RELEASE: the record update comes. Writes s[RELEASE, RELEASE_DUE, FIRST_RELEASE];
     counts RELEASES_FULL or RELEASES_PARTIAL and RECORD_DELETIONS; no draws (the episode's)."""

@@ -16,12 +16,12 @@ from .pathways import is_custodial
 from .state import Release, S
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def covered(grid_rank, P) -> bool:  # noqa: ANN001
     return grid_rank < P[Par.GRID__COVERAGE_SHARE]
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def visit_interval(s, P, grid_rank) -> float:  # noqa: ANN001
     """Days between visits made; 0 when none. Released persons stay 'drug-associated' (fn 47)."""
     if s[S.IN_REGISTRY] == 0 or s[S.LOST] == 1 or is_custodial(s[S.PATHWAY]):

@@ -68,3 +68,29 @@ def _cache_dir() -> Path:
 
 CACHE_DIR = _cache_dir()
 numba.config.CACHE_DIR = str(CACHE_DIR)
+_COMPILE_LOG = "compile_seconds.txt"
+
+
+def compiled() -> bool:
+    """Whether the engine's kernels for this source are in the on-disk cache."""
+    return any(CACHE_DIR.glob("**/engine.run_chunk-*.nbc"))
+
+
+def record_compile_seconds(seconds: float) -> None:
+    """Keep how long compiling took on this machine, for the next compile's label."""
+    try:
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        (CACHE_DIR / _COMPILE_LOG).write_text(f"{seconds:.1f}\n")
+    except OSError:
+        pass  # a read-only cache only loses the figure for the label
+
+
+def last_compile_seconds() -> float | None:
+    """Seconds the latest compile of any dcsim version took on this machine, if recorded."""
+    logs = sorted(CACHE_DIR.parent.glob(f"*/{_COMPILE_LOG}"), key=lambda p: p.stat().st_mtime)
+    for path in reversed(logs):
+        try:
+            return float(path.read_text())
+        except (OSError, ValueError):
+            continue
+    return None

@@ -9,6 +9,7 @@ intervals in the span. All integers, so sums are exact in any order.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from . import alerts, apps, grid, management
@@ -33,7 +34,7 @@ _PERIODIC_INTRUSION = (
 DAYS_PER_YEAR = 365.25
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def in_registry(s) -> bool:  # noqa: ANN001
     return s[S.IN_REGISTRY] == 1 and s[S.RELEASE] != Release.DELETED
 
@@ -86,12 +87,12 @@ def move_stocks(prev, new, delta_row) -> None:  # noqa: ANN001
             prev[d] = new[d]
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def fixed_rate(interval) -> int:  # noqa: ANN001
     return int(round(FIXED_POINT / interval))
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def age_band(s, t) -> int:  # noqa: ANN001
     age = (t - s[S.BIRTH]) / DAYS_PER_YEAR
     if age < AGE_BANDS_YEARS[0]:
@@ -123,14 +124,14 @@ def _move_band(s, field, band, rates_j, t, column0) -> None:  # noqa: ANN001
 
 
 @njit(inline="always", **KERNEL)
-def set_spans(s, f, t, intervals, ctrl_band, alert_band, registered, rates_j,
-              intrusions) -> None:  # noqa: ANN001
+def set_spans(life, t, intervals, ctrl_band, alert_band, registered) -> None:  # noqa: ANN001
     """Close and reopen the spans whose schedule changed on day t.
 
     intervals: days between counselling sessions, grid visits and app check-ins (0 = none);
     ctrl_band: age band while under control, or -1; alert_band: raising alerts while not using
     (0) or using (1), or -1; registered: holds a counted record.
     """
+    s, f, rates_j, intrusions = life.s, life.f, life.rates, life.intrusions
     for p in range(N_PERIODIC):
         iv_now = f[F.SPAN_IV_0 + p]
         if iv_now != intervals[p]:
@@ -173,12 +174,11 @@ def follow(life, t, P, delta_row) -> None:  # noqa: ANN001
     iv[2] = apps.checkin_interval(P, s[S.APP])
     registered = in_registry(s)
     band = age_band(s, t) if registered and s[S.RELEASE] <= Release.PARTIAL else -1
-    set_spans(s, life.f, t, iv, band, alerts.alert_band(s), registered, life.rates,
-              life.intrusions)
+    set_spans(life, t, iv, band, alerts.alert_band(s), registered)
     restock(life, t, P, delta_row)
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def on_age_band(life, t, P, fl) -> int:  # noqa: ANN001
     """Event AGE_BAND: the person crosses an age boundary (person-days under control by age,
     paper fn 64-67). Writes s[AGE_FLIP]; the spans follow; no draws."""
@@ -191,7 +191,8 @@ def finish(life, t_end) -> None:  # noqa: ANN001
     """Close the open spans at the end of the life course and write the person's outcome."""
     s = life.s
     life.intervals[:] = 0.0
-    set_spans(s, life.f, t_end, life.intervals, -1, -1, False, life.rates, life.intrusions)
+    none = np.int64(-1)  # not a literal: one compiled set_spans serves every caller
+    set_spans(life, t_end, life.intervals, none, none, none >= 0)
     out = life.outcome
     out[Outcome.EXPOSURE_DAYS] = s[S.EXPOSURE]
     out[Outcome.ELIGIBLE_DAY] = s[S.ELIGIBLE]

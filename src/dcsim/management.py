@@ -23,7 +23,7 @@ _COUNSEL_IV0 = int(Par.MANAGEMENT__COUNSELLING_INTERVAL_DAYS__EXTREME)
 _INSPECT0 = int(Par.MANAGEMENT__INSPECTION_RATE_PER_YEAR__EXTREME)
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def reachable(s) -> bool:  # noqa: ANN001
     """Scheduled contact needs a record, control, known whereabouts and freedom."""
     return (
@@ -34,7 +34,7 @@ def reachable(s) -> bool:  # noqa: ANN001
     )
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def in_community_order(s) -> bool:  # noqa: ANN001
     pw = s[S.PATHWAY]
     return (pw == Pathway.COMMUNITY_DETOX or pw == Pathway.COMMUNITY_REHAB) and (
@@ -42,7 +42,7 @@ def in_community_order(s) -> bool:  # noqa: ANN001
     )
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def test_interval(s, P) -> float:  # noqa: ANN001
     """Days between scheduled tests now; 0 when none are scheduled (paper fn 19, 37, 46, 75)."""
     if not reachable(s):
@@ -61,14 +61,14 @@ def test_interval(s, P) -> float:  # noqa: ANN001
     return 0.0
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def counselling_interval(s, P) -> float:  # noqa: ANN001
     if not reachable(s):
         return 0.0
     return P[_COUNSEL_IV0 + s[S.TIER]]
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def inspection_rate(s, P) -> float:  # noqa: ANN001
     """Unscheduled inspections a year (fn 21); none without control or whereabouts."""
     if not reachable(s):
@@ -152,7 +152,7 @@ def follow(life, t, P) -> None:  # noqa: ANN001
         f[F.ENCOUNTER] = FNEVER
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def on_reassessment(life, t, P, fl) -> int:  # noqa: ANN001
     """Event REASSESSMENT (fn 20). Reads the record; writes s[TIER, NEXT_ASSESS]; counts no
     flow; no draws."""

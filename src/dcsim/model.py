@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -140,6 +141,22 @@ def simulate(prepared: Prepared, progress: Callable[[int, int], None] | None = N
     flows = tallies.flows.sum(axis=0)
     alerts.unreached_alerts(sc.seed, prepared.table, activity, flows)
     return Run(prepared, pop, flows, stocks, activity, time.perf_counter() - t0)
+
+
+def compile_kernels() -> float:
+    """Compile (or load from the cache) every kernel a run and its tables use, by running the
+    default scenario at a tiny scale; returns the seconds it took. Lets a caller show compiling
+    apart from simulating."""
+    import tempfile
+
+    from . import figures, results
+    from .scenario import load_scenario
+
+    t0 = time.perf_counter()
+    run = simulate(prepare(load_scenario(scale=2e-4, seed=1)))
+    with tempfile.TemporaryDirectory() as tmp:
+        results.write(run, Path(tmp), comparison=figures.comparison(run))
+    return time.perf_counter() - t0
 
 
 def _run_chunk(c: int, span: tuple[int, int], seed: int, order: np.ndarray, *bundles) -> None:

@@ -12,13 +12,13 @@ from .jit import KERNEL
 from .state import Changed, S
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def official_flip_day(last_detect, P) -> int:  # noqa: ANN001
     """The day a record last detected on `last_detect` stops counting as an existing user."""
     return last_detect + int(P[Par.STATISTICS__ABSTINENT_DAYS])
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def on_official_flip(life, t, P, fl) -> int:  # noqa: ANN001
     """Event OFFICIAL_FLIP: the person moves from existing user to abstinent three years.
 

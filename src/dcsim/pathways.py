@@ -9,6 +9,7 @@ order. Every decision takes exactly three PATHWAY draws.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from .catalogue import Par
@@ -19,7 +20,7 @@ from .rng import Stream, draw, peek
 from .state import NEVER, Changed, Pathway, S
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def is_custodial(pathway: int) -> bool:
     return (
         pathway == Pathway.ISOLATION or pathway == Pathway.VOLUNTARY
@@ -27,9 +28,10 @@ def is_custodial(pathway: int) -> bool:
     )
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def set_order(s, t, P, pathway, carried_out, flows_row) -> None:  # noqa: ANN001
-    """Put the person on `pathway` from day t; flows_row is this month's flow counters."""
+    """Put the person on `pathway` from day t; flows_row is this month's flow counters.
+    (Callers pass np.int64(0), not 0: a literal argument would compile a copy per value.)"""
     s[S.PATHWAY] = pathway
     s[S.ORDER_ACTIVE] = carried_out
     if pathway == Pathway.COMMUNITY_DETOX:
@@ -52,7 +54,7 @@ def set_order(s, t, P, pathway, carried_out, flows_row) -> None:  # noqa: ANN001
         s[S.ORDER_END] = NEVER
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def carried_out(P, pathway, u) -> int:  # noqa: ANN001
     """Whether a community order is actually carried out (evidence.md#community-orders)."""
     if pathway == Pathway.COMMUNITY_DETOX:
@@ -91,15 +93,15 @@ def order_after_detection(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
     pw = s[S.PATHWAY]
     if pw == Pathway.COMMUNITY_DETOX or pw == Pathway.COMMUNITY_REHAB:
         if _chance(P[Par.PATHWAYS__POSITIVE_IN_COMMUNITY_TO_ISOLATION], keys, k, 0):
-            set_order(s, t, P, Pathway.ISOLATION, 0, flows_row)
+            set_order(s, t, P, Pathway.ISOLATION, np.int64(0), flows_row)
     elif pw == Pathway.NONE:
         if _chance(P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_ISOLATION], keys, k, 0):
-            set_order(s, t, P, Pathway.ISOLATION, 0, flows_row)
+            set_order(s, t, P, Pathway.ISOLATION, np.int64(0), flows_row)
         elif _chance(P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_DETOX], keys, k, 1):
             done = carried_out(P, Pathway.COMMUNITY_DETOX, peek(keys, k, Stream.PATHWAY, 2))
             set_order(s, t, P, Pathway.COMMUNITY_DETOX, done, flows_row)
         elif _chance(P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_DETENTION], keys, k, 2):
-            set_order(s, t, P, Pathway.DETENTION, 0, flows_row)
+            set_order(s, t, P, Pathway.DETENTION, np.int64(0), flows_row)
     k[Stream.PATHWAY] += 3
 
 
@@ -119,10 +121,10 @@ def order_ends(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
         done = carried_out(P, Pathway.COMMUNITY_REHAB, u_done)
         set_order(s, t, P, Pathway.COMMUNITY_REHAB, done, flows_row)
     else:
-        set_order(s, t, P, Pathway.NONE, 0, flows_row)
+        set_order(s, t, P, Pathway.NONE, np.int64(0), flows_row)
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def on_order_end(life, t, P, fl) -> int:  # noqa: ANN001
     """Event ORDER_END: an order or custody ends; isolation may be followed by rehabilitation,
     and whoever leaves custody starts an abstinent spell (its relapse clock starts now).

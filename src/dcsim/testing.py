@@ -22,7 +22,7 @@ from .rng import Stream, chance, draw, next_candidate
 from .state import NEVER, Bound, Changed, F, S
 
 
-@njit(inline="always", **KERNEL)
+@njit(**KERNEL)
 def is_positive(s, P, u) -> bool:  # noqa: ANN001
     if s[S.USING] == 1:
         return u < P[Par.MANAGEMENT__TEST_SENSITIVITY]
@@ -84,14 +84,14 @@ def detect(life, t, P, fl) -> bool:  # noqa: ANN001
     return _what_follow_reads(s, t) != before
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def negative(life, t, P, fl, scheduled) -> bool:  # noqa: ANN001
     """A negative test may count towards exit; True if it made the person eligible."""
     record_negative(life.s, P, scheduled)
     return check_eligibility(life.s, life.f, t, P, life.keys, life.k, fl)
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def test_result(life, t, P, fl, positive) -> bool:  # noqa: ANN001
     """What an unscheduled test (by police or inspectors) sets in motion; True if the state
     changed."""
@@ -103,7 +103,7 @@ def test_result(life, t, P, fl, positive) -> bool:  # noqa: ANN001
 # --- event handlers (the engine calls them; each returns what changed, state.Changed) -------
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def on_scheduled_test(life, t, P, fl) -> int:  # noqa: ANN001
     """Event SCHEDULED_TEST: a test of the person's schedule falls due (fn 19, 37, 75).
 
@@ -132,7 +132,7 @@ def on_scheduled_test(life, t, P, fl) -> int:  # noqa: ANN001
     return Changed.STATE if changed else Changed.NOTHING
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def on_inspection(life, t, P, fl) -> int:  # noqa: ANN001
     """Event INSPECTION (a candidate of the thinned process): an unscheduled inspection with a
     test, at home or at work (paper fn 21, 51).
@@ -149,6 +149,12 @@ def on_inspection(life, t, P, fl) -> int:  # noqa: ANN001
     f[F.INSPECT] = next_candidate(f[F.INSPECT], bound, keys, k, Stream.INSPECT)
     if u_accept * bound >= inspection_rate(s, P):
         return Changed.NOTHING
+    return _inspect(life, t, P, fl, u_work, u_neighbour, u_result)
+
+
+@njit(**KERNEL)
+def _inspect(life, t, P, fl, u_work, u_neighbour, u_result) -> int:  # noqa: ANN001
+    """An accepted inspection (compiled apart: most candidates are not accepted)."""
     fl[Flow.OFFICER_MINUTES_INSPECTIONS] += int(
         round(60.0 * P[Par.MANAGEMENT__OFFICER_HOURS_PER_INSPECTION]))
     if u_work < P[Par.MANAGEMENT__WORKPLACE_SHARE]:
@@ -164,13 +170,13 @@ def on_inspection(life, t, P, fl) -> int:  # noqa: ANN001
         if u_neighbour < P[Par.MANAGEMENT__NEIGHBOUR_INTERVIEW_PROBABILITY]:
             fl[Flow.INTRUSIONS_NEIGHBOUR_INTERVIEW] += 1
             life.intrusions[Intrusion.NEIGHBOUR_INTERVIEW] += 1
-    positive = is_positive(s, P, u_result)
+    positive = is_positive(life.s, P, u_result)
     if positive:
         fl[Flow.INSPECTION_POSITIVES] += 1
     return Changed.STATE if test_result(life, t, P, fl, positive) else Changed.NOTHING
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def on_encounter(life, t, P, fl) -> int:  # noqa: ANN001
     """Event ENCOUNTER (a candidate of the thinned process): police outside the DCS find the
     person using, a detection without a scheduled test.
