@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -91,3 +93,67 @@ def test_rules_command_lists_references_and_flags_assumptions():
     n_all = int(res.output.strip().splitlines()[-1].split()[0])
     n_assume = int(res_a.output.strip().splitlines()[-1].split()[0])
     assert 0 < n_assume < n_all
+
+
+def _bad_argument_cases(tmp: Path) -> list[tuple[list[str], str]]:
+    a_file = tmp / "a_file"
+    a_file.write_text("x")
+    pkg = str(Path(__import__("dcsim").__file__).parent / "out")
+    fifo = tmp / "fifo"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    return [
+        (["run", "--out", str(a_file)], "--out"),
+        (["run", "--out", str(a_file / "x")], "--out"),
+        (["run", "--out", "/dev/null"], "--out"),
+        (["run", "--out", pkg], "--out"),
+        (["run", "--scale", "0"], "--scale"),
+        (["run", "--scale", "1.5"], "--scale"),
+        (["run", "--scale", "nan"], "--scale"),
+        (["run", "--seed", "-1"], "--seed"),
+        (["run", "--seed", str(2**63)], "--seed"),
+        (["run", str(tmp)], "SCENARIO"),
+        (["run", str(fifo)], "SCENARIO"),
+        (["run", str(tmp / "missing.yaml")], "SCENARIO"),
+        (["rules", "--jurisdiction", "nope"], "--jurisdiction"),
+        (["rules", str(a_file)], str(a_file)),
+        (["fit", "--seeds", "0"], "--seeds"),
+        (["fit", "--seeds", "-3"], "--seeds"),
+        (["fit", "--out", str(a_file)], "--out"),
+        (["fit", "--first-seed", "-1"], "--first-seed"),
+        (["fit", "--targets", str(tmp)], "--targets"),
+        (["sensitivity", "--trajectories", "0"], "--trajectories"),
+        (["sensitivity", "--levels", "1"], "--levels"),
+        (["sensitivity", "--scale", "0"], "--scale"),
+        (["sensitivity", "--out", "/dev/null"], "--out"),
+        (["calibrate", "--seeds", ""], "--seeds"),
+        (["calibrate", "--seeds", "1,x"], "--seeds"),
+        (["calibrate", "--scale", "0"], "--scale"),
+        (["calibrate", "--trials", "0"], "--trials"),
+        (["calibrate", "--storage", str(tmp)], "--storage"),
+        (["calibrate", "--storage", "/dev/null"], "--storage"),
+        (["calibrate", "--out", str(a_file / "c.yaml")], "--out"),
+        (["calibrate", "--targets", str(fifo)], "--targets"),
+    ]
+
+
+def test_bad_arguments_are_refused_in_one_line_naming_the_argument(tmp_path):
+    for args, argument in _bad_argument_cases(tmp_path):
+        res = runner.invoke(app, args, env={"COLUMNS": "80"})
+        lines = res.output.strip().splitlines()
+        assert res.exit_code == 2, (args, res.output)
+        assert isinstance(res.exception, SystemExit), (args, res.exception)
+        assert len(lines) == 1 and lines[0].startswith("error: "), (args, res.output)
+        assert argument in lines[0], (args, res.output)
+    assert not list(tmp_path.glob("*/manifest.json"))
+
+
+def test_markup_in_a_scenario_value_is_printed_as_text(tmp_path):
+    import yaml
+    base = load_scenario().model_dump(mode="json", exclude={"source"})
+    base["rules"] = [*base["rules"], "[/bold] x [red.yaml"]
+    sc = tmp_path / "s.yaml"
+    sc.write_text(yaml.safe_dump(base, sort_keys=False))
+    res = runner.invoke(app, ["rules", str(sc)], env={"COLUMNS": "80"})
+    assert res.exit_code == 2 and isinstance(res.exception, SystemExit), res.output
+    assert "[/bold] x [red.yaml" in res.output

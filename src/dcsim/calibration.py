@@ -24,6 +24,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ __all__ = [
     "OVERLAY_NAME",
     "Assignment",
     "CalibrationResult",
+    "CalibrationStorageError",
     "Dimension",
     "RuleWindow",
     "apply",
@@ -54,6 +56,7 @@ __all__ = [
     "overlay_problems",
     "rule_windows",
     "study_name",
+    "WorseCalibrationError",
 ]
 
 OVERLAY_NAME = "calibrated.yaml"
@@ -325,12 +328,81 @@ class CalibrationResult:
     dimensions: list[Dimension]
 
 
-def _storage(path: Path):  # noqa: ANN202 - an optuna storage
+class CalibrationStorageError(ValueError):
+    """The study's journal cannot be read; names the file and line."""
+
+
+class WorseCalibrationError(ValueError):
+    """The new overlay would replace one with a lower loss; --force replaces it anyway."""
+
+
+def repair_journal(path: Path, restart: bool = False) -> str | None:
+    """Make the journal readable before Optuna opens it; returns what was done, or None.
+
+    A process killed while appending leaves a torn last record (no newline, not JSON): it is
+    the one operation that never completed, so it is cut off and the study resumes from the
+    records before it. A damaged record elsewhere is not guessed at: CalibrationStorageError
+    names its line, and `restart` moves the whole file aside (never deletes it).
+    """
+    if not path.exists():
+        return None
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    tail = lines.pop()  # text after the last newline: empty unless the last write was torn
+    bad = next((i for i, line in enumerate(lines) if line.strip() and not _is_json(line)), None)
+    if bad is not None:
+        if restart:
+            aside = path.with_name(f"{path.name}.damaged-{dt.datetime.now():%Y%m%dT%H%M%S}")
+            os.replace(path, aside)
+            return f"damaged journal moved to {aside}"
+        raise CalibrationStorageError(
+            f"{path}:{bad + 1}: not a journal record (the file is damaged); "
+            "--restart moves it aside and starts a new study")
+    if tail and not _is_json(tail):
+        with open(path, "r+b") as f:
+            f.truncate(len(data) - len(tail))
+            f.flush()
+            os.fsync(f.fileno())
+        return f"torn last record of {path} cut off (an interrupted write)"
+    return None
+
+
+def _is_json(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+def _storage(path: Path, restart: bool = False):  # noqa: ANN202 - an optuna storage
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    repair_journal(path, restart)
     return JournalStorage(JournalFileBackend(str(path)))
+
+
+def overlay_loss(path: Path) -> float | None:
+    """The best loss an overlay written by `dcsim calibrate` states in its header, or None."""
+    try:
+        head = path.read_bytes()[:4096]
+    except OSError:
+        return None
+    m = re.search(rb"^#.*; best loss (-?[0-9]+(?:\.[0-9]+)?(?:e[-+]?[0-9]+)?)", head, re.M)
+    return float(m.group(1)) if m else None
+
+
+def check_replace(out: Path, new_loss: float, force: bool) -> None:
+    """Refuse to replace a calibration with a worse one (higher loss) unless `force`."""
+    old = overlay_loss(out) if out.exists() else None
+    if force or old is None or not math.isfinite(old):
+        return
+    if not round(new_loss, 3) <= old:  # the header states the loss to 3 decimals
+        raise WorseCalibrationError(
+            f"{out}: its calibration has best loss {old:.3f}, the new one {new_loss:.3f} "
+            "(worse); nothing written. --force replaces it anyway, --out writes elsewhere")
 
 
 def calibrate(
@@ -345,12 +417,14 @@ def calibrate(
     restart: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
     callbacks: Sequence[Callable] = (),
+    force: bool = False,
 ) -> CalibrationResult:
     """Run (or resume) the calibration study, then write the overlay to `out` (if given).
 
     `trials` is the total number of completed trials wanted: a resumed study runs only the
     ones missing. `progress(done, total, best_loss)` is called after every trial.
-    `restart` deletes the study of the same name first.
+    `restart` deletes the study of the same name first. An overlay already at `out` with a
+    lower loss is kept (WorseCalibrationError) unless `force`.
     """
     import optuna
     from optuna.trial import TrialState
@@ -365,7 +439,7 @@ def calibrate(
     dims = dimensions(targets, scenario)
     name = study_name(base, targets, prepared, dims, scale, seeds)
     storage = Path(storage)
-    store = _storage(storage)
+    store = _storage(storage, restart)
     if restart and name in optuna.get_all_study_names(store):
         optuna.delete_study(study_name=name, storage=store)
     n_before = 0
@@ -413,6 +487,7 @@ def calibrate(
         dimensions=dims,
     )
     if out is not None:
+        check_replace(Path(out), result.best_loss, force)
         result.overlay = write_overlay(result, scenario, targets, out, scale, seeds)
     return result
 
@@ -520,8 +595,8 @@ def write_overlay(result: CalibrationResult, scenario: Scenario, targets: Target
     text = "\n".join(lines) + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
     try:
+        tmp.write_text(text, encoding="utf-8")
         problems = overlay_problems(load_rule_file(tmp), base_stack)
         if problems:
             raise ValueError("calibrated overlay would break the rules: " + "; ".join(problems))

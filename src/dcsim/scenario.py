@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .rules import RuleError, RuleStack, _parse, load_rule_file
+from .rules import RuleError, RuleStack, _parse, load_rule_file, resolve_table
 
 PACKAGE_RULES = "data/rules"
 DEFAULT_SCENARIO = "national_baseline.yaml"
@@ -138,3 +138,10 @@ def load_scenario(path: str | Path | None = None, **overrides: object) -> Scenar
         loc = tuple(first["loc"])
         key = ".".join(str(x) for x in loc)
         raise ScenarioError(f"{p}:{reader.line(loc)}: {key}: {first['msg']}") from e
+
+
+def check_rules(scenario: Scenario) -> None:
+    """Everything about the rules that `dcsim run` checks before simulating, so that
+    `dcsim rules` refuses exactly what `run` refuses: every file loads, every stack is
+    consistent, and every parameter has a value on every day of the period."""
+    resolve_table(scenario.stacks(), scenario.start, scenario.end)
