@@ -123,7 +123,7 @@ def test_applying_values_matches_the_overlay_file(tiny, scenario):
 
 def test_embedded_overlay_changes_no_value_with_a_source(scenario, base_stack):
     """The overlay the default scenario uses: every changed value is labelled assumption."""
-    assert scenario.rules[-1] == OVERLAY_NAME  # last base file: localities still override
+    assert scenario.rules[-1] == "dcsim:" + OVERLAY_NAME  # last base file: localities override
     overlay = load_rule_file(embedded_overlay_path())
     assert overlay_problems(overlay, base_stack) == []
     changed = 0
@@ -175,8 +175,8 @@ def test_fitted_windows_are_assumptions_from_base_files(targets, scenario):
 
 def test_base_scenario_drops_only_the_overlay(scenario):
     base = base_scenario(scenario)
-    assert OVERLAY_NAME not in base.rules
-    assert base.rules == [n for n in scenario.rules if n != OVERLAY_NAME]
+    assert "dcsim:" + OVERLAY_NAME in scenario.rules
+    assert base.rules == [n for n in scenario.rules if n != "dcsim:" + OVERLAY_NAME]
     assert base.jurisdictions == scenario.jurisdictions
 
 
@@ -285,3 +285,33 @@ def test_calibration_scale_is_unbiased_against_full_scale(targets):
     check = scale_check(small, full, small_scale)
     bad = check[~check["within"]]
     assert bad.empty, bad.to_string()
+
+
+def test_a_torn_last_journal_line_is_cut_and_a_damaged_one_named(tmp_path):
+    from dcsim.calibration import CalibrationStorageError, repair_journal
+
+    j = tmp_path / "journal.log"
+    j.write_bytes(b'{"op_code": 0}\n{"op_code": 1}\n{"op_co')
+    assert "torn" in repair_journal(j)
+    assert j.read_bytes() == b'{"op_code": 0}\n{"op_code": 1}\n'
+    assert repair_journal(j) is None
+    j.write_bytes(b'{"op_code": 0}\nnot json\n{"op_code": 1}\n')
+    with pytest.raises(CalibrationStorageError, match=r"journal\.log:2: not a journal record"):
+        repair_journal(j)
+    assert "moved" in repair_journal(j, restart=True) and not j.exists()
+    assert len(list(tmp_path.glob("journal.log.damaged-*"))) == 1
+
+
+def test_a_worse_calibration_never_replaces_a_better_one(tmp_path):
+    from dcsim.calibration import WorseCalibrationError, check_replace, overlay_loss
+
+    shipped = embedded_overlay_path()
+    old = overlay_loss(shipped)
+    assert old is not None and old > 0
+    target = tmp_path / "calibrated.yaml"
+    target.write_bytes(shipped.read_bytes())
+    with pytest.raises(WorseCalibrationError, match="--force"):
+        check_replace(target, old + 0.01, force=False)
+    check_replace(target, old + 0.01, force=True)
+    check_replace(target, old, force=False)  # the same loss (rounded as written) is no worse
+    check_replace(tmp_path / "none.yaml", 99.0, force=False)

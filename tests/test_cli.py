@@ -157,3 +157,19 @@ def test_markup_in_a_scenario_value_is_printed_as_text(tmp_path):
     res = runner.invoke(app, ["rules", str(sc)], env={"COLUMNS": "80"})
     assert res.exit_code == 2 and isinstance(res.exception, SystemExit), res.output
     assert "[/bold] x [red.yaml" in res.output
+
+
+def test_a_full_disk_is_a_clear_message_and_leaves_no_manifest(tmp_path, monkeypatch):
+    import errno
+
+    def full(*_a, **_k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full)
+    out = tmp_path / "o"
+    res = runner.invoke(app, ["run", "--scale", "0.002", "--seed", "5", "--out", str(out)],
+                        env={"COLUMNS": "80"})
+    assert res.exit_code == 2 and isinstance(res.exception, SystemExit), res.output
+    assert "error: --out: cannot write the tables" in res.output
+    assert "No space left on device" in res.output
+    assert not (out / "manifest.json").exists() and not list(out.glob("*.parquet"))

@@ -35,7 +35,7 @@ import numpy as np
 from .catalogue import CATALOGUE
 from .model import Prepared, prepare, simulate, with_values
 from .rules import RuleFile, RuleStack, Window, listing, load_rule_file
-from .scenario import Scenario
+from .scenario import PACKAGE_PREFIX, Scenario
 from .targets import TargetsFile, evaluate_all, loss
 
 __all__ = [
@@ -207,8 +207,11 @@ def apply(prepared: Prepared, changes: Sequence[Assignment]) -> Prepared:
 
 def base_scenario(scenario: Scenario, overlay_name: str = OVERLAY_NAME) -> Scenario:
     """The scenario without the calibrated overlay: calibration starts from the rule files."""
-    keep = [n for n in scenario.rules if Path(n).name != overlay_name]
-    over = [n for n in scenario.overlays if Path(n).name != overlay_name]
+    def named(n: str) -> bool:
+        return Path(n.removeprefix(PACKAGE_PREFIX)).name == overlay_name
+
+    keep = [n for n in scenario.rules if not named(n)]
+    over = [n for n in scenario.overlays if not named(n)]
     return scenario.model_copy(update={"rules": keep, "overlays": over})
 
 
