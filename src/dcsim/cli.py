@@ -58,7 +58,7 @@ def run(
         help="share of the national registry to simulate (0.02 = 2%)")] = None,
     seed: Annotated[int | None, typer.Option(
         help="random seed; fixes the run bit for bit")] = None,
-    out: Annotated[Path | None, typer.Option(
+    out: Annotated[str | None, typer.Option(
         help="output folder; default runs/<name>-<seed>")] = None,
 ) -> None:
     """Run a scenario, write its tables, and set its outputs beside the paper's figures."""
@@ -72,7 +72,7 @@ def run(
     if out is not None:
         _check(checks.output_folder, "--out", out)
     sc = _scenario(scenario, scale=scale, seed=seed)
-    out = out or Path("runs") / f"{sc.name}-{sc.seed}"
+    out = Path(out) if out is not None else Path("runs") / f"{sc.name}-{sc.seed}"
     _check(checks.output_folder, "--out", out)
     try:
         prepared = prepare(sc)
@@ -196,10 +196,10 @@ def calibrate(
         help="scale of the trial runs; default: the targets file's")] = None,
     seeds: Annotated[str | None, typer.Option(
         help="seeds of every trial, e.g. 101,102; default: the targets file's")] = None,
-    storage: Annotated[Path, typer.Option(
-        help="Optuna journal file; an interrupted study resumes from it")] = Path(
+    storage: Annotated[str, typer.Option(
+        help="Optuna journal file; an interrupted study resumes from it")] = (
         "runs/calibration/journal.log"),
-    out: Annotated[Path | None, typer.Option(
+    out: Annotated[str | None, typer.Option(
         help="overlay to write; default runs/calibration/calibrated.yaml (naming the package's "
              "data/rules/calibrated.yaml here is the only way to replace it)")] = None,
     restart: Annotated[bool, typer.Option(
@@ -218,6 +218,7 @@ def calibrate(
         _check(checks.float_in, "--scale", scale, 0.0, 1.0, low_open=True)
     seed_list = None if seeds is None else _check(checks.seed_list, "--seeds", seeds)
     _check(checks.output_file, "--storage", storage)
+    storage = Path(storage)
     # an explicit --out is the user's word, even into the package; the default never is
     out = (_check(checks.output_file, "--out", out, allow_package=True) if out is not None
            else _check(checks.output_file, "--out", Path("runs/calibration/calibrated.yaml")))
@@ -279,7 +280,7 @@ def fit(
         help="share of the registry to simulate; default: the scenario's (1.0)")] = None,
     first_seed: Annotated[int | None, typer.Option(
         help="first seed; default: the scenario's")] = None,
-    out: Annotated[Path | None, typer.Option(
+    out: Annotated[str | None, typer.Option(
         help="output folder; default runs/fit-<name>")] = None,
     strict: Annotated[bool, typer.Option(
         "--strict", help="exit with status 1 if a hard target fails")] = False,
@@ -302,7 +303,7 @@ def fit(
         _fail(ArgumentError("--seeds", f"{seeds} seeds from {first} pass the largest seed "
                                        f"{checks.SEED_MAX}"))
     seed_list = [first + i for i in range(seeds)]
-    out = out or Path("runs") / f"fit-{sc.name}"
+    out = Path(out) if out is not None else Path("runs") / f"fit-{sc.name}"
     _check(checks.output_folder, "--out", out)
     console.print(f"[bold]fit[/] {escape(sc.name)}: {seeds} seeds from {first}, "
                   f"scale {sc.scale:g}")
@@ -348,7 +349,7 @@ def sensitivity(
     levels: Annotated[int, typer.Option(help="Morris grid levels")] = 4,
     scale: Annotated[float, typer.Option(help="scale of every run")] = 0.02,
     seed: Annotated[int, typer.Option(help="seed of every run (common random numbers)")] = 101,
-    out: Annotated[Path | None, typer.Option(
+    out: Annotated[str | None, typer.Option(
         help="output folder; default runs/sensitivity-<name>")] = None,
 ) -> None:
     """Rank every assumption by how much it moves the main outputs (Morris, SALib)."""
@@ -361,7 +362,7 @@ def sensitivity(
     if out is not None:
         _check(checks.output_folder, "--out", out)
     sc = _scenario(scenario)
-    out = out or Path("runs") / f"sensitivity-{sc.name}"
+    out = Path(out) if out is not None else Path("runs") / f"sensitivity-{sc.name}"
     _check(checks.output_folder, "--out", out)
     try:
         n_factors = sum(1 for f in sens.factors(sc) if f.varied)

@@ -81,7 +81,7 @@ class DistrictStudy(_Strict):
 
     start: dt.date
     end: dt.date
-    registrants_under_alert: int = Field(gt=0, le=100_000_000)
+    registrants_under_alert: int = Field(gt=0, le=100_000_000, strict=True)
     reference: str
 
     @field_validator("end")
@@ -99,7 +99,7 @@ class Scenario(_Strict):
     start: dt.date
     end: dt.date
     scale: float = Field(gt=0.0, le=1.0)
-    seed: int = Field(ge=0, lt=2**63)
+    seed: int = Field(ge=0, lt=2**63, strict=True)  # strict: `true` is not the seed 1
     rules: list[str] = Field(min_length=1)
     overlays: list[str] = []
     jurisdictions: list[Jurisdiction] = Field(min_length=1, max_length=1000)
@@ -203,6 +203,9 @@ class Scenario(_Strict):
 
         base = [load(n) for n in self.rules]
         overlays = [load(n) for n in self.overlays]
+        for j in self.jurisdictions:  # every file is checked before any stack is built
+            for n in j.rules:
+                load(n)
         out = []
         for i, j in enumerate(self.jurisdictions):
             files = [*base, *(load(n) for n in j.rules), *overlays]
@@ -335,7 +338,10 @@ def _check_entry_shares(scenario: Scenario, stacks: list[RuleStack], table) -> N
     day = max(day, scenario.start)
     found = [(stacks[j].window(n, day), n) for n in _REGISTRATION_SHARES]
     (w, f), name = max(found, key=lambda x: stacks[j].files.index(x[0][1]))  # the latest file
-    parts = ", ".join(f"{n.rsplit('.', 1)[1]} {ww.value:g}" for (ww, _), n in found)
+    parts = ", ".join(
+        f"{n.rsplit('.', 1)[1]} {ww.value:g} ("
+        + (f"line {ww.value_line}" if ff is f else f"{ff.path}:{ww.value_line}") + ")"
+        for (ww, ff), n in found)
     raise RuleError(f.path, w.value_line or w.line, f"parameters.{name}",
                     f"entry shares on {day} ({scenario.jurisdictions[j].id}) sum to "
                     f"{total[j, m]:.12g}, not 1: {parts}")
