@@ -770,7 +770,6 @@ def test_fuzz_sample(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("CI") != "true", reason="CI only (about 2 minutes)")
 def test_fuzz_ci(tmp_path):
     counts, bad = run_cases(generate(CI_CASES, seed=2026), tmp_path)
     _assert_clean(counts, bad)

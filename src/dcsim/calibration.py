@@ -408,6 +408,48 @@ def check_replace(out: Path, new_loss: float, force: bool) -> None:
             "(worse); nothing written. --force replaces it anyway, --out writes elsewhere")
 
 
+def _sampler(seed: int, n_complete: int, trials: int):  # noqa: ANN202 - an optuna sampler
+    """The sampler for the next trial, seeded by how many trials are complete: the trials a
+    study draws are then the same whether it ran in one go or was killed and resumed."""
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=seed + n_complete, multivariate=True,
+                                      n_startup_trials=min(20, max(1, trials // 5)))
+
+
+def _requeue_killed(study) -> None:  # noqa: ANN001 - an optuna study
+    """Trials a killed process left running are closed as failed and queued again with the
+    same values, so that no trial is lost or counted twice (one process per journal)."""
+    from optuna.trial import TrialState
+
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study.tell(t.number, state=TrialState.FAIL)
+        if t.params:
+            study.enqueue_trial(dict(t.params))
+
+
+def _one_trial(study, objective, seed: int, n_complete: int, n_failed: int,  # noqa: ANN001
+               trials: int, callbacks: Sequence[Callable]) -> None:
+    """Ask, evaluate, tell; a trial interrupted in this process is closed as failed and
+    queued again before the interruption goes on. Failed trials move the sampler's seed on,
+    so a value that fails is not drawn again."""
+    from optuna.trial import TrialState
+
+    study.sampler = _sampler(seed + 100_003 * n_failed, n_complete, trials)
+    trial = study.ask()
+    try:
+        value = objective(trial)
+    except BaseException:
+        study.tell(trial, state=TrialState.FAIL)
+        study.enqueue_trial(dict(trial.params))
+        raise
+    if not math.isfinite(value):
+        trial.set_user_attr("failed_value", True)
+    frozen = study.tell(trial, value)
+    for cb in callbacks:
+        cb(study, frozen)
+
+
 def calibrate(
     scenario: Scenario,
     targets: TargetsFile,
@@ -445,20 +487,15 @@ def calibrate(
     store = _storage(storage, restart)
     if restart and name in optuna.get_all_study_names(store):
         optuna.delete_study(study_name=name, storage=store)
-    n_before = 0
-    if name in optuna.get_all_study_names(store):
-        n_before = len(optuna.load_study(study_name=name, storage=store).trials)
-    sampler = optuna.samplers.TPESampler(
-        seed=spec.sampler_seed + n_before, multivariate=True,
-        n_startup_trials=min(20, max(1, trials // 5)),
-    )
-    study = optuna.create_study(study_name=name, storage=store, sampler=sampler,
-                                direction="minimize", load_if_exists=True)
-    if n_before == 0:
+    created = name not in optuna.get_all_study_names(store)
+    study = optuna.create_study(study_name=name, storage=store, direction="minimize",
+                                load_if_exists=True)
+    if created or not study.trials:
         study.set_user_attr("targets_sha256", targets.digest())
         study.set_user_attr("scale", scale)
         study.set_user_attr("seeds", seeds)
         study.enqueue_trial({d.id: d.start for d in dims})
+    _requeue_killed(study)
     end = base.end
 
     def objective(trial: optuna.Trial) -> float:
@@ -475,13 +512,17 @@ def calibrate(
             done = complete()
             progress(len(done), trials, min(t.value for t in done) if done else math.nan)
 
-    remaining = trials - len(complete())
     if progress is not None:
         done = complete()
         progress(len(done), trials, min(t.value for t in done) if done else math.nan)
-    if remaining > 0:
-        study.optimize(objective, n_trials=remaining, callbacks=[report, *callbacks],
-                       gc_after_trial=False)
+    while len(complete()) < trials:
+        failed = sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+                     if t.user_attrs.get("failed_value"))  # not those a kill interrupted
+        if failed > 2 * trials + 10:
+            raise ValueError(f"study {name} in {storage}: {failed} trials failed (the loss "
+                             "was not a number); --restart starts it again")
+        _one_trial(study, objective, spec.sampler_seed, len(complete()), failed, trials,
+                   [report, *callbacks])
     best = study.best_trial
     result = CalibrationResult(
         study_name=name, storage=storage, trials_complete=len(complete()),
