@@ -378,13 +378,36 @@ def _is_json(line: bytes) -> bool:
     return True
 
 
+def _own_journal(path: Path):  # noqa: ANN202 - an open file holding the lock
+    """Hold an exclusive lock on `<journal>.owner` while the study runs (the kernel drops it
+    when the process ends, killed or not). Holding it proves that Optuna's own lock file,
+    which a killed process leaves behind and which would stall the next run for 30 s or
+    more, is stale: it is removed. A second calibration on the same journal is refused."""
+    import fcntl
+
+    owner = open(path.with_name(path.name + ".owner"), "a")  # noqa: SIM115 - held open
+    try:
+        fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        owner.close()
+        raise CalibrationStorageError(
+            f"{path}: another dcsim calibrate is using this journal; wait for it or give "
+            "another --storage") from None
+    stale = path.with_name(path.name + ".lock")
+    if os.path.lexists(stale):
+        os.unlink(stale)
+    return owner
+
+
 def _storage(path: Path, restart: bool = False):  # noqa: ANN202 - an optuna storage
+    """(the journal storage, the lock to hold while using it)."""
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    owner = _own_journal(path)
     repair_journal(path, restart)
-    return JournalStorage(JournalFileBackend(str(path)))
+    return JournalStorage(JournalFileBackend(str(path))), owner
 
 
 def overlay_loss(path: Path) -> float | None:
@@ -418,14 +441,19 @@ def _sampler(seed: int, n_complete: int, trials: int):  # noqa: ANN202 - an optu
 
 
 def _requeue_killed(study) -> None:  # noqa: ANN001 - an optuna study
-    """Trials a killed process left running are closed as failed and queued again with the
-    same values, so that no trial is lost or counted twice (one process per journal)."""
+    """Trials a killed process left running are closed as failed, so that none is counted
+    twice or waited for (one process per journal). A queued trial (the rule files' own
+    values) is queued again; a sampled one needs not be: the sampler, seeded by the trials
+    complete, draws the same values again."""
     from optuna.trial import TrialState
 
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        fixed = t.system_attrs.get("fixed_params")
+        waiting = [w.system_attrs.get("fixed_params") for w in
+                   study.get_trials(deepcopy=False, states=(TrialState.WAITING,))]
+        if fixed and fixed not in waiting:  # queued before the close: a kill between is safe
+            study.enqueue_trial(dict(fixed))
         study.tell(t.number, state=TrialState.FAIL)
-        if t.params:
-            study.enqueue_trial(dict(t.params))
 
 
 def _one_trial(study, objective, seed: int, n_complete: int, n_failed: int,  # noqa: ANN001
@@ -433,15 +461,12 @@ def _one_trial(study, objective, seed: int, n_complete: int, n_failed: int,  # n
     """Ask, evaluate, tell; a trial interrupted in this process is closed as failed and
     queued again before the interruption goes on. Failed trials move the sampler's seed on,
     so a value that fails is not drawn again."""
-    from optuna.trial import TrialState
-
     study.sampler = _sampler(seed + 100_003 * n_failed, n_complete, trials)
     trial = study.ask()
     try:
         value = objective(trial)
     except BaseException:
-        study.tell(trial, state=TrialState.FAIL)
-        study.enqueue_trial(dict(trial.params))
+        _requeue_killed(study)  # this trial, now: as if the process had been killed
         raise
     if not math.isfinite(value):
         trial.set_user_attr("failed_value", True)
@@ -484,7 +509,7 @@ def calibrate(
     dims = dimensions(targets, scenario)
     name = study_name(base, targets, prepared, dims, scale, seeds)
     storage = Path(storage)
-    store = _storage(storage, restart)
+    store, owner = _storage(storage, restart)
     if restart and name in optuna.get_all_study_names(store):
         optuna.delete_study(study_name=name, storage=store)
     created = name not in optuna.get_all_study_names(store)
@@ -530,6 +555,7 @@ def calibrate(
         best_values=dict(best.user_attrs.get("values", {})), overlay=None,
         dimensions=dims,
     )
+    owner.close()  # the study is done; the overlay is the caller's
     if out is not None:
         check_replace(Path(out), result.best_loss, force)
         result.overlay = write_overlay(result, scenario, targets, out, scale, seeds)
