@@ -173,3 +173,25 @@ def test_a_full_disk_is_a_clear_message_and_leaves_no_manifest(tmp_path, monkeyp
     assert "error: --out: cannot write the tables" in res.output
     assert "No space left on device" in res.output
     assert not (out / "manifest.json").exists() and not list(out.glob("*.parquet"))
+
+
+def test_rules_refuses_exactly_what_run_refuses(tmp_path):
+    """Mistakes found only across files (shares summing to 1, the period's start before the
+    rules) are refused by `dcsim rules` with the message `dcsim run` gives."""
+    text = Path(load_scenario().source).read_text()
+    (tmp_path / "entry.yaml").write_text(
+        "jurisdiction: national\ndescription: shares\nparameters:\n"
+        "  registration.share.voluntary:\n    unit: share\n    values:\n"
+        "      - {from: 2010-01-01, value: 0.5, reference: 'assumption: test'}\n")
+    cases = {"shares": text.replace("overlays: []", "overlays: [entry.yaml]"),
+             "early": text.replace("start: 2006-01-01", "start: 2005-01-01")}
+    for name, body in cases.items():
+        sc = tmp_path / f"{name}.yaml"
+        sc.write_text(body)
+        out = [runner.invoke(app, [cmd, str(sc)], env={"COLUMNS": "80"}) for cmd in
+               ("rules", "run")]
+        assert [r.exit_code for r in out] == [2, 2], [r.output for r in out]
+        assert out[0].output == out[1].output and out[0].output.startswith("error: "), name
+        where = {"shares": "entry.yaml:7: parameters.registration.share.voluntary",
+                 "early": "early.yaml:9: start: start 2005-01-01 is outside 2006-01-01"}
+        assert where[name] in out[0].output, out[0].output

@@ -146,3 +146,14 @@ def test_special_and_oversized_files_are_refused(tmp_path):
                       (loop, "cannot read"), (tmp_path / "none.yaml", "not found")]:
         with pytest.raises(ScenarioError, match=why):
             load_scenario(path)
+
+
+def test_a_run_too_large_to_hold_is_refused_at_the_scale(tmp_path):
+    (tmp_path / "big.yaml").write_text(
+        "jurisdiction: national\ndescription: a huge inflow\nparameters:\n"
+        "  registration.newly_found_per_year:\n    unit: persons_per_year\n    values:\n"
+        "      - {from: 2006-01-01, value: 9000000, reference: 'assumption: test'}\n")
+    p, line = _text_scenario(tmp_path, "overlays: []", "overlays: [big.yaml]")
+    check_rules(load_scenario(p, scale=0.01))  # 1.8 million modelled persons: fine
+    with pytest.raises(ScenarioError, match=r"s\.yaml:\d+: scale: .*about 180,000,000 .*limit"):
+        check_rules(load_scenario(p))

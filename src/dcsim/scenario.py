@@ -261,7 +261,7 @@ def _located(e: ValidationError, p: Path, reader, given: dict) -> ScenarioError:
     first = errors[0]
     loc = tuple(first["loc"])
     key = _fmt_key(loc)
-    msg = first["msg"]
+    msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         model = _model_at(loc[:-1])
         allowed = [f for f in model.model_fields if f != "source"]
@@ -322,6 +322,26 @@ def check_rules(scenario: Scenario) -> None:
                                  f"{e.name} has values from {first} on", "start") from e
         raise
     _check_entry_shares(scenario, stacks, table)
+    _check_size(scenario, table)
+
+
+MAX_PERSONS = 20_000_000  # modelled persons a run may hold (full scale registers ~5.5 million)
+
+
+def _check_size(scenario: Scenario, table) -> None:  # noqa: ANN001
+    """Refuse a run too large to hold in memory, before registration tries to."""
+    from .catalogue import PARAM_NAMES
+
+    shares = [j.share for j in scenario.jurisdictions]
+    inflow = table[:, :, PARAM_NAMES.index("registration.newly_found_per_year")].sum(axis=1)
+    first = table[:, 0, PARAM_NAMES.index("registration.initial_registry")]
+    persons = float(sum((a / 12.0 + b) * w for a, b, w in zip(inflow, first, shares,
+                                                              strict=True))) * scenario.scale
+    if persons > MAX_PERSONS:
+        raise scenario.error(
+            f"the rules at scale {scenario.scale:g} would register about {persons:,.0f} "
+            f"modelled persons; the limit is {MAX_PERSONS:,} (lower the scale, or the inflow)",
+            "scale")
 
 
 def _check_entry_shares(scenario: Scenario, stacks: list[RuleStack], table) -> None:  # noqa: ANN001
