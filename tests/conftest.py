@@ -177,7 +177,7 @@ def run_with(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Run]:
 def write_scenario(directory: Path, *, jurisdictions: list[dict], start: dt.date, end: dt.date,
                    scale: float, seed: int = 7, overlays: list[str] | None = None,
                    rules: list[str] | None = None) -> Path:
-    """A scenario file; rule files it names are looked up beside it, then among the embedded."""
+    """A scenario file; rule files it names are paths beside it, or dcsim:NAME (shipped)."""
     data = {
         "name": "test-scenario",
         "description": "written by a test",
@@ -185,7 +185,8 @@ def write_scenario(directory: Path, *, jurisdictions: list[dict], start: dt.date
         "end": end,
         "scale": scale,
         "seed": seed,
-        "rules": rules or ["national.yaml", "exit_practice.yaml", "grid.yaml", "apps.yaml"],
+        "rules": rules or ["dcsim:national.yaml", "dcsim:exit_practice.yaml", "dcsim:grid.yaml",
+                           "dcsim:apps.yaml"],
         "overlays": overlays or [],
         "jurisdictions": [
             {"reference": "assumption: test", "rules": [], **j} for j in jurisdictions

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 
 import numpy as np
 import optuna
@@ -123,7 +124,7 @@ def test_applying_values_matches_the_overlay_file(tiny, scenario):
 
 def test_embedded_overlay_changes_no_value_with_a_source(scenario, base_stack):
     """The overlay the default scenario uses: every changed value is labelled assumption."""
-    assert scenario.rules[-1] == OVERLAY_NAME  # last base file: localities still override
+    assert scenario.rules[-1] == "dcsim:" + OVERLAY_NAME  # last base file: localities override
     overlay = load_rule_file(embedded_overlay_path())
     assert overlay_problems(overlay, base_stack) == []
     changed = 0
@@ -175,8 +176,8 @@ def test_fitted_windows_are_assumptions_from_base_files(targets, scenario):
 
 def test_base_scenario_drops_only_the_overlay(scenario):
     base = base_scenario(scenario)
-    assert OVERLAY_NAME not in base.rules
-    assert base.rules == [n for n in scenario.rules if n != OVERLAY_NAME]
+    assert "dcsim:" + OVERLAY_NAME in scenario.rules
+    assert base.rules == [n for n in scenario.rules if n != "dcsim:" + OVERLAY_NAME]
     assert base.jurisdictions == scenario.jurisdictions
 
 
@@ -285,3 +286,102 @@ def test_calibration_scale_is_unbiased_against_full_scale(targets):
     check = scale_check(small, full, small_scale)
     bad = check[~check["within"]]
     assert bad.empty, bad.to_string()
+
+
+def test_a_torn_last_journal_line_is_cut_and_a_damaged_one_named(tmp_path):
+    from dcsim.calibration import CalibrationStorageError, repair_journal
+
+    j = tmp_path / "journal.log"
+    j.write_bytes(b'{"op_code": 0}\n{"op_code": 1}\n{"op_co')
+    assert "torn" in repair_journal(j)
+    assert j.read_bytes() == b'{"op_code": 0}\n{"op_code": 1}\n'
+    assert repair_journal(j) is None
+    j.write_bytes(b'{"op_code": 0}\nnot json\n{"op_code": 1}\n')
+    with pytest.raises(CalibrationStorageError, match=r"journal\.log:2: not a journal record"):
+        repair_journal(j)
+    assert "moved" in repair_journal(j, restart=True) and not j.exists()
+    assert len(list(tmp_path.glob("journal.log.damaged-*"))) == 1
+
+
+def test_a_journal_has_one_owner_and_a_killed_owners_lock_is_cleared(tmp_path):
+    from dcsim.calibration import CalibrationStorageError, _own_journal
+
+    j = tmp_path / "journal.log"
+    (tmp_path / "journal.log.lock").symlink_to(j)  # what Optuna leaves when killed
+    first = _own_journal(j)
+    assert not os.path.lexists(tmp_path / "journal.log.lock")
+    with pytest.raises(CalibrationStorageError, match="another dcsim calibrate"):
+        _own_journal(j)
+    first.close()
+    _own_journal(j).close()
+
+
+def test_a_worse_calibration_never_replaces_a_better_one(tmp_path):
+    from dcsim.calibration import WorseCalibrationError, check_replace, overlay_loss
+
+    shipped = embedded_overlay_path()
+    old = overlay_loss(shipped)
+    assert old is not None and old > 0
+    target = tmp_path / "calibrated.yaml"
+    target.write_bytes(shipped.read_bytes())
+    with pytest.raises(WorseCalibrationError, match="--force"):
+        check_replace(target, old + 0.01, force=False)
+    check_replace(target, old + 0.01, force=True)
+    check_replace(target, old, force=False)  # the same loss (rounded as written) is no worse
+    check_replace(tmp_path / "none.yaml", 99.0, force=False)
+
+
+@pytest.mark.slow
+def test_killed_calibrations_resume_to_the_bytes_of_an_uninterrupted_one(tmp_path):
+    """12 kills of `dcsim calibrate` at random moments of its trials (SIGKILL, SIGTERM,
+    SIGINT): the overlay is never half written, the journal stays readable, no trial is
+    lost or counted twice, and the resumed study writes the overlay an uninterrupted one
+    writes, byte for byte."""
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import dcsim
+
+    env = {**os.environ, "COLUMNS": "100", "PYTHONPATH": str(Path(dcsim.__file__).resolve(
+        ).parents[1]) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    cmd = [sys.executable, "-c", "from dcsim.cli import app; app()", "calibrate", "--trials",
+           "4", "--scale", str(TINY), "--seeds", "5", "--storage", "j.log", "--out", "c.yaml"]
+    ref, work = tmp_path / "ref", tmp_path / "work"
+    ref.mkdir()
+    work.mkdir()
+    t0 = time.monotonic()
+    subprocess.run(cmd, cwd=ref, env=env, check=True, capture_output=True, timeout=900)
+    total = time.monotonic() - t0
+    rng = random.Random(4)
+    sigs = [signal.SIGKILL, signal.SIGTERM, signal.SIGINT]
+    for k in range(12):
+        journal = work / "j.log"
+        size = journal.stat().st_size if journal.exists() else 0
+        proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        if k % 4 == 3:  # any moment
+            time.sleep(rng.uniform(0.0, total))
+        else:  # once the study has written to its journal: during a trial
+            t1 = time.monotonic()
+            while proc.poll() is None and time.monotonic() - t1 < 2 * total:
+                if journal.exists() and journal.stat().st_size > size:
+                    break
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 2.0))
+        proc.send_signal(sigs[k % 3])
+        proc.wait(timeout=120)
+        if (work / "c.yaml").exists():  # written only once complete, never half
+            assert load_rule_file(work / "c.yaml").parameters
+    subprocess.run(cmd, cwd=work, env=env, check=True, capture_output=True, timeout=900)
+    assert (work / "c.yaml").read_bytes() == (ref / "c.yaml").read_bytes()
+    trials = _study(work / "j.log").trials
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 4
+    killed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    assert len(killed) >= 3, len(killed)  # kills that stopped a trial, closed and requeued
+    assert [t.params for t in done] == [t.params for t in _study(ref / "j.log").trials]

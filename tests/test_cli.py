@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from dcsim.cli import app
-from dcsim.rules import _reference_problem, is_assumption, listing
+from dcsim.rules import is_assumption, listing, reference_problem
 from dcsim.scenario import load_scenario
 
 runner = CliRunner()
@@ -79,7 +81,7 @@ def test_every_rule_value_in_force_has_a_valid_reference():
     assert len(rows) > 100
     for r in rows:
         assert r["reference"].strip(), r
-        assert _reference_problem(r["reference"]) is None, r
+        assert reference_problem(r["reference"]) is None, r
         assert r["is_assumption"] == is_assumption(r["reference"])
 
 
@@ -91,3 +93,105 @@ def test_rules_command_lists_references_and_flags_assumptions():
     n_all = int(res.output.strip().splitlines()[-1].split()[0])
     n_assume = int(res_a.output.strip().splitlines()[-1].split()[0])
     assert 0 < n_assume < n_all
+
+
+def _bad_argument_cases(tmp: Path) -> list[tuple[list[str], str]]:
+    a_file = tmp / "a_file"
+    a_file.write_text("x")
+    pkg = str(Path(__import__("dcsim").__file__).parent / "out")
+    fifo = tmp / "fifo"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    return [
+        (["run", "--out", str(a_file)], "--out"),
+        (["run", "--out", str(a_file / "x")], "--out"),
+        (["run", "--out", "/dev/null"], "--out"),
+        (["run", "--out", pkg], "--out"),
+        (["run", "--scale", "0"], "--scale"),
+        (["run", "--scale", "1.5"], "--scale"),
+        (["run", "--scale", "nan"], "--scale"),
+        (["run", "--seed", "-1"], "--seed"),
+        (["run", "--seed", str(2**63)], "--seed"),
+        (["run", str(tmp)], "SCENARIO"),
+        (["run", str(fifo)], "SCENARIO"),
+        (["run", str(tmp / "missing.yaml")], "SCENARIO"),
+        (["rules", "--jurisdiction", "nope"], "--jurisdiction"),
+        (["rules", str(a_file)], str(a_file)),
+        (["fit", "--seeds", "0"], "--seeds"),
+        (["fit", "--seeds", "-3"], "--seeds"),
+        (["fit", "--out", str(a_file)], "--out"),
+        (["fit", "--first-seed", "-1"], "--first-seed"),
+        (["fit", "--targets", str(tmp)], "--targets"),
+        (["sensitivity", "--trajectories", "0"], "--trajectories"),
+        (["sensitivity", "--levels", "1"], "--levels"),
+        (["sensitivity", "--scale", "0"], "--scale"),
+        (["sensitivity", "--out", "/dev/null"], "--out"),
+        (["calibrate", "--seeds", ""], "--seeds"),
+        (["calibrate", "--seeds", "1,x"], "--seeds"),
+        (["calibrate", "--scale", "0"], "--scale"),
+        (["calibrate", "--trials", "0"], "--trials"),
+        (["calibrate", "--storage", str(tmp)], "--storage"),
+        (["calibrate", "--storage", "/dev/null"], "--storage"),
+        (["calibrate", "--out", str(a_file / "c.yaml")], "--out"),
+        (["calibrate", "--targets", str(fifo)], "--targets"),
+    ]
+
+
+def test_bad_arguments_are_refused_in_one_line_naming_the_argument(tmp_path):
+    for args, argument in _bad_argument_cases(tmp_path):
+        res = runner.invoke(app, args, env={"COLUMNS": "80"})
+        lines = res.output.strip().splitlines()
+        assert res.exit_code == 2, (args, res.output)
+        assert isinstance(res.exception, SystemExit), (args, res.exception)
+        assert len(lines) == 1 and lines[0].startswith("error: "), (args, res.output)
+        assert argument in lines[0], (args, res.output)
+    assert not list(tmp_path.glob("*/manifest.json"))
+
+
+def test_markup_in_a_scenario_value_is_printed_as_text(tmp_path):
+    import yaml
+    base = load_scenario().model_dump(mode="json", exclude={"source"})
+    base["rules"] = [*base["rules"], "[/bold] x [red.yaml"]
+    sc = tmp_path / "s.yaml"
+    sc.write_text(yaml.safe_dump(base, sort_keys=False))
+    res = runner.invoke(app, ["rules", str(sc)], env={"COLUMNS": "80"})
+    assert res.exit_code == 2 and isinstance(res.exception, SystemExit), res.output
+    assert "[/bold] x [red.yaml" in res.output
+
+
+def test_a_full_disk_is_a_clear_message_and_leaves_no_manifest(tmp_path, monkeypatch):
+    import errno
+
+    def full(*_a, **_k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full)
+    out = tmp_path / "o"
+    res = runner.invoke(app, ["run", "--scale", "0.002", "--seed", "5", "--out", str(out)],
+                        env={"COLUMNS": "80"})
+    assert res.exit_code == 2 and isinstance(res.exception, SystemExit), res.output
+    assert "error: --out: cannot write the tables" in res.output
+    assert "No space left on device" in res.output
+    assert not (out / "manifest.json").exists() and not list(out.glob("*.parquet"))
+
+
+def test_rules_refuses_exactly_what_run_refuses(tmp_path):
+    """Mistakes found only across files (shares summing to 1, the period's start before the
+    rules) are refused by `dcsim rules` with the message `dcsim run` gives."""
+    text = Path(load_scenario().source).read_text()
+    (tmp_path / "entry.yaml").write_text(
+        "jurisdiction: national\ndescription: shares\nparameters:\n"
+        "  registration.share.voluntary:\n    unit: share\n    values:\n"
+        "      - {from: 2010-01-01, value: 0.5, reference: 'assumption: test'}\n")
+    cases = {"shares": text.replace("overlays: []", "overlays: [entry.yaml]"),
+             "early": text.replace("start: 2006-01-01", "start: 2005-01-01")}
+    for name, body in cases.items():
+        sc = tmp_path / f"{name}.yaml"
+        sc.write_text(body)
+        out = [runner.invoke(app, [cmd, str(sc)], env={"COLUMNS": "80"}) for cmd in
+               ("rules", "run")]
+        assert [r.exit_code for r in out] == [2, 2], [r.output for r in out]
+        assert out[0].output == out[1].output and out[0].output.startswith("error: "), name
+        where = {"shares": "entry.yaml:7: parameters.registration.share.voluntary",
+                 "early": "early.yaml:9: start: start 2005-01-01 is outside 2006-01-01"}
+        assert where[name] in out[0].output, out[0].output

@@ -89,7 +89,7 @@ def pilot_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("grid")
     write_rules(d, "reachable.yaml", REACHABLE)
     path = write_scenario(d, jurisdictions=[{"id": "pilot", "share": 1.0,
-                                              "rules": ["grid_pilot.yaml"]}],
+                                              "rules": ["dcsim:grid_pilot.yaml"]}],
                           start=dt.date(2016, 1, 1), end=dt.date(2017, 12, 31), scale=0.005,
                           overlays=["reachable.yaml"])
     return simulate(prepare(load_scenario(path)))

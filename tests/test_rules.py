@@ -200,7 +200,7 @@ def test_lookup_of_an_unknown_name_suggests_the_closest():
 def test_resolve_table_shape_and_content(tmp_path):
     national = load_rule_file(_write(tmp_path, "national.yaml", _full_text()))
     local = load_rule_file(
-        _write(tmp_path, "zibo.yaml", _full_text("zibo", start="2010-01-01", offset=1000.0))
+        _write(tmp_path, "zibo.yaml", _full_text("zibo", start="2010-01-01", offset=100.0))
     )
     stacks = [RuleStack([national]), RuleStack([national, local])]
     start, end = D(2009, 11, 15), D(2010, 2, 1)
@@ -212,8 +212,8 @@ def test_resolve_table_shape_and_content(tmp_path):
         np.testing.assert_array_equal(table[0, m], expected)
     np.testing.assert_array_equal(table[1, :2], table[0, :2])  # before the locality file
     hours = Par.ALERTS__OFFICER_HOURS_PER_RESPONSE
-    assert table[1, 2, hours] == _expected(hours) + 1000.0
-    assert table[1, 3, hours] == _expected(hours) + 1000.0
+    assert table[1, 2, hours] == _expected(hours) + 100.0
+    assert table[1, 3, hours] == _expected(hours) + 100.0
     assert table[0, 2, hours] == _expected(hours)
     # every entry agrees with a point lookup on the month's first day (start for month 0)
     days = [start, D(2009, 12, 1), D(2010, 1, 1), D(2010, 2, 1)]

@@ -1,7 +1,16 @@
 """dcsim: an evidence-traced simulation model of the DCS.
 
 jit is imported first so that every compiled kernel caches under a folder keyed by the package
-source (see jit.py).
+source (see jit.py). Before it, the thread setting Numba reads on import is checked: Numba
+itself fails on 0 with a traceback and quietly replaces text by a default.
 """
 
-from . import jit as _jit  # noqa: F401  (sets the kernel cache folder before any kernel exists)
+from .checks import environment_problem as _environment_problem
+
+if (_problem := _environment_problem()) is not None:
+    import sys as _sys
+
+    _sys.stderr.write(f"error: {_problem}\n")
+    raise SystemExit(2)
+
+from . import jit as _jit  # noqa: E402, F401  (sets the kernel cache folder before any kernel)

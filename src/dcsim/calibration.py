@@ -24,6 +24,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,13 +35,14 @@ import numpy as np
 from .catalogue import CATALOGUE
 from .model import Prepared, prepare, simulate, with_values
 from .rules import RuleFile, RuleStack, Window, listing, load_rule_file
-from .scenario import Scenario
+from .scenario import PACKAGE_PREFIX, Scenario
 from .targets import TargetsFile, evaluate_all, loss
 
 __all__ = [
     "OVERLAY_NAME",
     "Assignment",
     "CalibrationResult",
+    "CalibrationStorageError",
     "Dimension",
     "RuleWindow",
     "apply",
@@ -54,6 +56,7 @@ __all__ = [
     "overlay_problems",
     "rule_windows",
     "study_name",
+    "WorseCalibrationError",
 ]
 
 OVERLAY_NAME = "calibrated.yaml"
@@ -204,8 +207,11 @@ def apply(prepared: Prepared, changes: Sequence[Assignment]) -> Prepared:
 
 def base_scenario(scenario: Scenario, overlay_name: str = OVERLAY_NAME) -> Scenario:
     """The scenario without the calibrated overlay: calibration starts from the rule files."""
-    keep = [n for n in scenario.rules if Path(n).name != overlay_name]
-    over = [n for n in scenario.overlays if Path(n).name != overlay_name]
+    def named(n: str) -> bool:
+        return Path(n.removeprefix(PACKAGE_PREFIX)).name == overlay_name
+
+    keep = [n for n in scenario.rules if not named(n)]
+    over = [n for n in scenario.overlays if not named(n)]
     return scenario.model_copy(update={"rules": keep, "overlays": over})
 
 
@@ -325,12 +331,148 @@ class CalibrationResult:
     dimensions: list[Dimension]
 
 
-def _storage(path: Path):  # noqa: ANN202 - an optuna storage
+class CalibrationStorageError(ValueError):
+    """The study's journal cannot be read; names the file and line."""
+
+
+class WorseCalibrationError(ValueError):
+    """The new overlay would replace one with a lower loss; --force replaces it anyway."""
+
+
+def repair_journal(path: Path, restart: bool = False) -> str | None:
+    """Make the journal readable before Optuna opens it; returns what was done, or None.
+
+    A process killed while appending leaves a torn last record (no newline, not JSON): it is
+    the one operation that never completed, so it is cut off and the study resumes from the
+    records before it. A damaged record elsewhere is not guessed at: CalibrationStorageError
+    names its line, and `restart` moves the whole file aside (never deletes it).
+    """
+    if not path.exists():
+        return None
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    tail = lines.pop()  # text after the last newline: empty unless the last write was torn
+    bad = next((i for i, line in enumerate(lines) if line.strip() and not _is_json(line)), None)
+    if bad is not None:
+        if restart:
+            aside = path.with_name(f"{path.name}.damaged-{dt.datetime.now():%Y%m%dT%H%M%S}")
+            os.replace(path, aside)
+            return f"damaged journal moved to {aside}"
+        raise CalibrationStorageError(
+            f"{path}:{bad + 1}: not a journal record (the file is damaged); "
+            "--restart moves it aside and starts a new study")
+    if tail and not _is_json(tail):
+        with open(path, "r+b") as f:
+            f.truncate(len(data) - len(tail))
+            f.flush()
+            os.fsync(f.fileno())
+        return f"torn last record of {path} cut off (an interrupted write)"
+    return None
+
+
+def _is_json(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+def _own_journal(path: Path):  # noqa: ANN202 - an open file holding the lock
+    """Hold an exclusive lock on `<journal>.owner` while the study runs (the kernel drops it
+    when the process ends, killed or not). Holding it proves that Optuna's own lock file,
+    which a killed process leaves behind and which would stall the next run for 30 s or
+    more, is stale: it is removed. A second calibration on the same journal is refused."""
+    import fcntl
+
+    owner = open(path.with_name(path.name + ".owner"), "a")  # noqa: SIM115 - held open
+    try:
+        fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        owner.close()
+        raise CalibrationStorageError(
+            f"{path}: another dcsim calibrate is using this journal; wait for it or give "
+            "another --storage") from None
+    stale = path.with_name(path.name + ".lock")
+    if os.path.lexists(stale):
+        os.unlink(stale)
+    return owner
+
+
+def _storage(path: Path, restart: bool = False):  # noqa: ANN202 - an optuna storage
+    """(the journal storage, the lock to hold while using it)."""
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(path)))
+    owner = _own_journal(path)
+    repair_journal(path, restart)
+    return JournalStorage(JournalFileBackend(str(path))), owner
+
+
+def overlay_loss(path: Path) -> float | None:
+    """The best loss an overlay written by `dcsim calibrate` states in its header, or None."""
+    try:
+        head = path.read_bytes()[:4096]
+    except OSError:
+        return None
+    m = re.search(rb"^#.*; best loss (-?[0-9]+(?:\.[0-9]+)?(?:e[-+]?[0-9]+)?)", head, re.M)
+    return float(m.group(1)) if m else None
+
+
+def check_replace(out: Path, new_loss: float, force: bool) -> None:
+    """Refuse to replace a calibration with a worse one (higher loss) unless `force`."""
+    old = overlay_loss(out) if out.exists() else None
+    if force or old is None or not math.isfinite(old):
+        return
+    if not round(new_loss, 3) <= old:  # the header states the loss to 3 decimals
+        raise WorseCalibrationError(
+            f"{out}: its calibration has best loss {old:.3f}, the new one {new_loss:.3f} "
+            "(worse); nothing written. --force replaces it anyway, --out writes elsewhere")
+
+
+def _sampler(seed: int, n_complete: int, trials: int):  # noqa: ANN202 - an optuna sampler
+    """The sampler for the next trial, seeded by how many trials are complete: the trials a
+    study draws are then the same whether it ran in one go or was killed and resumed."""
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=seed + n_complete, multivariate=True,
+                                      n_startup_trials=min(20, max(1, trials // 5)))
+
+
+def _requeue_killed(study) -> None:  # noqa: ANN001 - an optuna study
+    """Trials a killed process left running are closed as failed, so that none is counted
+    twice or waited for (one process per journal). A queued trial (the rule files' own
+    values) is queued again; a sampled one needs not be: the sampler, seeded by the trials
+    complete, draws the same values again."""
+    from optuna.trial import TrialState
+
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        fixed = t.system_attrs.get("fixed_params")
+        waiting = [w.system_attrs.get("fixed_params") for w in
+                   study.get_trials(deepcopy=False, states=(TrialState.WAITING,))]
+        if fixed and fixed not in waiting:  # queued before the close: a kill between is safe
+            study.enqueue_trial(dict(fixed))
+        study.tell(t.number, state=TrialState.FAIL)
+
+
+def _one_trial(study, objective, seed: int, n_complete: int, n_failed: int,  # noqa: ANN001
+               trials: int, callbacks: Sequence[Callable]) -> None:
+    """Ask, evaluate, tell; a trial interrupted in this process is closed as failed and
+    queued again before the interruption goes on. Failed trials move the sampler's seed on,
+    so a value that fails is not drawn again."""
+    study.sampler = _sampler(seed + 100_003 * n_failed, n_complete, trials)
+    trial = study.ask()
+    try:
+        value = objective(trial)
+    except BaseException:
+        _requeue_killed(study)  # this trial, now: as if the process had been killed
+        raise
+    if not math.isfinite(value):
+        trial.set_user_attr("failed_value", True)
+    frozen = study.tell(trial, value)
+    for cb in callbacks:
+        cb(study, frozen)
 
 
 def calibrate(
@@ -345,12 +487,14 @@ def calibrate(
     restart: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
     callbacks: Sequence[Callable] = (),
+    force: bool = False,
 ) -> CalibrationResult:
     """Run (or resume) the calibration study, then write the overlay to `out` (if given).
 
     `trials` is the total number of completed trials wanted: a resumed study runs only the
     ones missing. `progress(done, total, best_loss)` is called after every trial.
-    `restart` deletes the study of the same name first.
+    `restart` deletes the study of the same name first. An overlay already at `out` with a
+    lower loss is kept (WorseCalibrationError) unless `force`.
     """
     import optuna
     from optuna.trial import TrialState
@@ -365,23 +509,7 @@ def calibrate(
     dims = dimensions(targets, scenario)
     name = study_name(base, targets, prepared, dims, scale, seeds)
     storage = Path(storage)
-    store = _storage(storage)
-    if restart and name in optuna.get_all_study_names(store):
-        optuna.delete_study(study_name=name, storage=store)
-    n_before = 0
-    if name in optuna.get_all_study_names(store):
-        n_before = len(optuna.load_study(study_name=name, storage=store).trials)
-    sampler = optuna.samplers.TPESampler(
-        seed=spec.sampler_seed + n_before, multivariate=True,
-        n_startup_trials=min(20, max(1, trials // 5)),
-    )
-    study = optuna.create_study(study_name=name, storage=store, sampler=sampler,
-                                direction="minimize", load_if_exists=True)
-    if n_before == 0:
-        study.set_user_attr("targets_sha256", targets.digest())
-        study.set_user_attr("scale", scale)
-        study.set_user_attr("seeds", seeds)
-        study.enqueue_trial({d.id: d.start for d in dims})
+    study, owner = _open_study(name, storage, restart, targets, scale, seeds, dims)
     end = base.end
 
     def objective(trial: optuna.Trial) -> float:
@@ -398,13 +526,17 @@ def calibrate(
             done = complete()
             progress(len(done), trials, min(t.value for t in done) if done else math.nan)
 
-    remaining = trials - len(complete())
     if progress is not None:
         done = complete()
         progress(len(done), trials, min(t.value for t in done) if done else math.nan)
-    if remaining > 0:
-        study.optimize(objective, n_trials=remaining, callbacks=[report, *callbacks],
-                       gc_after_trial=False)
+    while len(complete()) < trials:
+        failed = sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+                     if t.user_attrs.get("failed_value"))  # not those a kill interrupted
+        if failed > 2 * trials + 10:
+            raise ValueError(f"study {name} in {storage}: {failed} trials failed (the loss "
+                             "was not a number); --restart starts it again")
+        _one_trial(study, objective, spec.sampler_seed, len(complete()), failed, trials,
+                   [report, *callbacks])
     best = study.best_trial
     result = CalibrationResult(
         study_name=name, storage=storage, trials_complete=len(complete()),
@@ -412,9 +544,32 @@ def calibrate(
         best_values=dict(best.user_attrs.get("values", {})), overlay=None,
         dimensions=dims,
     )
+    owner.close()  # the study is done; the overlay is the caller's
     if out is not None:
+        check_replace(Path(out), result.best_loss, force)
         result.overlay = write_overlay(result, scenario, targets, out, scale, seeds)
     return result
+
+
+def _open_study(name: str, storage: Path, restart: bool, targets: TargetsFile, scale: float,
+                seeds: list[int], dims: list) -> tuple:
+    """The study of this name in `storage` (made, or resumed with killed trials requeued),
+    and the lock that makes this process its only owner."""
+    import optuna
+
+    store, owner = _storage(storage, restart)
+    if restart and name in optuna.get_all_study_names(store):
+        optuna.delete_study(study_name=name, storage=store)
+    created = name not in optuna.get_all_study_names(store)
+    study = optuna.create_study(study_name=name, storage=store, direction="minimize",
+                                load_if_exists=True)
+    if created or not study.trials:
+        study.set_user_attr("targets_sha256", targets.digest())
+        study.set_user_attr("scale", scale)
+        study.set_user_attr("seeds", seeds)
+        study.enqueue_trial({d.id: d.start for d in dims})
+    _requeue_killed(study)
+    return study, owner
 
 
 # --------------------------------------------------------------------------- the overlay
@@ -461,7 +616,7 @@ def write_overlay(result: CalibrationResult, scenario: Scenario, targets: Target
     """Write the calibrated overlay: each fitted parameter restated window by window as the
     base files have it, the fitted windows with their new value, their reference kept, and
     `calibrated:` added. Checked against the base before it replaces any earlier file."""
-    from .jit import _source_hash
+    from .jit import source_hash
 
     out = Path(out)
     base = base_scenario(scenario)
@@ -481,7 +636,7 @@ def write_overlay(result: CalibrationResult, scenario: Scenario, targets: Target
         f"# Date {today}; targets {targets.path.name if targets.path else 'targets.yaml'} "
         f"(sha256 {targets.digest()[:12]}); study {result.study_name} in {result.storage}",
         f"# {result.trials_complete} trials at scale {scale:g}, seeds {list(seeds)}; best loss "
-        f"{result.best_loss:.3f}; dcsim source {_source_hash()}.",
+        f"{result.best_loss:.3f}; dcsim source {source_hash()}.",
         "# Every fitted window keeps its reference (the assumption it replaces) and gains",
         "# `calibrated:`; windows restated unchanged carry no `calibrated:`. A value with a",
         "# paper or evidence reference and no assumption part is never changed.",
@@ -520,8 +675,8 @@ def write_overlay(result: CalibrationResult, scenario: Scenario, targets: Target
     text = "\n".join(lines) + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
     try:
+        tmp.write_text(text, encoding="utf-8")
         problems = overlay_problems(load_rule_file(tmp), base_stack)
         if problems:
             raise ValueError("calibrated overlay would break the rules: " + "; ".join(problems))

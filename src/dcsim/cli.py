@@ -8,11 +8,15 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
+from . import checks
+from .checks import ArgumentError
 from .rules import OutOfWindowError, RuleError, is_assumption, listing
-from .scenario import ScenarioError, load_scenario
+from .scenario import ScenarioError, check_rules, load_scenario
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="dcsim: an evidence-traced model of China's Dynamic Control System.")
@@ -22,8 +26,29 @@ ScenarioArg = Annotated[Path | None, typer.Argument(
 
 
 def _fail(e: Exception) -> None:
-    console.print(f"[bold red]error:[/] {e}")
+    """One line, printed as text (a value may hold '[', which Rich would read as markup)."""
+    console.print(Text("error: ", style="bold red") + Text(str(e)), soft_wrap=True)
     raise typer.Exit(2)
+
+
+def _scenario(path: Path | None, **overrides: object):  # noqa: ANN202 - a Scenario
+    """The scenario file checked as an argument, loaded, and its rules checked as `run` would."""
+    try:
+        if path is not None:
+            checks.input_file("SCENARIO", path)
+        sc = load_scenario(path, **overrides)
+        check_rules(sc)
+    except (ArgumentError, ScenarioError, RuleError, OutOfWindowError) as e:
+        _fail(e)
+    return sc
+
+
+def _check(fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - any check
+    """A checks.* call whose ArgumentError ends the command with exit code 2."""
+    try:
+        return fn(*args, **kwargs)
+    except ArgumentError as e:
+        _fail(e)
 
 
 @app.command()
@@ -33,20 +58,27 @@ def run(
         help="share of the national registry to simulate (0.02 = 2%)")] = None,
     seed: Annotated[int | None, typer.Option(
         help="random seed; fixes the run bit for bit")] = None,
-    out: Annotated[Path | None, typer.Option(
+    out: Annotated[str | None, typer.Option(
         help="output folder; default runs/<name>-<seed>")] = None,
 ) -> None:
     """Run a scenario, write its tables, and set its outputs beside the paper's figures."""
     from . import figures, results
     from .model import prepare, simulate
 
+    if scale is not None:
+        _check(checks.float_in, "--scale", scale, 0.0, 1.0, low_open=True)
+    if seed is not None:
+        _check(checks.int_in, "--seed", seed, 0, checks.SEED_MAX)
+    if out is not None:
+        _check(checks.output_folder, "--out", out)
+    sc = _scenario(scenario, scale=scale, seed=seed)
+    out = Path(out) if out is not None else Path("runs") / f"{sc.name}-{sc.seed}"
+    _check(checks.output_folder, "--out", out)
     try:
-        sc = load_scenario(scenario, scale=scale, seed=seed)
         prepared = prepare(sc)
     except (ScenarioError, RuleError, OutOfWindowError) as e:
         _fail(e)
-    out = out or Path("runs") / f"{sc.name}-{sc.seed}"
-    console.print(f"[bold]{sc.name}[/] {sc.start} to {sc.end}, scale {sc.scale:g}, "
+    console.print(f"[bold]{escape(sc.name)}[/] {sc.start} to {sc.end}, scale {sc.scale:g}, "
                   f"seed {sc.seed}, {len(sc.jurisdictions)} jurisdictions")
     _compile_first()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -58,10 +90,14 @@ def run(
 
         result = simulate(prepared, progress=tick)
     comp = figures.comparison(result)
-    paths = results.write(result, out, comparison=comp)
+    try:
+        paths = results.write(result, out, comparison=comp)
+    except OSError as e:
+        _fail(ArgumentError("--out", f"cannot write the tables into {out}: "
+                                     f"{e.strerror or e}; nothing was left there"))
     _print_comparison(comp)
     console.print(f"{len(result.population):,} persons in {result.wall_seconds:.1f} s; "
-                  f"tables and manifest in [bold]{out}[/] ({len(paths)} files)")
+                  f"tables and manifest in [bold]{escape(str(out))}[/] ({len(paths)} files)")
 
 
 def _compile_first() -> None:
@@ -110,11 +146,12 @@ def rules(
     jurisdiction: Annotated[str | None, typer.Option(help="only this jurisdiction")] = None,
 ) -> None:
     """List every rule value in force with its reference; assumptions are flagged."""
-    try:
-        sc = load_scenario(scenario)
-        stacks = dict(zip([j.id for j in sc.jurisdictions], sc.stacks(), strict=True))
-    except (ScenarioError, RuleError) as e:
-        _fail(e)
+    sc = _scenario(scenario)
+    ids = [j.id for j in sc.jurisdictions]
+    if jurisdiction is not None and jurisdiction not in ids:
+        _fail(ArgumentError("--jurisdiction", f"{jurisdiction!r} is not a jurisdiction of "
+                                              f"{sc.source}; choose one of {', '.join(ids)}"))
+    stacks = dict(zip(ids, sc.stacks(), strict=True))
     rows = listing({k: v for k, v in stacks.items() if jurisdiction in (None, k)})
     if jurisdiction is None:  # a national value appears once, not once per jurisdiction
         seen, unique = set(), []
@@ -137,10 +174,10 @@ def rules(
         flag = is_assumption(r["reference"])
         n_assume += flag
         where = "" if r["jurisdiction"] == "national" else f" [{r['jurisdiction']}]"
-        t.add_row(r["name"] + where, f"{r['from']}..{r['to'] or ''}",
+        t.add_row(escape(r["name"] + where), f"{r['from']}..{r['to'] or ''}",
                   f"{r['value']:g} {r['unit']}",
-                  ("[yellow]ASSUMPTION[/] " if flag else "") + r["reference"]
-                  + f" ({os.path.basename(r['file'])}:{r['line']})")
+                  ("[yellow]ASSUMPTION[/] " if flag else "") + escape(r["reference"])
+                  + escape(f" ({os.path.basename(r['file'])}:{r['line']})"))
     console.print(t)
     console.print(f"{len(rows)} values, {n_assume} of them assumptions (flagged).")
 
@@ -159,71 +196,15 @@ def _load_targets(path: Path | None):  # noqa: ANN202 - a TargetsFile
     from .targets import TargetsError, load_targets
 
     try:
+        if path is not None:
+            checks.input_file("--targets", path)
         return load_targets(path)
-    except (TargetsError, OSError) as e:
+    except (ArgumentError, TargetsError, OSError) as e:
         _fail(e)
 
 
-def _seed_list(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    try:
-        return [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        _fail(ValueError(f"--seeds takes whole numbers separated by commas, got {text!r}"))
-        raise  # unreachable: _fail exits
-
-
-@app.command()
-def calibrate(
-    scenario: ScenarioArg = None,
-    targets: TargetsOpt = None,
-    trials: Annotated[int | None, typer.Option(
-        help="completed trials wanted in total (a resumed study runs only the missing ones); "
-             "default: the targets file's")] = None,
-    scale: Annotated[float | None, typer.Option(
-        help="scale of the trial runs; default: the targets file's")] = None,
-    seeds: Annotated[str | None, typer.Option(
-        help="seeds of every trial, e.g. 101,102; default: the targets file's")] = None,
-    storage: Annotated[Path, typer.Option(
-        help="Optuna journal file; an interrupted study resumes from it")] = Path(
-        "runs/calibration/journal.log"),
-    out: Annotated[Path | None, typer.Option(
-        help="overlay to write; default: the embedded data/rules/calibrated.yaml")] = None,
-    restart: Annotated[bool, typer.Option(
-        "--restart", help="delete the study in the storage and start again")] = False,
-) -> None:
-    """Fit the assumptions the targets inform and write them as a cited rule overlay."""
-    from .calibration import calibrate as run_calibration
-    from .calibration import embedded_overlay_path
-
-    tf = _load_targets(targets)
-    try:
-        sc = load_scenario(scenario)
-    except (ScenarioError, RuleError) as e:
-        _fail(e)
-    out = out or embedded_overlay_path()
-    n = trials or tf.calibration.trials
-    console.print(f"[bold]calibrate[/] {sc.name}: {len(tf.calibration.fitted)} values, "
-                  f"{n} trials, study in {storage}")
-    try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console) as bar:
-            task = bar.add_task("trials", total=n)
-
-            def tick(done: int, total: int, best: float) -> None:
-                bar.update(task, completed=done, total=total,
-                           description=f"trials (best loss {best:.2f})")
-
-            result = run_calibration(sc, tf, storage, trials=trials, scale=scale,
-                                     seeds=_seed_list(seeds), out=out, restart=restart,
-                                     progress=tick)
-    except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted[/]: the trials done are kept in {storage}; "
-                      "run the same command again to continue.")
-        raise typer.Exit(130) from None
-    except (ScenarioError, RuleError, OutOfWindowError, ValueError) as e:
-        _fail(e)
+def _print_calibration(result, tf) -> None:  # noqa: ANN001 - a CalibrationResult, a TargetsFile
+    """The fitted values and the targets at the best trial."""
     t = Table(title=f"fitted values (study {result.study_name}, best loss "
                     f"{result.best_loss:.3f})")
     for col in ("value", "search bounds", "rule files", "fitted", "informs"):
@@ -242,8 +223,75 @@ def calibrate(
         t2.add_row(tg.id, _fmt(tg.value, tg.unit), _fmt(v, tg.unit),
                    "-" if err != err else f"{100 * err:+.1f}%")
     console.print(t2)
+
+
+@app.command()
+def calibrate(
+    scenario: ScenarioArg = None,
+    targets: TargetsOpt = None,
+    trials: Annotated[int | None, typer.Option(
+        help="completed trials wanted in total (a resumed study runs only the missing ones); "
+             "default: the targets file's")] = None,
+    scale: Annotated[float | None, typer.Option(
+        help="scale of the trial runs; default: the targets file's")] = None,
+    seeds: Annotated[str | None, typer.Option(
+        help="seeds of every trial, e.g. 101,102; default: the targets file's")] = None,
+    storage: Annotated[str, typer.Option(
+        help="Optuna journal file; an interrupted study resumes from it")] = (
+        "runs/calibration/journal.log"),
+    out: Annotated[str | None, typer.Option(
+        help="overlay to write; default runs/calibration/calibrated.yaml (naming the package's "
+             "data/rules/calibrated.yaml here is the only way to replace it)")] = None,
+    restart: Annotated[bool, typer.Option(
+        "--restart", help="delete the study in the storage and start again")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="replace an overlay even if its best loss is lower than the new one")
+    ] = False,
+) -> None:
+    """Fit the assumptions the targets inform and write them as a cited rule overlay."""
+    from .calibration import CalibrationStorageError, WorseCalibrationError
+    from .calibration import calibrate as run_calibration
+
+    if trials is not None:
+        _check(checks.int_in, "--trials", trials, 1, 100_000)
+    if scale is not None:
+        _check(checks.float_in, "--scale", scale, 0.0, 1.0, low_open=True)
+    seed_list = None if seeds is None else _check(checks.seed_list, "--seeds", seeds)
+    _check(checks.output_file, "--storage", storage)
+    storage = Path(storage)
+    # an explicit --out is the user's word, even into the package; the default never is
+    out = (_check(checks.output_file, "--out", out, allow_package=True) if out is not None
+           else _check(checks.output_file, "--out", Path("runs/calibration/calibrated.yaml")))
+    tf = _load_targets(targets)
+    sc = _scenario(scenario)
+    n = trials or tf.calibration.trials
+    console.print(f"[bold]calibrate[/] {escape(sc.name)}: {len(tf.calibration.fitted)} values, "
+                  f"{n} trials, study in {escape(str(storage))}")
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task("trials", total=n)
+
+            def tick(done: int, total: int, best: float) -> None:
+                bar.update(task, completed=done, total=total,
+                           description=f"trials (best loss {best:.2f})")
+
+            result = run_calibration(sc, tf, storage, trials=trials, scale=scale,
+                                     seeds=seed_list, out=out, restart=restart,
+                                     progress=tick, force=force)
+    except KeyboardInterrupt:
+        console.print(Text(f"interrupted: the trials done are kept in {storage}; "
+                           "run the same command again to continue."), soft_wrap=True)
+        raise typer.Exit(130) from None
+    except (CalibrationStorageError, WorseCalibrationError) as e:
+        _fail(e)
+    except OSError as e:
+        _fail(ArgumentError("--out", f"cannot write {out}: {e.strerror or e}"))
+    except (ScenarioError, RuleError, OutOfWindowError, ValueError) as e:
+        _fail(e)
+    _print_calibration(result, tf)
     console.print(f"{result.trials_complete} trials complete; overlay written to "
-                  f"[bold]{result.overlay}[/]")
+                  f"[bold]{escape(str(result.overlay))}[/]")
 
 
 @app.command()
@@ -255,7 +303,7 @@ def fit(
         help="share of the registry to simulate; default: the scenario's (1.0)")] = None,
     first_seed: Annotated[int | None, typer.Option(
         help="first seed; default: the scenario's")] = None,
-    out: Annotated[Path | None, typer.Option(
+    out: Annotated[str | None, typer.Option(
         help="output folder; default runs/fit-<name>")] = None,
     strict: Annotated[bool, typer.Option(
         "--strict", help="exit with status 1 if a hard target fails")] = False,
@@ -264,15 +312,24 @@ def fit(
     from . import fit as fitmod
     from .fit import formatted
 
+    _check(checks.int_in, "--seeds", seeds, 1, 10_000)
+    if scale is not None:
+        _check(checks.float_in, "--scale", scale, 0.0, 1.0, low_open=True)
+    if first_seed is not None:
+        _check(checks.int_in, "--first-seed", first_seed, 0, checks.SEED_MAX - seeds + 1)
+    if out is not None:
+        _check(checks.output_folder, "--out", out)
     tf = _load_targets(targets)
-    try:
-        sc = load_scenario(scenario, scale=scale)
-    except (ScenarioError, RuleError) as e:
-        _fail(e)
+    sc = _scenario(scenario, scale=scale)
     first = sc.seed if first_seed is None else first_seed
+    if first + seeds - 1 > checks.SEED_MAX:
+        _fail(ArgumentError("--seeds", f"{seeds} seeds from {first} pass the largest seed "
+                                       f"{checks.SEED_MAX}"))
     seed_list = [first + i for i in range(seeds)]
-    out = out or Path("runs") / f"fit-{sc.name}"
-    console.print(f"[bold]fit[/] {sc.name}: {seeds} seeds from {first}, scale {sc.scale:g}")
+    out = Path(out) if out is not None else Path("runs") / f"fit-{sc.name}"
+    _check(checks.output_folder, "--out", out)
+    console.print(f"[bold]fit[/] {escape(sc.name)}: {seeds} seeds from {first}, "
+                  f"scale {sc.scale:g}")
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console) as bar:
@@ -281,7 +338,10 @@ def fit(
                                 progress=lambda d, n: bar.update(task, completed=d, total=n))
     except (RuleError, OutOfWindowError) as e:
         _fail(e)
-    paths = fitmod.write(report, out)
+    try:
+        paths = fitmod.write(report, out)
+    except OSError as e:
+        _fail(ArgumentError("--out", f"cannot write into {out}: {e.strerror or e}"))
     table = report.table
     t = Table(title=f"fit to the published figures ({seeds} seeds, scale {sc.scale:g})")
     cells = formatted(table)
@@ -300,7 +360,7 @@ def fit(
     else:
         console.print(f"[bold red]{len(failed)} hard targets fail:[/] "
                       + ", ".join(failed["id"]))
-    console.print(f"table and plots in [bold]{out}[/] ({len(paths)} files)")
+    console.print(f"table and plots in [bold]{escape(str(out))}[/] ({len(paths)} files)")
     if strict and not failed.empty:
         raise typer.Exit(1)
 
@@ -312,19 +372,27 @@ def sensitivity(
     levels: Annotated[int, typer.Option(help="Morris grid levels")] = 4,
     scale: Annotated[float, typer.Option(help="scale of every run")] = 0.02,
     seed: Annotated[int, typer.Option(help="seed of every run (common random numbers)")] = 101,
-    out: Annotated[Path | None, typer.Option(
+    out: Annotated[str | None, typer.Option(
         help="output folder; default runs/sensitivity-<name>")] = None,
 ) -> None:
     """Rank every assumption by how much it moves the main outputs (Morris, SALib)."""
     from . import sensitivity as sens
 
+    _check(checks.int_in, "--trajectories", trajectories, 2, 10_000)
+    _check(checks.int_in, "--levels", levels, 2, 100)
+    _check(checks.float_in, "--scale", scale, 0.0, 1.0, low_open=True)
+    _check(checks.int_in, "--seed", seed, 0, checks.SEED_MAX)
+    if out is not None:
+        _check(checks.output_folder, "--out", out)
+    sc = _scenario(scenario)
+    out = Path(out) if out is not None else Path("runs") / f"sensitivity-{sc.name}"
+    _check(checks.output_folder, "--out", out)
     try:
-        sc = load_scenario(scenario)
         n_factors = sum(1 for f in sens.factors(sc) if f.varied)
     except (ScenarioError, RuleError) as e:
         _fail(e)
     runs = trajectories * (n_factors + 1) + 1
-    console.print(f"[bold]sensitivity[/] {sc.name}: {n_factors} assumptions varied, "
+    console.print(f"[bold]sensitivity[/] {escape(sc.name)}: {n_factors} assumptions varied, "
                   f"{trajectories} trajectories, {runs} runs at scale {scale:g}")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console) as bar:
@@ -332,8 +400,10 @@ def sensitivity(
         result = sens.morris(sc, trajectories=trajectories, levels=levels, scale=scale,
                              seed=seed, progress=lambda d, n: bar.update(task, completed=d,
                                                                          total=n))
-    out = out or Path("runs") / f"sensitivity-{sc.name}"
-    paths = sens.write(result, out)
+    try:
+        paths = sens.write(result, out)
+    except OSError as e:
+        _fail(ArgumentError("--out", f"cannot write into {out}: {e.strerror or e}"))
     ranked = sens.ranking(result.table)
     t = Table(title="assumptions that move the main outputs most (mu* as % of baseline)")
     cols = [c for c in sens.OUTPUTS if c in ranked.columns]
@@ -345,5 +415,5 @@ def sensitivity(
         t.add_row(str(r["rank"]), str(factor), *[f"{100 * r[c]:.1f}%" for c in [*cols,
                                                                                "overall"]])
     console.print(t)
-    console.print(f"{len(ranked)} assumptions ranked; table and plot in [bold]{out}[/] "
-                  f"({len(paths)} files)")
+    console.print(f"{len(ranked)} assumptions ranked; table and plot in "
+                  f"[bold]{escape(str(out))}[/] ({len(paths)} files)")

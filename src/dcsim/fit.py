@@ -21,7 +21,7 @@ import pandas as pd
 
 from .model import Run, prepare, simulate
 from .scenario import Scenario
-from .targets import Target, TargetsFile, _AtMeasure
+from .targets import AtMeasure, Target, TargetsFile
 
 __all__ = ["FitReport", "fit", "fit_table", "markdown", "plot_series", "scale_check", "write"]
 
@@ -51,7 +51,7 @@ class FitReport:
 def _line_key(t: Target) -> str:
     """Targets read from the same measure at different dates share one line in a plot."""
     m = t.measure
-    assert isinstance(m, _AtMeasure)
+    assert isinstance(m, AtMeasure)
     return m.model_dump_json(exclude={"at"})
 
 
@@ -96,7 +96,7 @@ def fit(scenario: Scenario, targets: TargetsFile, seeds: Sequence[int],
 
 
 def _series(t: Target, run: Run) -> np.ndarray:
-    assert isinstance(t.measure, _AtMeasure)
+    assert isinstance(t.measure, AtMeasure)
     return np.asarray(t.measure.series(run), dtype=np.float64)
 
 

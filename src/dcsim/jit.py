@@ -52,7 +52,8 @@ def kernel_modules(package: Path = _PACKAGE) -> list[Path]:
     return sorted(package / f"{name}.py" for name in seen)
 
 
-def _source_hash() -> str:
+def source_hash() -> str:
+    """Hash of the kernels' sources: names the cache folder (and a calibration's code)."""
     h = hashlib.sha256()
     for p in kernel_modules():
         h.update(p.name.encode())
@@ -63,7 +64,7 @@ def _source_hash() -> str:
 def _cache_dir() -> Path:
     base = os.environ.get("NUMBA_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME")
     root = Path(base) if base else Path.home() / ".cache"
-    return root / "dcsim-numba" / _source_hash()
+    return root / "dcsim-numba" / source_hash()
 
 
 CACHE_DIR = _cache_dir()

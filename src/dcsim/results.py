@@ -230,7 +230,10 @@ _TRAPS = (Stock.TRAPPED_NO_RELEASE_AREA, Stock.TRAPPED_INSUFFICIENT_TESTS,
 
 
 def exit_table(run: Run) -> pd.DataFrame:
-    """Who became eligible under the law, who was released, how long it took, who is trapped."""
+    """Who became eligible under the law, who was released, how long it took, who is trapped.
+
+    The median wait from eligibility to release is over persons whose first release ended
+    the eligibility episode open at the end of the run (see the comment below)."""
     pop = run.population
     never = np.iinfo(np.int32).max
     eligible, released = pop.out("eligible_day"), pop.out("first_release_day")
@@ -251,7 +254,10 @@ def exit_table(run: Run) -> pd.DataFrame:
         "eligible_at_end": count(el),
         "ever_released": count(rel),
     })
-    both = el & rel
+    # eligible_day is the day the person's last eligibility episode opened; a first release
+    # that came before it ended an earlier episode (revoked by a detected relapse), whose
+    # opening day is not kept: such persons have no wait to report (it would be negative)
+    both = el & rel & (released >= eligible)
     wait = (released - eligible)[both].astype(np.float64)
     med = np.full(size, np.nan)
     if wait.size:
@@ -272,10 +278,17 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+TABLES = ("monthly", "intrusions_per_person_year", "intrusion_summary", "exit", "paper_figures")
+
+
 def write(run: Run, out: str | Path, comparison: pd.DataFrame | None = None) -> dict[str, Path]:
-    """Write the tables and manifest.json into `out`; returns the paths written."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    """Write the tables and manifest.json into `out`; returns the paths written.
+
+    Everything is computed first and written into a staging folder, then moved into `out`
+    with the manifest last (outputs.publish): a run killed at any moment, or a full disk,
+    leaves no manifest beside tables it does not describe."""
+    from .outputs import MANIFEST, publish  # not a kernel module: keep it out of the cache key
+
     distribution, summary = intrusion_stats(run)
     tables = {
         "monthly": monthly_table(run),
@@ -285,15 +298,24 @@ def write(run: Run, out: str | Path, comparison: pd.DataFrame | None = None) -> 
     }
     if comparison is not None:
         tables["paper_figures"] = comparison
-    paths = {}
-    for name, df in tables.items():
-        p = out / f"{name}.parquet"
-        tmp = p.with_suffix(".parquet.tmp")
-        df.to_parquet(tmp, index=False, compression="zstd")
-        os.replace(tmp, p)  # a failed write never leaves a half table behind
-        paths[name] = p
+
+    def write_into(folder: Path) -> dict[str, Path]:
+        paths = {}
+        for name, df in tables.items():
+            p = folder / f"{name}.parquet"
+            df.to_parquet(p, index=False, compression="zstd")
+            paths[name] = p
+        mp = folder / MANIFEST
+        mp.write_text(json.dumps(_manifest(run, paths), indent=2, sort_keys=True) + "\n")
+        paths["manifest"] = mp
+        return paths
+
+    return publish(out, write_into, known=tuple(f"{t}.parquet" for t in TABLES))
+
+
+def _manifest(run: Run, paths: dict[str, Path]) -> dict:
     sc = run.scenario
-    manifest = {
+    return {
         "dcsim_version": _version(),
         "scenario": sc.model_dump(mode="json", exclude={"source"}),
         "scenario_file": str(sc.source) if sc.source else None,
@@ -307,10 +329,6 @@ def write(run: Run, out: str | Path, comparison: pd.DataFrame | None = None) -> 
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
-    mp = out / "manifest.json"
-    mp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    paths["manifest"] = mp
-    return paths
 
 
 def _version() -> str:

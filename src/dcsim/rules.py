@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import difflib
+import functools
 import hashlib
 import math
 import re
@@ -140,7 +141,7 @@ def is_assumption(reference: str) -> bool:
     return any(_REF_ASSUMPTION.fullmatch(p) for p in _split_reference(reference))
 
 
-def _reference_problem(reference: str) -> str | None:
+def reference_problem(reference: str) -> str | None:
     for part in _split_reference(reference):
         m = _REF_PAPER.fullmatch(part)
         if m:
@@ -157,12 +158,45 @@ def _is_whole(v: float) -> bool:
     return float(v).is_integer()
 
 
-def _value_problem(unit: str, v: Any) -> str | None:
+# The largest value of each unit a run can use: the kernels count days and persons in int64
+# and take 2**31 - 1 as "never", and a rate or inflow far past any documented one would make
+# a run endless without meaning more (the largest shipped values are in brackets).
+UNIT_MAX = {
+    "day": 1_000_000.0,  # 2,700 years: past any period, still far from 2**31 (1,095)
+    "year": 150.0,  # ages and their spread (32)
+    "hours": 10_000.0,  # per event (2)
+    "per_year": 10_000.0,  # events per person-year, ~27 a day (8)
+    "persons_per_year": 10_000_000.0,  # inflow to the registry (628,720)
+    "persons": 100_000_000.0,  # registry on the first day (0)
+    "count": 10_000.0,  # negative tests required (22)
+    "multiplier": 1_000.0,  # (1.5)
+}
+# Day values the kernels divide by or step with: an interval of 1e-300 days would schedule
+# events without end. 0 means "none scheduled" where the parameter allows it.
+_STEP_DAYS = ("interval_days", "mean_use_spell_days", "mean_days_to_relapse")
+_NEVER_ZERO = ("management.reassessment_interval_days", "drug_use.mean_use_spell_days",
+               "drug_use.mean_days_to_relapse")
+
+
+def _limit_problem(name: str | None, unit: str, v: float) -> str | None:
+    """Why a valid number of `unit` is still too large or small for a run, or None."""
+    high = UNIT_MAX.get(unit)
+    if high is not None and v > high:
+        return f"{unit} {v!r} is above the limit of {high:,g} (see rules.UNIT_MAX)"
+    if name is not None and unit == "day" and any(name.endswith(k) for k in _STEP_DAYS):
+        if name in _NEVER_ZERO and v < 1:
+            return f"{name} must be at least 1 day (it divides time into steps), got {v!r}"
+        if v != 0 and v < 1:
+            return f"{name} must be 0 (none) or at least 1 day, got {v!r}"
+    return None
+
+
+def _value_problem(unit: str, v: Any, name: str | None = None) -> str | None:
     """Why `v` is not a valid value in `unit`, or None. Bools are only numbers for flags."""
     if unit == "flag":
         if isinstance(v, bool) or (isinstance(v, int | float) and v in (0, 1)):
             return None
-        return f"flag must be 0 or 1 (or true/false), got {v!r}"
+        return f"flag must be 0 or 1 (or true/false), got {_short(v)}"
     if isinstance(v, bool) or not isinstance(v, int | float):
         hint = ""
         if isinstance(v, str):
@@ -171,23 +205,31 @@ def _value_problem(unit: str, v: Any) -> str | None:
                 hint = " (YAML read it as text; write e.g. 1.0e-3 rather than 1e-3)"
             except ValueError:
                 pass
-        return f"{unit} value must be a number, got {type(v).__name__} {v!r}{hint}"
+        return f"{unit} value must be a number, got {type(v).__name__} {_short(v)}{hint}"
+    if isinstance(v, int) and abs(v) > 2**63:
+        return f"{unit} value {_short(v)} is too large"
     if not math.isfinite(v):
         return f"{unit} value must be finite, got {v!r}"
     if unit in ("probability", "share"):
         return None if 0 <= v <= 1 else f"{unit} {v!r} is outside [0, 1]"
     if unit in ("count", "persons"):
-        if v >= 0 and _is_whole(v):
-            return None
-        return f"{unit} must be a whole number >= 0, got {v!r}"
-    if unit == "tier":
+        if not (v >= 0 and _is_whole(v)):
+            return f"{unit} must be a whole number >= 0, got {v!r}"
+    elif unit == "tier":
         if _is_whole(v) and 0 <= v <= 3:
             return None
         return f"tier must be a whole number 0..3 (0 extreme, 1 high, 2 medium, 3 low), got {v!r}"
-    return None if v >= 0 else f"{unit} {v!r} must be >= 0"
+    elif v < 0:
+        return f"{unit} {v!r} must be >= 0"
+    return _limit_problem(name, unit, v)
 
 
-def _range_problem(unit: str, value: float, rng: Any) -> str | None:
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:40] + f"... ({len(text)} characters)"
+
+
+def _range_problem(unit: str, value: float, rng: Any, name: str | None = None) -> str | None:
     """Why `rng` is not a valid `range: [low, high]` around `value` in `unit`, or None.
 
     A range states how far an uncertain value could plausibly lie (calibration searches it,
@@ -201,7 +243,7 @@ def _range_problem(unit: str, value: float, rng: Any) -> str | None:
         return f"range must be a list of two numbers [low, high], got {_kind(rng)}"
     low, high = rng
     for bound, x in (("low", low), ("high", high)):
-        if problem := _value_problem(unit, x):
+        if problem := _value_problem(unit, x, name):
             return f"range {bound} bound: {problem}"
     if low > high:
         return f"range [{low}, {high}] runs backwards (low > high)"
@@ -268,7 +310,7 @@ class Window(_Model):
         problem = (
             _from_problem(self.start)
             or _to_problem(self.start, self.end)
-            or _reference_problem(self.reference)
+            or reference_problem(self.reference)
         )
         if problem:
             raise ValueError(problem)
@@ -302,9 +344,9 @@ class Parameter(_Model):
         if not self.windows:
             raise ValueError("a parameter needs at least one window")
         for i, w in enumerate(self.windows):
-            problem = _value_problem(self.unit, w.value)
+            problem = _value_problem(self.unit, w.value, self.name)
             if problem is None and w.range is not None:
-                problem = _range_problem(self.unit, w.value, w.range)
+                problem = _range_problem(self.unit, w.value, w.range, self.name)
             if problem is None and i:
                 prev = self.windows[i - 1]
                 problem = _sequence_problem(prev.start, prev.end, w.start)
@@ -346,6 +388,7 @@ class _Reader:
         self.lines: dict[_KeyPath, int] = {}
         self._constructor = yaml.SafeLoader("")
         self._active: set[int] = set()
+        self._nodes = 0
 
     def fail(self, kpath: _KeyPath, message: str, line: int | None = None) -> RuleError:
         if line is None:
@@ -359,6 +402,10 @@ class _Reader:
 
     def plain(self, node: yaml.Node, kpath: _KeyPath) -> Any:
         line = node.start_mark.line + 1
+        self._nodes += 1
+        if self._nodes > MAX_NODES:
+            raise self.fail(kpath, f"more than {MAX_NODES:,} values (after expanding aliases)",
+                            line)
         if isinstance(node, yaml.ScalarNode):
             try:
                 return self._constructor.construct_object(node)
@@ -406,22 +453,89 @@ def _fmt(kpath: _KeyPath) -> str:
     return text
 
 
-def _parse(path: str | Path, content: bytes) -> tuple[Any, _Reader]:
+MAX_FILE_BYTES = 1_000_000  # the largest shipped rule file is 24 kB; bigger is a mistake
+MAX_DEPTH = 32  # rule files nest 5 deep, scenarios 4
+MAX_ALIASES = 100  # shipped files use none; a few are fine, a billion-laughs bomb is not
+MAX_NODES = 50_000  # values after aliases are expanded (national.yaml: about 2,000)
+# libyaml (when PyYAML has it) parses 25 times faster than the pure-Python loader, with the
+# same nodes and marks; both are the safe loaders
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in
+               ("str", "int", "float", "bool", "null", "timestamp", "seq", "map")}
+_ODD_BREAKS = re.compile("\r(?!\n)|[\x85\u2028\u2029]")
+
+
+def read_limited(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file of at most `max_bytes`, or RuleError at line 1 saying why
+    not; folders, FIFOs and devices are refused before opening (a FIFO would block)."""
+    import stat as _stat
+
+    try:
+        st = Path(path).stat()
+        if not _stat.S_ISREG(st.st_mode):
+            kind = "a folder" if _stat.S_ISDIR(st.st_mode) else "not a regular file"
+            raise RuleError(path, 1, None, f"is {kind}; a YAML file is expected")
+        if st.st_size > max_bytes:
+            raise RuleError(path, 1, None, f"is {st.st_size:,} bytes; the limit is "
+                                           f"{max_bytes:,}")
+        with open(path, "rb") as f:
+            content = f.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise RuleError(path, 1, None, "file not found") from None
+    except (OSError, RuntimeError) as e:  # permission, symlink loop, name too long
+        raise RuleError(path, 1, None, f"cannot read: {getattr(e, 'strerror', None) or e}"
+                        ) from None
+    if len(content) > max_bytes:
+        raise RuleError(path, 1, None, f"is over the limit of {max_bytes:,} bytes")
+    return content
+
+
+def _check_events(path: str | Path, text: str) -> None:
+    """One pass over the YAML events (iterative, so deep nesting cannot overflow the stack)
+    refusing what plain YAML data has no need of: tags, many aliases, deep nesting."""
+    depth = aliases = 0
+    for ev in yaml.parse(text, Loader=_YAML_LOADER):
+        line = ev.start_mark.line + 1
+        tag = getattr(ev, "tag", None)
+        if tag is not None and tag not in _PLAIN_TAGS:
+            raise RuleError(path, line, None, f"YAML tag {tag!r} is not allowed (plain YAML "
+                                              "only: text, numbers, dates, lists, mappings)")
+        if isinstance(ev, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise RuleError(path, line, None, f"nested more than {MAX_DEPTH} levels deep")
+        elif isinstance(ev, yaml.CollectionEndEvent):
+            depth -= 1
+        elif isinstance(ev, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise RuleError(path, line, None, f"more than {MAX_ALIASES} YAML aliases (*)")
+
+
+def parse_yaml(path: str | Path, content: bytes) -> tuple[Any, _Reader]:
     reader = _Reader(path)
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError as e:
         line = content[: e.start].count(b"\n") + 1
         raise RuleError(path, line, None, f"not UTF-8 text: {e.reason}") from e
+    if m := _ODD_BREAKS.search(text):  # YAML counts these as line breaks, editors do not
+        line = text[: m.start()].count("\n") + 1
+        raise RuleError(path, line, None, f"line break character {m.group()!r} (use \\n)")
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        _check_events(path, text)
+        root = yaml.compose(text, Loader=_YAML_LOADER)
+    except yaml.reader.ReaderError as e:  # a control character: no mark, but a position
+        line = text[: e.position].count("\n") + 1
+        raise RuleError(path, line, None, f"character {e.character!r} is not allowed in YAML"
+                        ) from e
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else 1
         problem = e.problem or e.context or str(e)
         context = f" ({e.context})" if e.context and e.problem else ""
         raise RuleError(path, line, None, f"YAML syntax error: {problem}{context}") from e
-    except yaml.YAMLError as e:  # reader errors (bad characters) carry no mark
+    except yaml.YAMLError as e:
         raise RuleError(path, 1, None, f"YAML error: {e}") from e
     if root is None:
         raise RuleError(path, 1, None, "empty rule file")
@@ -442,7 +556,7 @@ def _check_keys(r: _Reader, data: Any, kpath: _KeyPath, allowed: dict[str, bool]
 
 
 def _kind(v: Any) -> str:
-    return "nothing (null)" if v is None else f"{type(v).__name__} {v!r}"
+    return "nothing (null)" if v is None else f"{type(v).__name__} {_short(v)}"
 
 
 def _text(r: _Reader, data: dict, kpath: _KeyPath, key: str, required: bool) -> str | None:
@@ -465,7 +579,8 @@ def _date(r: _Reader, kpath: _KeyPath, v: Any) -> dt.date:
     return v
 
 
-def _load_window(r: _Reader, data: Any, kpath: _KeyPath, unit: str) -> Window:
+def _load_window(r: _Reader, data: Any, kpath: _KeyPath, unit: str,
+                 name: str | None = None) -> Window:
     _check_keys(r, data, kpath, _WINDOW_KEYS)
     start = _date(r, (*kpath, "from"), data["from"])
     if problem := _from_problem(start):
@@ -474,14 +589,14 @@ def _load_window(r: _Reader, data: Any, kpath: _KeyPath, unit: str) -> Window:
     if problem := _to_problem(start, end):
         raise r.fail((*kpath, "to"), problem)
     value = data["value"]
-    if problem := _value_problem(unit, value):
+    if problem := _value_problem(unit, value, name):
         raise r.fail((*kpath, "value"), problem)
     reference = _text(r, data, kpath, "reference", required=True)
     assert reference is not None
-    if problem := _reference_problem(reference):
+    if problem := reference_problem(reference):
         raise r.fail((*kpath, "reference"), problem)
     rng = data.get("range")
-    if rng is not None and (problem := _range_problem(unit, value, rng)):
+    if rng is not None and (problem := _range_problem(unit, value, rng, name)):
         raise r.fail((*kpath, "range"), problem)
     return Window(
         start=start,
@@ -512,7 +627,7 @@ def _load_parameter(r: _Reader, name: str, data: Any, kpath: _KeyPath) -> Parame
         raise r.fail(vpath, f"values must be a non-empty list of windows, got {_kind(values)}")
     windows: list[Window] = []
     for i, item in enumerate(values):
-        w = _load_window(r, item, (*vpath, i), unit)
+        w = _load_window(r, item, (*vpath, i), unit, name)
         if windows:
             prev = windows[-1]
             if problem := _sequence_problem(prev.start, prev.end, w.start):
@@ -529,8 +644,8 @@ def _load_parameter(r: _Reader, name: str, data: Any, kpath: _KeyPath) -> Parame
 
 def load_rule_file(path: str | Path) -> RuleFile:
     """Read and validate one rule file; any problem raises RuleError naming file, line and key."""
-    content = Path(path).read_bytes()
-    data, r = _parse(path, content)
+    content = read_limited(path)
+    data, r = parse_yaml(path, content)
     _check_keys(r, data, (), _TOP_KEYS)
     jurisdiction = data["jurisdiction"]
     if not isinstance(jurisdiction, str) or not _JURISDICTION.fullmatch(jurisdiction):
@@ -577,12 +692,22 @@ class _Track:
     def __init__(self, segments: list[_Segment]) -> None:
         self.segments = segments
         self.starts = [s.start for s in segments]
-        self.start_ord = np.array([s.start.toordinal() for s in segments], dtype=np.int64)
-        self.end_ord = np.array(
-            [_FAR_FUTURE if s.end is None else s.end.toordinal() for s in segments],
+
+    # arrays for resolve_table, made on first use: most stacks are only looked up by date
+    @functools.cached_property
+    def start_ord(self) -> np.ndarray:
+        return np.array([s.start.toordinal() for s in self.segments], dtype=np.int64)
+
+    @functools.cached_property
+    def end_ord(self) -> np.ndarray:
+        return np.array(
+            [_FAR_FUTURE if s.end is None else s.end.toordinal() for s in self.segments],
             dtype=np.int64,
         )
-        self.values = np.array([s.window.value for s in segments], dtype=np.float64)
+
+    @functools.cached_property
+    def values(self) -> np.ndarray:
+        return np.array([s.window.value for s in self.segments], dtype=np.float64)
 
     def find(self, day: dt.date) -> _Segment | None:
         i = bisect.bisect_right(self.starts, day) - 1

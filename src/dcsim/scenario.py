@@ -2,20 +2,48 @@
 
 A jurisdiction's rule stack is the scenario's base files, then its own locality files, then the
 scenario's reform overlays; later files override earlier ones from their first date on.
+
+A rule file is named as a path relative to the scenario's folder (or absolute), or as
+`dcsim:NAME` for a file shipped in the package's data/rules. A name is that file or an error:
+a missing file beside the scenario never falls back to a shipped file of the same name. Every
+error names the scenario file, the line and the key.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import os
 from importlib import resources
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from .rules import RuleError, RuleStack, _parse, load_rule_file
+from .rules import (
+    OutOfWindowError,
+    RuleError,
+    RuleStack,
+    load_rule_file,
+    parse_yaml,
+    read_limited,
+    resolve_table,
+)
 
 PACKAGE_RULES = "data/rules"
+PACKAGE_PREFIX = "dcsim:"  # names a rule file shipped in the package
 DEFAULT_SCENARIO = "national_baseline.yaml"
+FIRST_DAY = dt.date(2006, 1, 1)  # the DCS was launched in 2006 (paper fn 2, 7)
+LAST_DAY = dt.date(2100, 12, 31)  # assumption: a bound on the period (day counts stay small)
+_REGISTRATION_SHARES = ("registration.share.detained_positive",
+                        "registration.share.stopped_not_detained", "registration.share.voluntary")
 
 
 class ScenarioError(ValueError):
@@ -26,11 +54,26 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+RuleName = Field(min_length=1, max_length=4096)
+
+
 class Jurisdiction(_Strict):
-    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    id: str = Field(pattern=r"^[a-z0-9_]+$", max_length=100)
     share: float = Field(ge=0.0, le=1.0)
     rules: list[str] = []
-    reference: str
+    reference: str = Field(min_length=1)
+
+    @field_validator("rules")
+    @classmethod
+    def _names(cls, v: list[str]) -> list[str]:
+        return _rule_names(v)
+
+
+def _rule_names(names: list[str]) -> list[str]:
+    for n in names:
+        if not n.strip() or "\x00" in n:
+            raise ValueError(f"a rule file name must be a path or dcsim:NAME, got {n!r}")
+    return names
 
 
 class DistrictStudy(_Strict):
@@ -38,8 +81,16 @@ class DistrictStudy(_Strict):
 
     start: dt.date
     end: dt.date
-    registrants_under_alert: int = Field(gt=0)
+    registrants_under_alert: int = Field(gt=0, le=100_000_000, strict=True)
     reference: str
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, v: dt.date, info) -> dt.date:  # noqa: ANN001
+        start = info.data.get("start")
+        if start is not None and v < start:
+            raise ValueError(f"end {v} is before start {start}")
+        return v
 
 
 class Scenario(_Strict):
@@ -48,47 +99,98 @@ class Scenario(_Strict):
     start: dt.date
     end: dt.date
     scale: float = Field(gt=0.0, le=1.0)
-    seed: int = Field(ge=0, lt=2**63)
-    rules: list[str]
+    seed: int = Field(ge=0, lt=2**63, strict=True)  # strict: `true` is not the seed 1
+    rules: list[str] = Field(min_length=1)
     overlays: list[str] = []
-    jurisdictions: list[Jurisdiction]
+    jurisdictions: list[Jurisdiction] = Field(min_length=1, max_length=1000)
     district_study: DistrictStudy
     source: Path | None = None
+    _lines: dict = PrivateAttr(default_factory=dict)  # key path -> line in the source file
 
     @field_validator("start")
     @classmethod
     def _first_of_month(cls, v: dt.date) -> dt.date:
         if v.day != 1:
             raise ValueError("the period must start on the first day of a month")
+        if not FIRST_DAY <= v <= LAST_DAY:
+            raise ValueError(f"start {v} is outside {FIRST_DAY} to {LAST_DAY} (the DCS began "
+                             "in 2006, paper fn 2, 7)")
         return v
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, v: dt.date, info) -> dt.date:  # noqa: ANN001
+        start = info.data.get("start")
+        if start is not None and v <= start:
+            raise ValueError(f"end {v} must come after start {start}")
+        if v > LAST_DAY:
+            raise ValueError(f"end {v} is after {LAST_DAY}, the last day a run may reach")
+        return v
+
+    @field_validator("rules", "overlays")
+    @classmethod
+    def _names(cls, v: list[str]) -> list[str]:
+        return _rule_names(v)
 
     @model_validator(mode="after")
     def _check(self) -> Scenario:
-        if self.end <= self.start:
-            raise ValueError("end must come after start")
-        total = sum(j.share for j in self.jurisdictions)
-        if abs(total - 1.0) > 1e-9:
-            raise ValueError(f"jurisdiction shares sum to {total}, not 1")
-        ids = [j.id for j in self.jurisdictions]
-        if len(set(ids)) != len(ids):
-            raise ValueError("jurisdiction ids must be unique")
-        return self
+        return self  # the checks that need a line of the file: _located_problem
+
+    def line(self, *kpath: str | int) -> int:
+        """Line of a key path in the scenario file (its nearest enclosing key; 1 if unknown)."""
+        while kpath not in self._lines and kpath:
+            kpath = kpath[:-1]
+        return self._lines.get(kpath, 1)
+
+    def error(self, message: str, *kpath: str | int) -> ScenarioError:
+        """ScenarioError naming this scenario's file, the line of `kpath` and the key."""
+        key = _fmt_key(kpath)
+        where = f"{self.source or '<scenario>'}:{self.line(*kpath)}: "
+        return ScenarioError(where + (f"{key}: " if key else "") + message)
+
+    def name_path(self, name: str) -> tuple[str | int, ...]:
+        """Key path of the first place the scenario names rule file `name`."""
+        for i, n in enumerate(self.rules):
+            if n == name:
+                return ("rules", i)
+        for i, n in enumerate(self.overlays):
+            if n == name:
+                return ("overlays", i)
+        for i, j in enumerate(self.jurisdictions):
+            if name in j.rules:
+                return ("jurisdictions", i, "rules", j.rules.index(name))
+        return ()
 
     @property
     def n_days(self) -> int:
         return (self.end - self.start).days + 1
 
     def rule_path(self, name: str) -> Path:
-        """A rule file named in the scenario: beside the scenario file, else the embedded set."""
-        p = Path(name)
-        if p.is_absolute() and p.exists():
+        """The rule file a name in the scenario means: `dcsim:NAME` a shipped file, any other
+        name a path from the scenario's folder (from the package's data/rules for a shipped
+        scenario or one built in memory). It must be a regular file; nothing else is tried."""
+        package = Path(str(resources.files("dcsim").joinpath(PACKAGE_RULES)))
+        if name.startswith(PACKAGE_PREFIX):
+            short = name[len(PACKAGE_PREFIX):]
+            p = package / short
+            if os.sep in short or short in ("", ".", "..") or not p.is_file():
+                shipped = sorted(q.name for q in package.glob("*.yaml"))
+                close = difflib.get_close_matches(short, shipped, n=1)
+                hint = f"; did you mean 'dcsim:{close[0]}'?" if close else ""
+                raise self.error(f"no shipped rule file {name!r} (shipped: "
+                                 f"{', '.join(shipped)}){hint}", *self.name_path(name))
             return p
-        if self.source is not None and (self.source.parent / p).exists():
-            return self.source.parent / p
-        embedded = resources.files("dcsim").joinpath(PACKAGE_RULES, name)
-        if embedded.is_file():
-            return Path(str(embedded))
-        raise ScenarioError(f"{self.source or '<scenario>'}: rule file {name!r} not found")
+        p = Path(name)
+        if not p.is_absolute():
+            shipped = self.source is None or self.source.parent == default_scenario_path().parent
+            p = (package if shipped else self.source.parent) / p
+        if not p.is_file():
+            why = "not found" if not os.path.lexists(p) else "not a regular file"
+            hint = ""
+            if why == "not found" and (package / Path(name).name).is_file():
+                hint = f" (to use the shipped file, write 'dcsim:{Path(name).name}')"
+            raise self.error(f"rule file {name!r} {why}: {p}{hint}", *self.name_path(name))
+        return p
 
     def stacks(self) -> list[RuleStack]:
         """One rule stack per jurisdiction, in scenario order."""
@@ -101,10 +203,17 @@ class Scenario(_Strict):
 
         base = [load(n) for n in self.rules]
         overlays = [load(n) for n in self.overlays]
-        return [
-            RuleStack([*base, *(load(n) for n in j.rules), *overlays])
-            for j in self.jurisdictions
-        ]
+        for j in self.jurisdictions:  # every file is checked before any stack is built
+            for n in j.rules:
+                load(n)
+        out = []
+        for i, j in enumerate(self.jurisdictions):
+            files = [*base, *(load(n) for n in j.rules), *overlays]
+            try:
+                out.append(RuleStack(files))
+            except ValueError as e:  # files for several localities, or for another one
+                raise self.error(str(e), "jurisdictions", i, "rules") from e
+        return out
 
     def rule_files(self) -> list[Path]:
         names = [*self.rules, *(n for j in self.jurisdictions for n in j.rules), *self.overlays]
@@ -122,19 +231,137 @@ def load_scenario(path: str | Path | None = None, **overrides: object) -> Scenar
     """Load a scenario file (the embedded national baseline when path is None)."""
     p = Path(path) if path is not None else default_scenario_path()
     try:
-        data, reader = _parse(p, p.read_bytes())
-    except OSError as e:
-        raise ScenarioError(f"{p}: {e}") from e
+        data, reader = parse_yaml(p, read_limited(p))
     except RuleError as e:
         raise ScenarioError(str(e)) from e
     if not isinstance(data, dict):
-        raise ScenarioError(f"{p}:1: a scenario is a mapping")
-    data.update({k: v for k, v in overrides.items() if v is not None})
+        raise ScenarioError(f"{p}:1: a scenario is a mapping, got {type(data).__name__}")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "source" in data:
+        raise ScenarioError(f"{p}:{reader.line(('source',))}: source: unknown key 'source'")
+    data.update(given)
     data["source"] = p
     try:
-        return Scenario.model_validate(data)
+        sc = Scenario.model_validate(data)
     except ValidationError as e:
-        first = e.errors()[0]
-        loc = tuple(first["loc"])
-        key = ".".join(str(x) for x in loc)
-        raise ScenarioError(f"{p}:{reader.line(loc)}: {key}: {first['msg']}") from e
+        raise _located(e, p, reader, given) from e
+    sc._lines = dict(reader.lines)
+    if problem := _located_problem(sc):
+        raise sc.error(problem[1], *problem[0])
+    return sc
+
+
+
+
+def _located(e: ValidationError, p: Path, reader, given: dict) -> ScenarioError:  # noqa: ANN001
+    """The most useful error of a validation: an unknown key (the likely misspelling) before
+    a missing one, named at its own line; a value given on the command line named as such."""
+    errors = sorted(e.errors(), key=lambda x: {"extra_forbidden": 0, "missing": 2}.get(
+        x["type"], 1))
+    first = errors[0]
+    loc = tuple(first["loc"])
+    key = _fmt_key(loc)
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        allowed = [f for f in model.model_fields if f != "source"]
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+        msg = f"unknown key {loc[-1]!r}" + (f"; did you mean {close[0]!r}?" if close else
+                                            f" (allowed: {', '.join(allowed)})")
+    elif first["type"] == "missing":
+        msg = f"missing required key {loc[-1]!r}"
+    if loc and loc[0] in given:
+        return ScenarioError(f"--{loc[0]} (given on the command line): {msg}")
+    return ScenarioError(f"{p}:{reader.line(loc)}: {key}: {msg}")
+
+
+def _model_at(loc: tuple) -> type[BaseModel]:
+    if loc[:1] == ("jurisdictions",):
+        return Jurisdiction
+    if loc[:1] == ("district_study",):
+        return DistrictStudy
+    return Scenario
+
+
+def _fmt_key(kpath: tuple) -> str:
+    text = ""
+    for k in kpath:
+        text += f"[{k}]" if isinstance(k, int) else (f".{k}" if text else str(k))
+    return text
+
+
+def _located_problem(sc: Scenario) -> tuple[tuple, str] | None:
+    """(key path, problem) for a check that needs the line of a particular entry."""
+    seen: dict[str, int] = {}
+    for i, j in enumerate(sc.jurisdictions):
+        if j.id in seen:
+            return (("jurisdictions", i, "id"),
+                    f"jurisdiction {j.id!r} appears twice (first as jurisdictions[{seen[j.id]}])")
+        seen[j.id] = i
+    total = sum(j.share for j in sc.jurisdictions)
+    if abs(total - 1.0) > 1e-9:
+        parts = " + ".join(f"{j.id} {j.share:g} (line {sc.line('jurisdictions', i, 'share')})"
+                           for i, j in enumerate(sc.jurisdictions))
+        return ("jurisdictions",), f"jurisdiction shares sum to {total:.12g}, not 1: {parts}"
+    return None
+
+
+def check_rules(scenario: Scenario) -> None:
+    """Everything about the rules that `dcsim run` checks before simulating, so that
+    `dcsim rules` refuses exactly what `run` refuses: every file loads, every stack is
+    consistent, every parameter has a value on every day of the period, and the entry
+    shares of every month sum to 1."""
+    stacks = scenario.stacks()
+    try:
+        table = resolve_table(stacks, scenario.start, scenario.end)
+    except OutOfWindowError as e:
+        first = min((s._tracks[e.name].segments[0].start for s in stacks
+                     if e.name in s._tracks), default=None)
+        if first is not None and e.date < first:  # the period starts before the rules do
+            raise scenario.error(f"start {scenario.start} is before the rules begin: "
+                                 f"{e.name} has values from {first} on", "start") from e
+        raise
+    _check_entry_shares(scenario, stacks, table)
+    _check_size(scenario, table)
+
+
+MAX_PERSONS = 20_000_000  # modelled persons a run may hold (full scale registers ~5.5 million)
+
+
+def _check_size(scenario: Scenario, table) -> None:  # noqa: ANN001
+    """Refuse a run too large to hold in memory, before registration tries to."""
+    from .catalogue import PARAM_NAMES
+
+    shares = [j.share for j in scenario.jurisdictions]
+    inflow = table[:, :, PARAM_NAMES.index("registration.newly_found_per_year")].sum(axis=1)
+    first = table[:, 0, PARAM_NAMES.index("registration.initial_registry")]
+    persons = float(sum((a / 12.0 + b) * w for a, b, w in zip(inflow, first, shares,
+                                                              strict=True))) * scenario.scale
+    if persons > MAX_PERSONS:
+        raise scenario.error(
+            f"the rules at scale {scenario.scale:g} would register about {persons:,.0f} "
+            f"modelled persons; the limit is {MAX_PERSONS:,} (lower the scale, or the inflow)",
+            "scale")
+
+
+def _check_entry_shares(scenario: Scenario, stacks: list[RuleStack], table) -> None:  # noqa: ANN001
+    from .calendar import month_starts
+    from .catalogue import PARAM_NAMES
+
+    cols = [PARAM_NAMES.index(n) for n in _REGISTRATION_SHARES]
+    total = table[:, :, cols].sum(axis=2)
+    bad = abs(total - 1.0) > 1e-9
+    if not bad.any():
+        return
+    j, m = (int(x[0]) for x in bad.nonzero())
+    day = month_starts(scenario.start, scenario.end)[m]
+    day = max(day, scenario.start)
+    found = [(stacks[j].window(n, day), n) for n in _REGISTRATION_SHARES]
+    (w, f), name = max(found, key=lambda x: stacks[j].files.index(x[0][1]))  # the latest file
+    parts = ", ".join(
+        f"{n.rsplit('.', 1)[1]} {ww.value:g} ("
+        + (f"line {ww.value_line}" if ff is f else f"{ff.path}:{ww.value_line}") + ")"
+        for (ww, ff), n in found)
+    raise RuleError(f.path, w.value_line or w.line, f"parameters.{name}",
+                    f"entry shares on {day} ({scenario.jurisdictions[j].id}) sum to "
+                    f"{total[j, m]:.12g}, not 1: {parts}")

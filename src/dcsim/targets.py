@@ -37,7 +37,7 @@ from .calendar import month_index
 from .catalogue import CATALOGUE, VENUES, Par
 from .measures import Flow, Stock
 from .model import Run
-from .rules import RuleError, _parse, _reference_problem
+from .rules import RuleError, parse_yaml, reference_problem
 from .state import Drug
 
 __all__ = [
@@ -87,7 +87,7 @@ def _names(names: list[str], known: dict[str, Any], what: str) -> list[str]:
 # --------------------------------------------------------------------------- measures
 
 
-class _AtMeasure(_M):
+class AtMeasure(_M):
     """A measure read at the end of the month containing `at`; it has a monthly series."""
 
     at: dt.date
@@ -100,7 +100,7 @@ class _AtMeasure(_M):
         return float("nan") if m is None else float(self.series(run)[m])
 
 
-class CumulativeEntries(_AtMeasure):
+class CumulativeEntries(AtMeasure):
     """Every entry into the registry from the start of the run to the end of `at`'s month."""
 
     output: Literal["cumulative_entries"]
@@ -110,7 +110,7 @@ class CumulativeEntries(_AtMeasure):
         return np.cumsum(flows) / run.scenario.scale
 
 
-class StockAt(_AtMeasure):
+class StockAt(AtMeasure):
     """Persons in the named stock columns (summed) at the end of the month."""
 
     output: Literal["stock"]
@@ -126,7 +126,7 @@ class StockAt(_AtMeasure):
         return run.stocks.sum(axis=0)[:, idx].sum(axis=1) / run.scenario.scale
 
 
-class StockShare(_AtMeasure):
+class StockShare(AtMeasure):
     """Stock `metrics` as a share of stock `of`, at the end of the month."""
 
     output: Literal["stock_share"]
@@ -146,7 +146,7 @@ class StockShare(_AtMeasure):
             return np.where(den > 0, num / np.maximum(den, 1), np.nan)
 
 
-class HeroinShareOfRegistrations(_AtMeasure):
+class HeroinShareOfRegistrations(AtMeasure):
     """Heroin (opioid) users among everyone registered so far (cumulative registrations)."""
 
     output: Literal["heroin_share_of_registrations"]
@@ -160,7 +160,7 @@ class HeroinShareOfRegistrations(_AtMeasure):
             return np.where(total > 0, heroin / np.maximum(total, 1), np.nan)
 
 
-class RelapseWithin(_AtMeasure):
+class RelapseWithin(AtMeasure):
     """The model's relapse law: share of an abstinent spell that relapses within `days`.
 
     drug_use.py starts every abstinent spell (for instance on release from custody) with a
@@ -180,7 +180,7 @@ class RelapseWithin(_AtMeasure):
         return (w[:, None] * share).sum(axis=0)
 
 
-class SurveyFeltShare(_AtMeasure):
+class SurveyFeltShare(AtMeasure):
     """Share of registrants who met police at least once at the named venues by `at`.
 
     Contacts (alert responses that reach the person, `interrogations_<venue>`) from the start
@@ -433,7 +433,7 @@ class Target(_M):
     @field_validator("source")
     @classmethod
     def _cited(cls, v: str) -> str:
-        if problem := _reference_problem(v):
+        if problem := reference_problem(v):
             raise ValueError(problem)
         return v
 
@@ -444,7 +444,7 @@ class Target(_M):
         return self.likelihood.nll(model, self.value)
 
     def plotted(self) -> bool:
-        return self.series is not None and isinstance(self.measure, _AtMeasure)
+        return self.series is not None and isinstance(self.measure, AtMeasure)
 
 
 class FittedWindow(_M):
@@ -591,7 +591,7 @@ def load_targets(path: str | Path | None = None) -> TargetsFile:
     p = Path(path) if path is not None else default_targets_path()
     content = p.read_bytes()
     try:
-        data, reader = _parse(p, content)
+        data, reader = parse_yaml(p, content)
     except RuleError as e:
         raise TargetsError(e.path, e.line, e.key, e.message) from e
     if not isinstance(data, dict):
