@@ -252,9 +252,13 @@ def test_eligible_stock_counts_open_episodes(baseline):
 def test_deletion_reform(run_with):
     run = run_with({"exit.record_deleted_on_exit": [("2016-01-01", None, 1)]})
     fl, st = run.flows, run.stocks
+    # from the reform on, every full release deletes; on its first day the records of those
+    # fully released before it are deleted too, so no released person keeps a record
+    before = np.zeros(fl.shape[:2], np.int64)
+    before[:, 120] = st[:, 119, Stock.RELEASED]
     np.testing.assert_array_equal(fl[:, :, Flow.RECORD_DELETIONS], fl[:, :, Flow.RELEASES_FULL]
-                                  * (np.arange(fl.shape[1]) >= 120)[None, :])
-    assert fl[:, :, Flow.RECORD_DELETIONS].sum() > 0
+                                  * (np.arange(fl.shape[1]) >= 120)[None, :] + before)
+    assert before.sum() > 0 and np.all(st[:, 120:, Stock.RELEASED] == 0)
     # records held now fall by deletions too; re-entries bring deleted persons back
     ent = fl[:, :, [Flow.ENTRIES_DETAINED_POSITIVE, Flow.ENTRIES_STOPPED_NOT_DETAINED,
                     Flow.ENTRIES_VOLUNTARY, Flow.ENTRIES_DATA_ERROR]].sum(axis=2)

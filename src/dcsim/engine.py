@@ -73,7 +73,7 @@ def _refresh(s, f, t, P, grid_rank, app_rank, codes, codes_new, delta_row, rates
         f[F.INSPECT] = FNEVER
         if tier >= 0:
             f[F.INSPECT] = _next_clock(t, bounds[_MAX_INSPECT0 + tier], keys, k, Stream.INSPECT)
-    if alerts.raises_alert(s):
+    if alerts.raises_alert(s, P):
         if f[F.ID_USE] >= FNEVER:
             f[F.ID_USE] = _next_clock(t, bounds[_MAX_ID], keys, k, Stream.ID_USE)
     else:
@@ -88,7 +88,7 @@ def _refresh(s, f, t, P, grid_rank, app_rank, codes, codes_new, delta_row, rates
     intervals[2] = apps.checkin_interval(P, app)
     registered = ledger.in_registry(s)
     band = ledger.age_band(s, t) if registered and s[S.RELEASE] <= Release.PARTIAL else -1
-    ledger.set_spans(s, f, t, intervals, band, alerts.alert_band(s), registered, rates_j,
+    ledger.set_spans(s, f, t, intervals, band, alerts.alert_band(s, P), registered, rates_j,
                      intrusions)
     ledger.stock_codes(s, t, P, codes_new)
     ledger.move_stocks(codes, codes_new, delta_row)
@@ -200,6 +200,7 @@ def _rules_changed(s, f, t, P, keys, k, fl) -> None:  # noqa: ANN001
     s[S.FLIPS_DONE] = done
     exit.check_eligibility(s, f, t, P, keys, k, fl)
     exit.schedule_release(s, f, t, P)
+    data_errors.rejudge_correction(s, t, P, keys)
 
 
 @njit(inline="always", **KERNEL)

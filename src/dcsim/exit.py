@@ -70,7 +70,18 @@ def check_eligibility(s, f, t, P, keys, k, flows_row) -> bool:  # noqa: ANN001
 
 @njit(**KERNEL)
 def schedule_release(s, f, t, P) -> None:  # noqa: ANN001
-    """Release waits for a record update, if the area releases at all and the update comes."""
+    """Release waits for a record update, if the area releases at all and the update comes.
+
+    Called again when the rules change: a partial release the new rules no longer make
+    (its draw is now above exit.partial_release_share) becomes full, and under
+    exit.record_deleted_on_exit a full release that kept its record loses it, both that day."""
+    if s[S.RELEASE] == Release.PARTIAL and f[F.EXIT_U_PARTIAL] >= P[
+            Par.EXIT__PARTIAL_RELEASE_SHARE]:
+        s[S.RELEASE_DUE] = t
+        return
+    if s[S.RELEASE] == Release.FULL and P[Par.EXIT__RECORD_DELETED_ON_EXIT] > 0.5:
+        s[S.RELEASE_DUE] = t
+        return
     if s[S.RELEASE] != Release.CONTROL or s[S.ELIGIBLE] == NEVER:
         return
     if (
@@ -85,8 +96,14 @@ def schedule_release(s, f, t, P) -> None:  # noqa: ANN001
 
 @njit(**KERNEL)
 def release(s, f, P, flows_row) -> None:  # noqa: ANN001
+    """Release (partial or full) on the due day; a full release already made only loses its
+    record (see schedule_release)."""
     s[S.RELEASE_DUE] = NEVER
-    if f[F.EXIT_U_PARTIAL] < P[Par.EXIT__PARTIAL_RELEASE_SHARE]:
+    if s[S.RELEASE] == Release.FULL:
+        s[S.RELEASE] = Release.DELETED
+        flows_row[Flow.RECORD_DELETIONS] += 1
+    elif s[S.RELEASE] == Release.CONTROL and f[F.EXIT_U_PARTIAL] < P[
+            Par.EXIT__PARTIAL_RELEASE_SHARE]:
         s[S.RELEASE] = Release.PARTIAL
         flows_row[Flow.RELEASES_PARTIAL] += 1
     elif P[Par.EXIT__RECORD_DELETED_ON_EXIT] > 0.5:
