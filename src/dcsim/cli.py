@@ -21,6 +21,25 @@ ScenarioArg = Annotated[Path | None, typer.Argument(
     help="scenario file; default: the embedded national baseline")]
 
 
+OverlayOpt = Annotated[list[Path] | None, typer.Option(
+    help="rule overlay added after the scenario's (repeatable): a file, or a reform of the "
+         "package by name, e.g. exit_law_2011")]
+
+
+def _overlays(paths: list[Path] | None) -> list[Path]:
+    """--overlay values as files: a path, else a reform of the package by name."""
+    from .compare import find_reform
+
+    out = []
+    for p in paths or []:
+        found = find_reform(p)
+        if found is None:
+            _fail(ValueError(f"--overlay: no rule file {str(p)!r} (nor a package reform of "
+                             "that name; see `dcsim reforms`)"))
+        out.append(found)
+    return out
+
+
 def _fail(e: Exception) -> None:
     console.print(f"[bold red]error:[/] {e}")
     raise typer.Exit(2)
@@ -35,13 +54,14 @@ def run(
         help="random seed; fixes the run bit for bit")] = None,
     out: Annotated[Path | None, typer.Option(
         help="output folder; default runs/<name>-<seed>")] = None,
+    overlay: OverlayOpt = None,
 ) -> None:
     """Run a scenario, write its tables, and set its outputs beside the paper's figures."""
     from . import figures, results
     from .model import prepare, simulate
 
     try:
-        sc = load_scenario(scenario, scale=scale, seed=seed)
+        sc = load_scenario(scenario, overlays=_overlays(overlay), scale=scale, seed=seed)
         prepared = prepare(sc)
     except (ScenarioError, RuleError, OutOfWindowError) as e:
         _fail(e)
