@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -142,43 +143,43 @@ class Headline:
 def _intrusion_headlines() -> list[Headline]:
     from .measures import Intrusion
 
-    out = [Headline("intrusions_per_person_year.all", "intrusions per registered person-year",
+    out = [Headline("intrusions_per_person_year.all", "intrusions per person-year, all",
                     "per person-year")]
     out += [Headline(f"intrusions_per_person_year.{i.name.lower()}",
-                     f"  {i.name.lower().replace('_', ' ')} per person-year", "per person-year")
+                     f"  {i.name.lower().replace('_', ' ')}", "per person-year")
             for i in Intrusion]
     return out
 
 
 HEADLINES: list[Headline] = [
     Headline("person_years_under_control", "person-years under control", "person-years"),
-    Headline("person_years_under_alerts", "person-years under surveillance alerts",
+    Headline("person_years_under_alerts", "person-years under alerts",
              "person-years"),
     Headline("releases_full", "full releases", "persons"),
     Headline("releases_partial", "partial releases", "persons"),
-    Headline("median_years_entry_to_release", "median years from entry to first release",
+    Headline("median_years_entry_to_release", "median years, entry to release",
              "years"),
-    Headline("trapped_no_release_area", "trapped at the end: no-release area", "persons"),
-    Headline("trapped_insufficient_tests", "trapped at the end: too few tests", "persons"),
-    Headline("trapped_awaiting_update", "trapped at the end: record not updated", "persons"),
-    Headline("trapped_partial_release", "trapped at the end: partial release", "persons"),
-    Headline("records_held_at_end", "records held at the end", "persons"),
-    Headline("records_deleted_at_end", "records deleted (and not re-created) at the end",
+    Headline("trapped_no_release_area", "trapped at end: no-release area", "persons"),
+    Headline("trapped_insufficient_tests", "trapped at end: too few tests", "persons"),
+    Headline("trapped_awaiting_update", "trapped at end: not updated", "persons"),
+    Headline("trapped_partial_release", "trapped at end: partial release", "persons"),
+    Headline("records_held_at_end", "records held at end", "persons"),
+    Headline("records_deleted_at_end", "records deleted (not re-created)",
              "persons"),
     *_intrusion_headlines(),
-    Headline("officer_hours", "police officer hours (alerts and inspections)", "hours",
+    Headline("officer_hours", "police hours, alerts+inspections", "hours",
              "the officer-hours assumptions (alerts.officer_hours_*, management.officer_hours_*)"),
     Headline("alerts", "ID-use alerts", "alerts"),
     Headline("alert_positives", "drug-related findings at alerts", "alerts"),
-    Headline("person_years_isolation", "person-years in compulsory isolation (month ends)",
+    Headline("person_years_isolation", "person-years in isolation",
              "person-years"),
-    Headline("person_years_control_under_25", "person-years under control, under 25",
+    Headline("person_years_control_under_25", "control person-years, under 25",
              "person-years"),
-    Headline("person_years_control_25_59", "person-years under control, aged 25-59",
+    Headline("person_years_control_25_59", "control person-years, 25-59",
              "person-years"),
-    Headline("person_years_using", "person-years of true drug use (registered, month ends)",
+    Headline("person_years_using", "person-years of true drug use",
              "person-years", _USE_ASSUMPTIONS),
-    Headline("true_relapses", "true relapses (registered persons)", "events", _USE_ASSUMPTIONS),
+    Headline("true_relapses", "true relapses", "events", _USE_ASSUMPTIONS),
 ]
 HEADLINE_KEYS = [h.key for h in HEADLINES]
 
@@ -269,7 +270,8 @@ def summary_table(per_seed: pd.DataFrame, arms: list[str]) -> pd.DataFrame:
         values = {a: block[a].to_numpy(np.float64) for a in arms}
         for arm, kind, mean, lo, hi in summarise(values, arms[0]):
             h = meta[key]
-            out.append({"key": key, "label": h.label.strip(), "unit": h.unit, "arm": arm,
+            label = h.label.strip() + (" per person-year" if h.label[0] == " " else "")
+            out.append({"key": key, "label": label, "unit": h.unit, "arm": arm,
                         "kind": kind, "mean": float(mean), "lo": float(lo), "hi": float(hi),
                         "n_seeds": len(seeds), "depends_on": h.depends_on})
     df = pd.DataFrame(out)
@@ -347,6 +349,66 @@ class Comparison:
         return float(r["mean"].iloc[0]), float(r["lo"].iloc[0]), float(r["hi"].iloc[0])
 
 
+# --------------------------------------------------------------------------- terminal
+
+
+def _num(v: float) -> str:
+    """A figure in at most 7 characters: 1.23M, 45.6k, 12.3, 0.123."""
+    if v != v:
+        return "-"
+    a = abs(v)
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if a >= div:
+            return f"{v / div:.3g}{suffix}"
+    return f"{v:.3g}"
+
+
+def _signed(v: float) -> str:
+    return "-" if v != v else ("+" if v > 0 else "") + _num(v)
+
+
+def summary_lines(c: Comparison, width: int = 80) -> list[str]:
+    """The headline table as plain lines of at most `width` characters, arm by arm."""
+    s = c.summary
+    lines = [f"{c.manifest['kind']} over {len(c.manifest['seeds'])} seeds, scale "
+             f"{c.manifest['scale']:g}; national-equivalent figures;",
+             "90% t intervals over seeds (for differences: of the paired differences)"]
+    label_w = width - 48
+    base = c.manifest["baseline"]
+
+    def row(key: str, arm: str, kind: str) -> pd.Series:
+        r = s[(s.key == key) & (s.arm == arm) & (s.kind == kind)]
+        return r.iloc[0]
+
+    arms = [a for a in c.arms if a != base] or [base]
+    for arm in arms:
+        lines.append("")
+        if arm == base:
+            lines.append(f"{base}: mean and 90% interval over seeds")
+            lines.append(f"{'figure':<{label_w}} {'mean':>8} {'90% interval':>38}"[:width])
+        else:
+            lines.append(f"{arm} minus {base}"[:width])
+            lines.append(f"{'figure':<{label_w}} {'baseline':>8} {'reform':>8} "
+                         f"{'difference [90% interval]':>29}")
+        for h in HEADLINES:
+            label = h.label if len(h.label) <= label_w else h.label[:label_w - 1] + "~"
+            b = row(h.key, base, "level")
+            if arm == base:
+                ci = f"[{_num(b['lo'])}, {_num(b['hi'])}]"
+                lines.append(f"{label:<{label_w}} {_num(b['mean']):>8} {ci:>38}")
+                continue
+            r, d = row(h.key, arm, "level"), row(h.key, arm, "difference")
+            ci = f"{_signed(d['mean'])} [{_signed(d['lo'])}, {_signed(d['hi'])}]"
+            lines.append(f"{label:<{label_w}} {_num(b['mean']):>8} {_num(r['mean']):>8} "
+                         f"{ci:>29}")
+    uses = {h.depends_on for h in HEADLINES if h.depends_on}
+    lines.append("")
+    for u in sorted(uses):
+        lines += textwrap.wrap(f"depends on {u}", width, subsequent_indent="  ")
+    return lines
+
+
 __all__ = ["Arm", "CompareError", "Comparison", "HEADLINES", "INTERVAL_METHOD", "ScenarioError",
-           "find_reform", "headline_values", "make_arms", "package_reforms", "summary_table",
+           "find_reform", "headline_values", "make_arms", "package_reforms", "summary_lines",
+           "summary_table",
            "t_interval"]
