@@ -368,9 +368,8 @@ CsvOpt = Annotated[bool, typer.Option("--csv", help="also write the tables as CS
 def _run_comparison(baseline: str | None, reforms: list[str], seeds: int, scale: float | None,
                     first_seed: int | None, out: Path | None, workers: int | None,
                     scheduler: str | None, csv: bool, title: str) -> None:
-    from .compare import CompareError, make_arms
+    from .compare import CompareError, make_arms, summary_lines
     from .ensemble import run_ensemble
-    from .compare import summary_lines
 
     if seeds < 1:
         _fail(ValueError(f"--seeds: at least 1, got {seeds}"))

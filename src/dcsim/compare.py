@@ -144,9 +144,9 @@ def _intrusion_headlines() -> list[Headline]:
     from .measures import Intrusion
 
     out = [Headline("intrusions_per_person_year.all", "intrusions per person-year, all",
-                    "per person-year")]
+                    "per person-year since entry")]
     out += [Headline(f"intrusions_per_person_year.{i.name.lower()}",
-                     f"  {i.name.lower().replace('_', ' ')}", "per person-year")
+                     f"  {i.name.lower().replace('_', ' ')}", "per person-year since entry")
             for i in Intrusion]
     return out
 
@@ -198,7 +198,9 @@ def headline_values(run) -> dict[str, float]:  # noqa: ANN001 - a model.Run
     first = pop.out("first_release_day")
     rel = first != never
     years = (first[rel] - pop.entry_day[rel]) / DAYS_PER_YEAR
-    exposure = pop.out("exposure_days").sum() / DAYS_PER_YEAR
+    # per person-year since entry (to the end of the period): the same denominator in every arm,
+    # so a reform that removes records cannot raise a rate by shrinking it
+    exposure = (run.prepared.n_days - pop.entry_day.astype(np.float64)).sum() / DAYS_PER_YEAR
     intr = pop.intrusions.sum(axis=0).astype(np.float64)
     deleted = fl[Flow.RECORD_DELETIONS] - fl[Flow.REENTRIES]  # re-entries: deleted, found again
     v = {
