@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from .compare import (
+    HEADLINE_KEYS,
     INTERVAL,
     INTERVAL_METHOD,
     Arm,
@@ -183,8 +184,8 @@ def run_ensemble(arms: list[Arm], seeds: list[int], out: str | Path, scale: floa
         Path(t.folder).parent.mkdir(parents=True, exist_ok=True)
     done = execute(tasks, workers=workers, scheduler=scheduler, progress=progress)
     names = [a.name for a in arms]
-    per_seed = pd.DataFrame([{"key": k, "arm": r["arm"], "seed": r["seed"], "value": v}
-                             for r in done for k, v in r["headline"].items()])
+    per_seed = pd.DataFrame([{"key": k, "arm": r["arm"], "seed": r["seed"],
+                              "value": r["headline"][k]} for r in done for k in HEADLINE_KEYS])
     per_seed = per_seed.astype({"seed": "int64", "value": "float64"})
     national = {(t.arm, t.seed): national_monthly(pd.read_parquet(
         Path(t.folder) / "monthly.parquet")) for t in tasks}
