@@ -7,7 +7,7 @@ numbers); the monthly tables are read back from disk. A rerun of an interrupted 
 the finished runs and loses none, and the summary is computed in a fixed order from the files,
 so its bytes do not depend on the number of workers or the order runs finish in.
 
-A local cluster (bound to 127.0.0.1, no dashboard) is started by default; `scheduler` connects
+A local cluster (every port bound to 127.0.0.1, dashboard off) is started by default; `scheduler` connects
 to an existing one instead (its workers must be able to import dcsim and read/write `out`).
 """
 
@@ -95,7 +95,8 @@ def _client(workers: int | None, scheduler: str | None):  # noqa: ANN202 - (clie
     if scheduler:
         return Client(scheduler, timeout="20s"), None
     cluster = LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address=None, silence_logs=50)
+                           host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=50,
+                           scheduler_kwargs={"dashboard": False})
     return Client(cluster), cluster
 
 
