@@ -132,3 +132,19 @@ def test_ten_seed_paired_intervals_match_a_direct_computation(tmp_path):
     dof = (va + vb) ** 2 / (va**2 / 9 + vb**2 / 9)
     unpaired = 2 * stats.t.ppf(0.95, dof) * math.sqrt(va + vb)
     assert hi < 0 and hi - lo < unpaired
+
+
+@pytest.mark.parametrize("args,message", [
+    (["compare", "national-baseline", "exit_law_2026", "--scale", "0.002"], "after the period"),
+    (["compare", "national-baseline", "exit_law_2011", "--seeds", "0"], "--seeds"),
+    (["compare", "national-baseline", "nowhere"], "no rule overlay"),
+    (["run", "--overlay", "nowhere.yaml", "--scale", "0.002"], "--overlay"),
+])
+def test_cli_errors_exit_2_before_any_run(args, message):
+    from typer.testing import CliRunner
+
+    from dcsim.cli import app
+
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output

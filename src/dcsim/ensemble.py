@@ -7,8 +7,9 @@ numbers); the monthly tables are read back from disk. A rerun of an interrupted 
 the finished runs and loses none, and the summary is computed in a fixed order from the files,
 so its bytes do not depend on the number of workers or the order runs finish in.
 
-A local cluster (every port bound to 127.0.0.1, dashboard off) is started by default; `scheduler` connects
-to an existing one instead (its workers must be able to import dcsim and read/write `out`).
+A local cluster (every port bound to 127.0.0.1, dashboard off) is started by default;
+`scheduler` connects to an existing one instead (its workers must be able to import dcsim and
+read and write `out`).
 """
 
 from __future__ import annotations
