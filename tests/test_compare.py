@@ -69,6 +69,8 @@ def test_arms_errors_are_clear():
         make_arms(None, ["no_such_reform"])
     with pytest.raises(CompareError, match="after the period ends.*national-projection"):
         make_arms(None, ["exit_law_2026"])
+    with pytest.raises(CompareError, match="two arms would be named"):
+        make_arms(None, ["deletion_2011", "deletion_2011"])
     arms = make_arms("national-projection", ["exit_law_2026"])
     assert [a.name for a in arms] == ["national-projection", "exit_law_2026"]
     assert "paper fn 35" in arms[1].sources and arms[1].description

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import textwrap
 from dataclasses import dataclass, field
 from importlib import resources
@@ -109,6 +110,9 @@ def make_arms(baseline_ref: str | Path | None, reform_refs: list[str]) -> list[A
         else:
             raise CompareError(f"{ref!r}: no rule overlay, package reform or scenario of that "
                                f"name (package reforms: {', '.join(package_reforms())})")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", arm.name):
+            raise CompareError(f"{ref!r}: arm name {arm.name!r} must be letters, digits, '_', "
+                               "'-' or '.' (it names the runs' folder)")
         if arm.name in {a.name for a in arms}:
             raise CompareError(f"{ref!r}: two arms would be named {arm.name!r}")
         _check_applies_in_period(arm, base_sc)
