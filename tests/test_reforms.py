@@ -218,6 +218,15 @@ def test_prospective_exit_law_from_2026_on_the_projection():
     assert base.stocks[:, m:, TRAPS].sum() > 0 and run.stocks[:, m:, TRAPS].sum() == 0
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("reform", REFORMS)
+def test_every_prospective_reform_runs_and_is_the_projection_before_2026(reform):
+    run, base = run_of(f"{reform}_2026", "national_projection"), run_of(None, "national_projection")
+    m = month_of(DATES["2026"])
+    _assert_same_before(run, base, m)
+    assert not np.array_equal(run.flows[:, m:], base.flows[:, m:])
+
+
 def test_the_projection_is_the_baseline_up_to_2025():
     """Extending the period changes nothing before 2026 (the inflow file starts then)."""
     base = run_of(None)
