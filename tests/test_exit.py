@@ -294,3 +294,34 @@ def test_lowered_test_minimum_applies_from_its_date(run_with):
             missed += int(at.iloc[0].eligible != rc)
     assert checked > 10
     assert missed == 0, f"{missed} of {checked} persons meeting the new rule not made eligible"
+
+
+@pytest.mark.parametrize(("status", "u_partial", "share", "deleted", "due", "after", "flows"), [
+    # a partial release the new share no longer covers becomes full that day
+    (Release.PARTIAL, 0.3, 0.0, 0, 500, Release.FULL, {Flow.RELEASES_FULL: 1}),
+    (Release.PARTIAL, 0.3, 0.0, 1, 500, Release.DELETED,
+     {Flow.RELEASES_FULL: 1, Flow.RECORD_DELETIONS: 1}),
+    (Release.PARTIAL, 0.3, 0.5, 0, NEVER, Release.PARTIAL, {}),  # still covered: unchanged
+    # under deletion a full release loses its record (not a second release)
+    (Release.FULL, 0.9, 0.5, 1, 500, Release.DELETED, {Flow.RECORD_DELETIONS: 1}),
+    (Release.FULL, 0.9, 0.5, 0, NEVER, Release.FULL, {}),
+])
+def test_a_rule_change_rejudges_releases(P, status, u_partial, share, deleted, due, after,
+                                         flows):
+    """schedule_release on a rule change (the reform switches of data/reforms)."""
+    s, f, *_ = blank_state()
+    s[S.RELEASE] = status
+    s[S.ELIGIBLE] = 100
+    f[F.EXIT_U_PARTIAL] = u_partial
+    P[Par.EXIT__PARTIAL_RELEASE_SHARE] = share
+    P[Par.EXIT__RECORD_DELETED_ON_EXIT] = deleted
+    exit.schedule_release(s, f, 500, P)
+    assert s[S.RELEASE_DUE] == due
+    fl = np.zeros(N_FLOWS, np.int64)
+    if due != NEVER:
+        exit.release(s, f, P, fl)
+    assert s[S.RELEASE] == after
+    expected = np.zeros(N_FLOWS, np.int64)
+    for col, v in flows.items():
+        expected[col] = v
+    np.testing.assert_array_equal(fl, expected)
