@@ -262,6 +262,7 @@ def test_health_led_entry_brings_an_offer_never_an_order(P, pw_keys, dependent):
     """pathways.health_led: a detained entrant is offered voluntary treatment, taken up with
     treatment_offer_accepted (the entry's third PATHWAY draw), and never ordered anything."""
     P[Par.PATHWAYS__HEALTH_LED] = 1
+    P[Par.PATHWAYS__TREATMENT_OFFER_ACCEPTED] = 0.3
     out = _at_entry(P, pw_keys, Path.DETAINED_POSITIVE, dependent)
     vol = out[:, 0] == Pathway.VOLUNTARY
     assert np.all(vol | (out[:, 0] == Pathway.NONE))
@@ -272,6 +273,7 @@ def test_health_led_entry_brings_an_offer_never_an_order(P, pw_keys, dependent):
                                      Pathway.COMMUNITY_REHAB])
 def test_health_led_detection_brings_an_offer_never_an_order(P, pw_keys, pathway):
     P[Par.PATHWAYS__HEALTH_LED] = 1
+    P[Par.PATHWAYS__TREATMENT_OFFER_ACCEPTED] = 0.3
     out = _after_detection(P, pw_keys, pathway)
     vol = out[:, 0] == Pathway.VOLUNTARY
     assert np.all(vol | (out[:, 0] == pathway))
