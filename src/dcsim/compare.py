@@ -96,6 +96,8 @@ def make_arms(baseline_ref: str | Path | None, reform_refs: list[str]) -> list[A
     """Baseline first; a reform is a rule overlay (file or package reform name) added to the
     baseline, or a scenario file of its own (for example one that `extends:` the baseline)."""
     base_ref = str(baseline_ref) if baseline_ref is not None else "national_baseline"
+    found = find_scenario(base_ref)
+    base_ref = str(found.resolve()) if found is not None else base_ref  # workers' cwd may differ
     base_sc = load_scenario(base_ref)
     arms = [Arm(base_sc.name, base_ref, [], " ".join(base_sc.description.split()),
                 "the scenario's rule files")]
@@ -105,7 +107,7 @@ def make_arms(baseline_ref: str | Path | None, reform_refs: list[str]) -> list[A
             arm = _overlay_arm(arms[0], ref, path)
         elif (sc_path := find_scenario(ref)) is not None:
             sc = load_scenario(sc_path)
-            arm = Arm(sc.name, str(sc_path), [], " ".join(sc.description.split()),
+            arm = Arm(sc.name, str(sc_path.resolve()), [], " ".join(sc.description.split()),
                       "; ".join(str(p.name) for p in sc.rule_files()))
         else:
             raise CompareError(f"{ref!r}: no rule overlay, package reform or scenario of that "
