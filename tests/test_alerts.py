@@ -65,16 +65,31 @@ def test_venue_of_partitions_the_unit_interval(P):
         lo = hi
 
 
-def test_alerts_only_under_full_control():
+def test_alerts_only_under_full_control(P):
     """Alerts stop on partial or full release (fn 45, 47) and with the record."""
     s, *_ = blank_state()
-    assert alerts.raises_alert(s)
+    assert alerts.raises_alert(s, P)
     for release in (Release.PARTIAL, Release.FULL, Release.DELETED):
         s[S.RELEASE] = release
-        assert not alerts.raises_alert(s)
+        assert not alerts.raises_alert(s, P)
     s[S.RELEASE] = Release.CONTROL
     s[S.IN_REGISTRY] = 0
-    assert not alerts.raises_alert(s)
+    assert not alerts.raises_alert(s, P)
+
+
+def test_alert_switches(P):
+    """alerts.enabled = 0 stops every alert; alerts.only_under_community_order keeps them only
+    while a community order is in force (the reform overlays' switches)."""
+    s, *_ = blank_state()
+    P[Par.ALERTS__ENABLED] = 0
+    assert not alerts.raises_alert(s, P) and alerts.alert_band(s, P) == -1
+    P[Par.ALERTS__ENABLED] = 1
+    P[Par.ALERTS__ONLY_UNDER_COMMUNITY_ORDER] = 1
+    for pw in Pathway:
+        s[S.PATHWAY] = pw
+        expected = pw in (Pathway.COMMUNITY_DETOX, Pathway.COMMUNITY_REHAB)
+        assert alerts.raises_alert(s, P) == expected, pw
+        assert (alerts.alert_band(s, P) >= 0) == expected, pw
 
 
 def test_max_rate_bounds_every_month(baseline_prepared):

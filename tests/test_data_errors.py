@@ -116,3 +116,31 @@ def test_who_leaves_the_registry_without_deaths(run_with):
     p = P0[Par.DATA_ERRORS__COMPLAINT_PROBABILITY] * (
         1 - np.exp(-left / P0[Par.DATA_ERRORS__MEAN_CORRECTION_DAYS]))
     assert abs(out.sum() - p.sum()) <= 4 * math.sqrt((p * (1 - p)).sum())
+
+
+def test_local_correction_rejudges_pending_complaints(P):
+    """data_errors.local_correction: on a rule change a complainant's record is corrected
+    within the local time from that day (or sooner if already due); others keep their day."""
+    from dcsim.data_errors import rejudge_correction
+    from dcsim.rng import uniform_np
+    from dcsim.state import S
+
+    s, f, keys, k = blank_state()
+    s[S.NEVER_USED] = 1
+    ek = person_key_np(5, Stream.ERRORS, np.arange(2000))
+    P[Par.DATA_ERRORS__MEAN_CORRECTION_DAYS] = 30
+    changed = 0
+    for on in (0, 1):
+        P[Par.DATA_ERRORS__LOCAL_CORRECTION] = on
+        for key in ek:
+            keys[Stream.ERRORS] = key
+            s[S.CORRECT] = 9000
+            rejudge_correction(s, 1000, P, keys)
+            u = uniform_np(np.array([key, key]), np.array([0, 1]))
+            complains = u[0] < P[Par.DATA_ERRORS__COMPLAINT_PROBABILITY]
+            if on and complains:
+                assert s[S.CORRECT] == 1001 + int(-30 * math.log(1.0 - u[1]))
+                changed += 1
+            else:
+                assert s[S.CORRECT] == 9000
+    assert changed > 400

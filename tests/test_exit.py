@@ -252,9 +252,13 @@ def test_eligible_stock_counts_open_episodes(baseline):
 def test_deletion_reform(run_with):
     run = run_with({"exit.record_deleted_on_exit": [("2016-01-01", None, 1)]})
     fl, st = run.flows, run.stocks
+    # from the reform on, every full release deletes; on its first day the records of those
+    # fully released before it are deleted too, so no released person keeps a record
+    before = np.zeros(fl.shape[:2], np.int64)
+    before[:, 120] = st[:, 119, Stock.RELEASED]
     np.testing.assert_array_equal(fl[:, :, Flow.RECORD_DELETIONS], fl[:, :, Flow.RELEASES_FULL]
-                                  * (np.arange(fl.shape[1]) >= 120)[None, :])
-    assert fl[:, :, Flow.RECORD_DELETIONS].sum() > 0
+                                  * (np.arange(fl.shape[1]) >= 120)[None, :] + before)
+    assert before.sum() > 0 and np.all(st[:, 120:, Stock.RELEASED] == 0)
     # records held now fall by deletions too; re-entries bring deleted persons back
     ent = fl[:, :, [Flow.ENTRIES_DETAINED_POSITIVE, Flow.ENTRIES_STOPPED_NOT_DETAINED,
                     Flow.ENTRIES_VOLUNTARY, Flow.ENTRIES_DATA_ERROR]].sum(axis=2)
@@ -290,3 +294,34 @@ def test_lowered_test_minimum_applies_from_its_date(run_with):
             missed += int(at.iloc[0].eligible != rc)
     assert checked > 10
     assert missed == 0, f"{missed} of {checked} persons meeting the new rule not made eligible"
+
+
+@pytest.mark.parametrize(("status", "u_partial", "share", "deleted", "due", "after", "flows"), [
+    # a partial release the new share no longer covers becomes full that day
+    (Release.PARTIAL, 0.3, 0.0, 0, 500, Release.FULL, {Flow.RELEASES_FULL: 1}),
+    (Release.PARTIAL, 0.3, 0.0, 1, 500, Release.DELETED,
+     {Flow.RELEASES_FULL: 1, Flow.RECORD_DELETIONS: 1}),
+    (Release.PARTIAL, 0.3, 0.5, 0, NEVER, Release.PARTIAL, {}),  # still covered: unchanged
+    # under deletion a full release loses its record (not a second release)
+    (Release.FULL, 0.9, 0.5, 1, 500, Release.DELETED, {Flow.RECORD_DELETIONS: 1}),
+    (Release.FULL, 0.9, 0.5, 0, NEVER, Release.FULL, {}),
+])
+def test_a_rule_change_rejudges_releases(P, status, u_partial, share, deleted, due, after,
+                                         flows):
+    """schedule_release on a rule change (the reform switches of data/reforms)."""
+    s, f, *_ = blank_state()
+    s[S.RELEASE] = status
+    s[S.ELIGIBLE] = 100
+    f[F.EXIT_U_PARTIAL] = u_partial
+    P[Par.EXIT__PARTIAL_RELEASE_SHARE] = share
+    P[Par.EXIT__RECORD_DELETED_ON_EXIT] = deleted
+    exit.schedule_release(s, f, 500, P)
+    assert s[S.RELEASE_DUE] == due
+    fl = np.zeros(N_FLOWS, np.int64)
+    if due != NEVER:
+        exit.release(s, f, P, fl)
+    assert s[S.RELEASE] == after
+    expected = np.zeros(N_FLOWS, np.int64)
+    for col, v in flows.items():
+        expected[col] = v
+    np.testing.assert_array_equal(fl, expected)

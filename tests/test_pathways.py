@@ -255,3 +255,38 @@ def test_order_flows_counted(baseline):
     for fl in (Flow.ORDERS_COMMUNITY_DETOX, Flow.ORDERS_COMMUNITY_REHAB, Flow.ORDERS_ISOLATION,
                Flow.DETENTIONS):
         assert baseline.flows[:, :, fl].sum() > 0
+
+
+@pytest.mark.parametrize("dependent", [0, 1])
+def test_health_led_entry_brings_an_offer_never_an_order(P, pw_keys, dependent):
+    """pathways.health_led: a detained entrant is offered voluntary treatment, taken up with
+    treatment_offer_accepted (the entry's third PATHWAY draw), and never ordered anything."""
+    P[Par.PATHWAYS__HEALTH_LED] = 1
+    P[Par.PATHWAYS__TREATMENT_OFFER_ACCEPTED] = 0.3
+    out = _at_entry(P, pw_keys, Path.DETAINED_POSITIVE, dependent)
+    vol = out[:, 0] == Pathway.VOLUNTARY
+    assert np.all(vol | (out[:, 0] == Pathway.NONE))
+    _share_ok(vol.sum(), N, P[Par.PATHWAYS__TREATMENT_OFFER_ACCEPTED])
+
+
+@pytest.mark.parametrize("pathway", [Pathway.NONE, Pathway.COMMUNITY_DETOX,
+                                     Pathway.COMMUNITY_REHAB])
+def test_health_led_detection_brings_an_offer_never_an_order(P, pw_keys, pathway):
+    P[Par.PATHWAYS__HEALTH_LED] = 1
+    P[Par.PATHWAYS__TREATMENT_OFFER_ACCEPTED] = 0.3
+    out = _after_detection(P, pw_keys, pathway)
+    vol = out[:, 0] == Pathway.VOLUNTARY
+    assert np.all(vol | (out[:, 0] == pathway))
+    _share_ok(vol.sum(), N, P[Par.PATHWAYS__TREATMENT_OFFER_ACCEPTED])
+
+
+def test_health_led_isolation_is_not_followed_by_rehabilitation(P):
+    P[Par.PATHWAYS__HEALTH_LED] = 1
+    s, f, keys, k = blank_state()
+    fl = np.zeros(N_FLOWS, np.int64)
+    for key in person_key_np(SEED, Stream.PATHWAY, np.arange(200)):
+        pathways.set_order(s, 0, P, int(Pathway.ISOLATION), 0, fl)
+        k[:] = 0
+        keys[Stream.PATHWAY] = key
+        pathways.order_ends(s, 800, P, keys, k, fl)
+        assert s[S.PATHWAY] == Pathway.NONE and k[Stream.PATHWAY] == 3

@@ -157,3 +157,63 @@ def test_a_run_too_large_to_hold_is_refused_at_the_scale(tmp_path):
     check_rules(load_scenario(p, scale=0.01))  # 1.8 million modelled persons: fine
     with pytest.raises(ScenarioError, match=r"s\.yaml:\d+: scale: .*about 180,000,000 .*limit"):
         check_rules(load_scenario(p))
+
+
+# ------------------------------------------------------------------ extends and overlays
+
+
+def test_extends_a_package_scenario_by_name_adds_overlays(tmp_path):
+    (tmp_path / "mine.yaml").write_text(
+        "extends: national-baseline\nname: mine\nscale: 0.01\n"
+        "overlays: [dcsim:exit_law_2011.yaml]\n")
+    sc = load_scenario(tmp_path / "mine.yaml")
+    base = load_scenario()
+    assert (sc.name, sc.scale, sc.rules, sc.jurisdictions) == ("mine", 0.01, base.rules,
+                                                               base.jurisdictions)
+    assert sc.overlays == ["dcsim:exit_law_2011.yaml"]
+    assert sc.rule_path("dcsim:exit_law_2011.yaml").parent.name == "reforms"
+
+
+def test_extends_resolves_relative_paths_against_the_extending_file(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    base = _write(tmp_path / "a", overlays=["local.yaml"])
+    (tmp_path / "a" / "local.yaml").write_text("jurisdiction: national\ndescription: x\n"
+                                               "parameters: {}\n")
+    child = tmp_path / "b" / "child.yaml"
+    child.write_text("extends: ../a/s.yaml\noverlays: [more.yaml]\n")
+    (tmp_path / "b" / "more.yaml").write_text("jurisdiction: national\ndescription: y\n"
+                                              "parameters: {}\n")
+    sc = load_scenario(child)
+    assert sc.rule_path(sc.overlays[0]) == (tmp_path / "a" / "local.yaml").resolve()
+    assert sc.rule_path(sc.overlays[1]) == tmp_path / "b" / "more.yaml"
+    assert base.exists()
+
+
+@pytest.mark.parametrize("text,pattern", [
+    ("extends: nowhere\n", r"child\.yaml:1: extends: no scenario 'nowhere'"),
+    ("name: x\nextends: [1]\n", r"child\.yaml:2: extends: expected a scenario"),
+    ("extends: child.yaml\n", r"child\.yaml:1: extends: .*cycle"),
+    ("extends: national-baseline\nscale: 3\n", r"child\.yaml:2: scale:"),
+    ("extends: national-baseline\noverlays: x.yaml\n", r"child\.yaml:2: overlays: expected"),
+])
+def test_extends_errors_name_file_line_and_key(tmp_path, text, pattern):
+    (tmp_path / "child.yaml").write_text(text)
+    with pytest.raises(ScenarioError, match=pattern):
+        load_scenario(tmp_path / "child.yaml")
+
+
+def test_error_in_the_parent_names_the_parent(tmp_path):
+    _write(tmp_path, scale=5.0)
+    (tmp_path / "child.yaml").write_text("extends: s.yaml\nname: c\n")
+    with pytest.raises(ScenarioError, match=r"s\.yaml:\d+: scale"):
+        load_scenario(tmp_path / "child.yaml")
+
+
+def test_overlays_argument_comes_last(tmp_path):
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("jurisdiction: national\ndescription: z\nparameters: {}\n")
+    sc = load_scenario("national-projection", overlays=[extra])
+    assert sc.overlays[-1] == str(extra.resolve())
+    assert sc.end == dt.date(2035, 12, 31) and sc.overlays[0] == "dcsim:projection_inflow.yaml"
+    assert load_scenario().end == dt.date(2025, 12, 31)  # the default period is unchanged

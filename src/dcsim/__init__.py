@@ -14,3 +14,6 @@ if (_problem := _environment_problem()) is not None:
     raise SystemExit(2)
 
 from . import jit as _jit  # noqa: E402, F401  (sets the kernel cache folder before any kernel)
+from .api import RunResult, compare, ensemble, run, trace_person  # noqa: E402
+
+__all__ = ["RunResult", "compare", "ensemble", "run", "trace_person"]

@@ -25,7 +25,7 @@ from .jit import KERNEL
 from .measures import FLOW_ALERT_VENUE0, FLOW_INTERROGATION_VENUE0, Flow, Intrusion, Rate
 from .pathways import is_custodial
 from .rng import Stream, chance, next_candidate, peek, person_key, poisson
-from .state import FNEVER, Bound, Changed, F, Release, S
+from .state import FNEVER, Bound, Changed, F, Pathway, Release, S
 from .testing import positive_result, test_result
 
 _VENUE0 = int(Par.ALERTS__ID_USE_RATE_PER_YEAR__HOTEL)
@@ -49,9 +49,9 @@ def reach_probability(P) -> float:  # noqa: ANN001
 
 
 @njit(**KERNEL)
-def alert_band(s) -> int:  # noqa: ANN001
+def alert_band(s, P) -> int:  # noqa: ANN001
     """-1: raises no alerts now; else whether using (ID uses are more frequent then)."""
-    if not raises_alert(s) or is_custodial(s[S.PATHWAY]):
+    if not raises_alert(s, P) or is_custodial(s[S.PATHWAY]):
         return -1
     return s[S.USING]
 
@@ -77,9 +77,18 @@ def venue_of(P, u, total) -> int:  # noqa: ANN001
 
 
 @njit(**KERNEL)
-def raises_alert(s) -> bool:  # noqa: ANN001
-    """Alerts stop on partial or full release (paper fn 45, 47)."""
-    return s[S.IN_REGISTRY] == 1 and s[S.RELEASE] == Release.CONTROL
+def raises_alert(s, P) -> bool:  # noqa: ANN001
+    """Alerts stop on partial or full release (paper fn 45, 47). Two rule switches for
+    reforms: alerts.enabled (0: no alerts at all) and alerts.only_under_community_order
+    (alerts only while a community detoxification or rehabilitation order is in force)."""
+    if s[S.IN_REGISTRY] != 1 or s[S.RELEASE] != Release.CONTROL:
+        return False
+    if P[Par.ALERTS__ENABLED] < 0.5:
+        return False
+    if P[Par.ALERTS__ONLY_UNDER_COMMUNITY_ORDER] > 0.5:
+        pw = s[S.PATHWAY]
+        return pw == Pathway.COMMUNITY_DETOX or pw == Pathway.COMMUNITY_REHAB
+    return True
 
 
 @njit(**KERNEL)
@@ -131,7 +140,7 @@ def follow(life, t, P) -> None:  # noqa: ANN001
     """After a change of state: the clock of alerts that reach the person starts or stops with
     control. Writes f[ID_USE]; one ID_USE draw when it starts."""
     f = life.f
-    if raises_alert(life.s):
+    if raises_alert(life.s, P):
         if f[F.ID_USE] >= FNEVER:
             f[F.ID_USE] = next_candidate(t, life.bounds[Bound.ALERT_CONTACT], life.keys, life.k,
                                          Stream.ID_USE)

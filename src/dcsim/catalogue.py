@@ -91,6 +91,11 @@ _SPECS: list[ParamSpec] = [
        "detected relapse outside any order leads to community detoxification"),
     _p("pathways.relapse_outside_order_to_detention", "probability",
        "detected relapse outside any order, and neither of the above, leads to detention"),
+    _p("pathways.health_led", "flag",
+       "a detected use leads to an offer of voluntary treatment, never to an order "
+       "(no detention, no isolation, no community order)"),
+    _p("pathways.treatment_offer_accepted", "probability",
+       "an offer of voluntary treatment is accepted (only read under pathways.health_led)"),
     # drug use and relapse: the true state
     _p("drug_use.mean_use_spell_days", "day", "mean length of a spell of use"),
     _p("drug_use.relapse_probability", "probability",
@@ -145,6 +150,9 @@ _SPECS: list[ParamSpec] = [
     _p("alerts.test_given_contact", "probability", "a contacted person is drug tested"),
     _p("alerts.officer_hours_per_response", "hours", "officer time per response"),
     _p("alerts.officer_hours_per_contact", "hours", "extra officer time when contact is made"),
+    _p("alerts.enabled", "flag", "identity-document uses raise alerts at all"),
+    _p("alerts.only_under_community_order", "flag",
+       "alerts are raised only for persons under a community order in force"),
     # grid management (paper fn 29-34)
     _p("grid.coverage_share", "share", "share of registrants living in a managed grid"),
     _p("grid.visit_interval_days", "day", "scheduled visits to drug-associated persons"),
@@ -188,6 +196,9 @@ _SPECS: list[ParamSpec] = [
        "a person registered in error files a complaint or lawsuit"),
     _p("data_errors.mean_correction_days", "day",
        "mean time for a correction through the provincial level"),
+    _p("data_errors.local_correction", "flag",
+       "local offices correct records in error themselves: mean_correction_days is their time, "
+       "and complaints pending when the rule changes are judged again"),
 ]
 
 CATALOGUE: dict[str, ParamSpec] = {s.name: s for s in _SPECS}

@@ -25,6 +25,25 @@ ScenarioArg = Annotated[Path | None, typer.Argument(
     help="scenario file; default: the embedded national baseline")]
 
 
+OverlayOpt = Annotated[list[Path] | None, typer.Option(
+    help="rule overlay added after the scenario's (repeatable): a file, or a reform of the "
+         "package by name, e.g. exit_law_2011")]
+
+
+def _overlays(paths: list[Path] | None) -> list[Path]:
+    """--overlay values as files: a path, else a reform of the package by name."""
+    from .compare import find_reform
+
+    out = []
+    for p in paths or []:
+        found = find_reform(p)
+        if found is None:
+            _fail(ValueError(f"--overlay: no rule file {str(p)!r} (nor a package reform of "
+                             "that name; see `dcsim reforms`)"))
+        out.append(found)
+    return out
+
+
 def _fail(e: Exception) -> None:
     """One line, printed as text (a value may hold '[', which Rich would read as markup)."""
     console.print(Text("error: ", style="bold red") + Text(str(e)), soft_wrap=True)
@@ -60,6 +79,7 @@ def run(
         help="random seed; fixes the run bit for bit")] = None,
     out: Annotated[str | None, typer.Option(
         help="output folder; default runs/<name>-<seed>")] = None,
+    overlay: OverlayOpt = None,
 ) -> None:
     """Run a scenario, write its tables, and set its outputs beside the paper's figures."""
     from . import figures, results
@@ -71,7 +91,7 @@ def run(
         _check(checks.int_in, "--seed", seed, 0, checks.SEED_MAX)
     if out is not None:
         _check(checks.output_folder, "--out", out)
-    sc = _scenario(scenario, scale=scale, seed=seed)
+    sc = _scenario(scenario, overlays=_overlays(overlay), scale=scale, seed=seed)
     out = Path(out) if out is not None else Path("runs") / f"{sc.name}-{sc.seed}"
     _check(checks.output_folder, "--out", out)
     try:
@@ -417,3 +437,119 @@ def sensitivity(
     console.print(t)
     console.print(f"{len(ranked)} assumptions ranked; table and plot in "
                   f"[bold]{escape(str(out))}[/] ({len(paths)} files)")
+
+
+# --------------------------------------------------------------------------- comparisons
+
+SeedsOpt = Annotated[int, typer.Option(help="number of seeds (runs per arm), from --first-seed")]
+CmpScaleOpt = Annotated[float | None, typer.Option(
+    help="share of the registry to simulate in every run; default: the scenario's")]
+FirstSeedOpt = Annotated[int | None, typer.Option(help="first seed; default: the scenario's")]
+WorkersOpt = Annotated[int | None, typer.Option(
+    help="workers of the local Dask cluster (one run each at a time); default: 1")]
+SchedulerOpt = Annotated[str | None, typer.Option(
+    help="address of an existing Dask scheduler, e.g. tcp://127.0.0.1:8786, instead of a "
+         "local cluster")]
+CsvOpt = Annotated[bool, typer.Option("--csv", help="also write the tables as CSV")]
+
+
+def _run_comparison(baseline: str | None, reforms: list[str], seeds: int, scale: float | None,
+                    first_seed: int | None, out: Path | None, workers: int | None,
+                    scheduler: str | None, csv: bool, title: str) -> None:
+    from .compare import CompareError, make_arms, summary_lines
+    from .ensemble import run_ensemble
+
+    _check(checks.int_in, "--seeds", seeds, 1, 10_000)
+    if scale is not None:
+        _check(checks.float_in, "--scale", scale, 0.0, 1.0, low_open=True)
+    if workers is not None:
+        _check(checks.int_in, "--workers", workers, 1, 1024)
+    if first_seed is not None:
+        _check(checks.int_in, "--first-seed", first_seed, 0, checks.SEED_MAX - seeds)
+    if out is not None:
+        _check(checks.output_folder, "--out", out)
+    try:
+        arms = make_arms(baseline, reforms)
+        sc = arms[0].load(scale=scale)
+    except (CompareError, ScenarioError, RuleError) as e:
+        _fail(e)
+    first = sc.seed if first_seed is None else first_seed
+    seed_list = [first + i for i in range(seeds)]
+    out = out or Path("runs") / f"{title}-{'-'.join(a.name for a in arms)}"
+    _check(checks.output_folder, "--out", out)
+    n = len(arms) * seeds
+    console.print(f"[bold]{title}[/] {', '.join(a.name for a in arms)}: {seeds} seeds from "
+                  f"{first}, scale {sc.scale:g}, {n} runs "
+                  f"({'scheduler ' + scheduler if scheduler else 'local Dask cluster'})")
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task("runs finished", total=n)
+            result = run_ensemble(arms, seed_list, out, scale=scale, workers=workers,
+                                  scheduler=scheduler,
+                                  progress=lambda d, t: bar.update(task, completed=d, total=t))
+    except KeyboardInterrupt:
+        console.print(Text(f"interrupted: finished runs are kept in {out}/runs; run the "
+                           "same command again to continue."), soft_wrap=True)
+        raise typer.Exit(130) from None
+    except (CompareError, ScenarioError, RuleError, OutOfWindowError, OSError) as e:
+        _fail(e)
+    if csv:
+        for name in ("summary", "per_seed", "monthly"):
+            result.to_df(name).to_csv(out / f"{'monthly_summary' if name == 'monthly' else name}"
+                                      ".csv", index=False)
+    for line in summary_lines(result):
+        console.print(line, highlight=False, soft_wrap=True)
+    console.print(f"tables and manifest in [bold]{escape(str(out))}[/]")
+
+
+@app.command()
+def compare(
+    baseline: Annotated[str, typer.Argument(
+        help="baseline scenario: a file or a package scenario name (national-baseline)")],
+    reform: Annotated[list[str], typer.Argument(
+        help="reforms: rule overlays (files, or package reforms such as exit_law_2011) added "
+             "to the baseline, or scenario files")],
+    seeds: SeedsOpt = 10,
+    scale: CmpScaleOpt = None,
+    first_seed: FirstSeedOpt = None,
+    out: Annotated[Path | None, typer.Option(
+        help="output folder; default runs/compare-<arms>")] = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    csv: CsvOpt = False,
+) -> None:
+    """Run a baseline and reforms on the same seeds; differences with paired 90% intervals."""
+    _run_comparison(baseline, reform, seeds, scale, first_seed, out, workers, scheduler, csv,
+                    "compare")
+
+
+@app.command()
+def ensemble(
+    scenario: ScenarioArg = None,
+    seeds: SeedsOpt = 10,
+    scale: CmpScaleOpt = None,
+    first_seed: FirstSeedOpt = None,
+    out: Annotated[Path | None, typer.Option(
+        help="output folder; default runs/ensemble-<name>")] = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    csv: CsvOpt = False,
+) -> None:
+    """Run one scenario on several seeds; every figure with a 90% interval over seeds."""
+    _run_comparison(str(scenario) if scenario else None, [], seeds, scale, first_seed, out,
+                    workers, scheduler, csv, "ensemble")
+
+
+@app.command()
+def reforms() -> None:
+    """List the package's reform overlays and what each represents."""
+    from .compare import package_reforms
+    from .rules import load_rule_file
+
+    t = Table(title="reforms (use with dcsim compare or dcsim run --overlay)")
+    t.add_column("name", no_wrap=True)
+    t.add_column("what it represents", overflow="fold")
+    for name, path in package_reforms().items():
+        t.add_row(name, " ".join(load_rule_file(path).description.split()))
+    console.print(t)

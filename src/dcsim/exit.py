@@ -15,6 +15,7 @@ import math
 from numba import njit
 
 from .catalogue import Par
+from .data_errors import rejudge_correction
 from .drug_use import abstinent_days, true_flip_day
 from .jit import KERNEL
 from .measures import Flow
@@ -84,7 +85,18 @@ def _open_episode(s, f, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
 
 @njit(**KERNEL)
 def schedule_release(s, f, t, P) -> None:  # noqa: ANN001
-    """Release waits for a record update, if the area releases at all and the update comes."""
+    """Release waits for a record update, if the area releases at all and the update comes.
+
+    Called again when the rules change: a partial release the new rules no longer make
+    (its draw is now above exit.partial_release_share) becomes full, and under
+    exit.record_deleted_on_exit a full release that kept its record loses it, both that day."""
+    if s[S.RELEASE] == Release.PARTIAL and f[F.EXIT_U_PARTIAL] >= P[
+            Par.EXIT__PARTIAL_RELEASE_SHARE]:
+        s[S.RELEASE_DUE] = t
+        return
+    if s[S.RELEASE] == Release.FULL and P[Par.EXIT__RECORD_DELETED_ON_EXIT] > 0.5:
+        s[S.RELEASE_DUE] = t
+        return
     if s[S.RELEASE] != Release.CONTROL or s[S.ELIGIBLE] == NEVER:
         return
     if (
@@ -99,8 +111,14 @@ def schedule_release(s, f, t, P) -> None:  # noqa: ANN001
 
 @njit(**KERNEL)
 def release(s, f, P, flows_row) -> None:  # noqa: ANN001
+    """Release (partial or full) on the due day; a full release already made only loses its
+    record (see schedule_release)."""
     s[S.RELEASE_DUE] = NEVER
-    if f[F.EXIT_U_PARTIAL] < P[Par.EXIT__PARTIAL_RELEASE_SHARE]:
+    if s[S.RELEASE] == Release.FULL:
+        s[S.RELEASE] = Release.DELETED
+        flows_row[Flow.RECORD_DELETIONS] += 1
+    elif s[S.RELEASE] == Release.CONTROL and f[F.EXIT_U_PARTIAL] < P[
+            Par.EXIT__PARTIAL_RELEASE_SHARE]:
         s[S.RELEASE] = Release.PARTIAL
         flows_row[Flow.RELEASES_PARTIAL] += 1
     elif P[Par.EXIT__RECORD_DELETED_ON_EXIT] > 0.5:
@@ -178,4 +196,5 @@ def on_rule_change(life, t, P, fl) -> int:  # noqa: ANN001
     s[S.FLIPS_DONE] = done
     check_eligibility(s, life.f, t, P, life.keys, life.k, fl)
     schedule_release(s, life.f, t, P)
+    rejudge_correction(s, t, P, life.keys)  # data_errors.local_correction (a reform switch)
     return Changed.STATE

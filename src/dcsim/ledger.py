@@ -174,7 +174,7 @@ def follow(life, t, P, delta_row) -> None:  # noqa: ANN001
     iv[2] = apps.checkin_interval(P, s[S.APP])
     registered = in_registry(s)
     band = age_band(s, t) if registered and s[S.RELEASE] <= Release.PARTIAL else -1
-    set_spans(life, t, iv, band, alerts.alert_band(s), registered)
+    set_spans(life, t, iv, band, alerts.alert_band(s, P), registered)
     restock(life, t, P, delta_row)
 
 

@@ -4,7 +4,8 @@ Anti-Drug Law 2008 and Regulation 2011 as the paper describes them: administrati
 for the non-dependent, community detoxification (3 years) or compulsory isolation (2 years) for
 the dependent, community rehabilitation after isolation, voluntary detoxification (not
 punished, but monitored, fn 76-77), and isolation after a positive test during a community
-order. Every decision takes exactly three PATHWAY draws.
+order. Every decision takes exactly three PATHWAY draws. Under the health-led switch a detection
+brings an offer of voluntary treatment instead of any order.
 """
 
 from __future__ import annotations
@@ -68,13 +69,15 @@ def carried_out(P, pathway, u) -> int:  # noqa: ANN001
 def order_at_entry(s, t, P, entry_path, keys, k, flows_row) -> None:  # noqa: ANN001
     u_order = draw(keys, k, Stream.PATHWAY)
     u_done = draw(keys, k, Stream.PATHWAY)
-    draw(keys, k, Stream.PATHWAY)
+    u_offer = draw(keys, k, Stream.PATHWAY)
     if entry_path == 3:  # registered in error: no order follows
         pathway = Pathway.NONE
     elif entry_path == 2:
         pathway = Pathway.VOLUNTARY
     elif entry_path == 1:  # stopped but not detained: no order
         pathway = Pathway.NONE
+    elif P[Par.PATHWAYS__HEALTH_LED] > 0.5:
+        pathway = treatment_offer(P, u_offer)
     elif s[S.DEPENDENT] == 1:
         if u_order < P[Par.PATHWAYS__DEPENDENT_TO_ISOLATION]:
             pathway = Pathway.ISOLATION
@@ -86,12 +89,23 @@ def order_at_entry(s, t, P, entry_path, keys, k, flows_row) -> None:  # noqa: AN
 
 
 @njit(inline="always", **KERNEL)
+def treatment_offer(P, u) -> int:  # noqa: ANN001
+    """Health-led rules (pathways.health_led): a detected use brings an offer of voluntary
+    treatment, taken up with treatment_offer_accepted, and never an order (paper fn 70, 76)."""
+    return Pathway.VOLUNTARY if u < P[Par.PATHWAYS__TREATMENT_OFFER_ACCEPTED] else Pathway.NONE
+
+
+@njit(inline="always", **KERNEL)
 def order_after_detection(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
     """A detected relapse: isolation from a community order, or a new order outside one.
 
     The decision owns three PATHWAY draws; only those a branch needs are computed."""
     pw = s[S.PATHWAY]
-    if pw == Pathway.COMMUNITY_DETOX or pw == Pathway.COMMUNITY_REHAB:
+    if P[Par.PATHWAYS__HEALTH_LED] > 0.5:
+        if pw == Pathway.NONE or pw == Pathway.COMMUNITY_DETOX or pw == Pathway.COMMUNITY_REHAB:
+            if treatment_offer(P, peek(keys, k, Stream.PATHWAY, 0)) == Pathway.VOLUNTARY:
+                set_order(s, t, P, Pathway.VOLUNTARY, 0, flows_row)
+    elif pw == Pathway.COMMUNITY_DETOX or pw == Pathway.COMMUNITY_REHAB:
         if _chance(P[Par.PATHWAYS__POSITIVE_IN_COMMUNITY_TO_ISOLATION], keys, k, 0):
             set_order(s, t, P, Pathway.ISOLATION, np.int64(0), flows_row)
     elif pw == Pathway.NONE:
@@ -117,7 +131,8 @@ def order_ends(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
     u_rehab = draw(keys, k, Stream.PATHWAY)
     u_done = draw(keys, k, Stream.PATHWAY)
     draw(keys, k, Stream.PATHWAY)
-    if s[S.PATHWAY] == Pathway.ISOLATION and u_rehab < P[Par.PATHWAYS__ISOLATION_TO_REHAB]:
+    if (s[S.PATHWAY] == Pathway.ISOLATION and P[Par.PATHWAYS__HEALTH_LED] < 0.5
+            and u_rehab < P[Par.PATHWAYS__ISOLATION_TO_REHAB]):
         done = carried_out(P, Pathway.COMMUNITY_REHAB, u_done)
         set_order(s, t, P, Pathway.COMMUNITY_REHAB, done, flows_row)
     else:

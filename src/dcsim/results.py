@@ -65,12 +65,21 @@ def monthly_table(run: Run) -> pd.DataFrame:
     parts = [
         _long(flows, run, "flow", [f.name.lower() for f in Flow]),
         _long(run.stocks.astype(np.float64), run, "stock", [s.name.lower() for s in Stock]),
+        _long(records_deleted(run)[:, :, None], run, "stock", ["records_deleted"]),
         _long(act, run, "activity", [r.name.lower() for r in Rate]),
         _long(hours, run, "hours", ["officer_hours_alerts", "officer_hours_inspections",
                                     "grid_worker_hours", "app_staff_hours"]),
         _long(intr, run, "intrusion", [i.name.lower() for i in Intrusion]),
     ]
     return pd.concat(parts, ignore_index=True)
+
+
+def records_deleted(run: Run) -> np.ndarray:
+    """[jurisdiction, month] records deleted at exit and not re-created by a later detection,
+    at the end of each month: the people a deletion reform removes from every other stock
+    (those who die after deletion stay counted: a deleted record is not followed)."""
+    net = run.flows[:, :, Flow.RECORD_DELETIONS] - run.flows[:, :, Flow.REENTRIES]
+    return np.cumsum(net, axis=1).astype(np.float64)
 
 
 KINDS = ("all", *[i.name.lower() for i in Intrusion])
@@ -316,7 +325,7 @@ def write(run: Run, out: str | Path, comparison: pd.DataFrame | None = None) -> 
 def _manifest(run: Run, paths: dict[str, Path]) -> dict:
     sc = run.scenario
     return {
-        "dcsim_version": _version(),
+        "dcsim_version": dcsim_version(),
         "scenario": sc.model_dump(mode="json", exclude={"source"}),
         "scenario_file": str(sc.source) if sc.source else None,
         "seed": sc.seed,
@@ -331,7 +340,7 @@ def _manifest(run: Run, paths: dict[str, Path]) -> dict:
     }
 
 
-def _version() -> str:
+def dcsim_version() -> str:
     try:
         return metadata.version("dcsim")
     except metadata.PackageNotFoundError:  # running from a source tree

@@ -7,6 +7,11 @@ A rule file is named as a path relative to the scenario's folder (or absolute), 
 `dcsim:NAME` for a file shipped in the package's data/rules. A name is that file or an error:
 a missing file beside the scenario never falls back to a shipped file of the same name. Every
 error names the scenario file, the line and the key.
+
+A scenario may `extends:` another (a path relative to the extending file, or the name of one of
+the package's scenarios): it is that scenario with the keys it sets replaced, except `overlays`,
+which are added after the parent's. Reform overlays ship in data/reforms; `dcsim:NAME` finds
+them too.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ FIRST_DAY = dt.date(2006, 1, 1)  # the DCS was launched in 2006 (paper fn 2, 7)
 LAST_DAY = dt.date(2100, 12, 31)  # assumption: a bound on the period (day counts stay small)
 _REGISTRATION_SHARES = ("registration.share.detained_positive",
                         "registration.share.stopped_not_detained", "registration.share.voluntary")
+PACKAGE_REFORMS = "data/reforms"
+PACKAGE_SCENARIOS = "data/scenarios"
+_RULE_LISTS = ("rules", "overlays")
 
 
 class ScenarioError(ValueError):
@@ -105,7 +113,8 @@ class Scenario(_Strict):
     jurisdictions: list[Jurisdiction] = Field(min_length=1, max_length=1000)
     district_study: DistrictStudy
     source: Path | None = None
-    _lines: dict = PrivateAttr(default_factory=dict)  # key path -> line in the source file
+    _lines: dict = PrivateAttr(default_factory=dict)  # key path -> line in the file that set it
+    _files: dict = PrivateAttr(default_factory=dict)  # top-level key -> the file that set it
 
     @field_validator("start")
     @classmethod
@@ -145,7 +154,8 @@ class Scenario(_Strict):
     def error(self, message: str, *kpath: str | int) -> ScenarioError:
         """ScenarioError naming this scenario's file, the line of `kpath` and the key."""
         key = _fmt_key(kpath)
-        where = f"{self.source or '<scenario>'}:{self.line(*kpath)}: "
+        path = self._files.get(str(kpath[0]), self.source) if kpath else self.source
+        where = f"{path or '<scenario>'}:{self.line(*kpath)}: "
         return ScenarioError(where + (f"{key}: " if key else "") + message)
 
     def name_path(self, name: str) -> tuple[str | int, ...]:
@@ -172,9 +182,11 @@ class Scenario(_Strict):
         package = Path(str(resources.files("dcsim").joinpath(PACKAGE_RULES)))
         if name.startswith(PACKAGE_PREFIX):
             short = name[len(PACKAGE_PREFIX):]
-            p = package / short
+            reforms = Path(str(resources.files("dcsim").joinpath(PACKAGE_REFORMS)))
+            p = package / short if (package / short).is_file() else reforms / short
             if os.sep in short or short in ("", ".", "..") or not p.is_file():
-                shipped = sorted(q.name for q in package.glob("*.yaml"))
+                shipped = sorted(q.name for q in [*package.glob("*.yaml"),
+                                                  *reforms.glob("*.yaml")])
                 close = difflib.get_close_matches(short, shipped, n=1)
                 hint = f"; did you mean 'dcsim:{close[0]}'?" if close else ""
                 raise self.error(f"no shipped rule file {name!r} (shipped: "
@@ -224,28 +236,103 @@ class Scenario(_Strict):
 
 
 def default_scenario_path() -> Path:
-    return Path(str(resources.files("dcsim").joinpath("data/scenarios", DEFAULT_SCENARIO)))
+    return Path(str(resources.files("dcsim").joinpath(PACKAGE_SCENARIOS, DEFAULT_SCENARIO)))
 
 
-def load_scenario(path: str | Path | None = None, **overrides: object) -> Scenario:
-    """Load a scenario file (the embedded national baseline when path is None)."""
-    p = Path(path) if path is not None else default_scenario_path()
+def package_scenarios() -> dict[str, Path]:
+    """The package's scenarios by name (file stem, '-' or '_' alike)."""
+    folder = resources.files("dcsim").joinpath(PACKAGE_SCENARIOS)
+    return {Path(f.name).stem: Path(str(f)) for f in folder.iterdir() if f.name.endswith(".yaml")}
+
+
+def find_scenario(ref: str | Path, relative_to: Path | None = None) -> Path | None:
+    """A scenario file: a path (relative to `relative_to`'s folder when given, else to the
+    working folder), else one of the package's scenarios by name; None if neither exists."""
+    p = Path(ref)
+    here = p if relative_to is None or p.is_absolute() else relative_to.parent / p
+    if here.is_file():
+        return here
+    stem = p.name.removesuffix(".yaml").replace("-", "_")
+    return package_scenarios().get(stem) if p.parent == Path(".") else None
+
+
+def _read(p: Path) -> tuple[dict, object]:
     try:
         data, reader = parse_yaml(p, read_limited(p))
     except RuleError as e:
         raise ScenarioError(str(e)) from e
     if not isinstance(data, dict):
         raise ScenarioError(f"{p}:1: a scenario is a mapping, got {type(data).__name__}")
-    given = {k: v for k, v in overrides.items() if v is not None}
     if "source" in data:
         raise ScenarioError(f"{p}:{reader.line(('source',))}: source: unknown key 'source'")
+    return data, reader
+
+
+def _anchored(data: dict, p: Path) -> dict:
+    """The parent's rule file names, made absolute where they lie beside the parent's file, so
+    they still resolve from the extending file's folder."""
+    def fix(names: object) -> object:
+        if not isinstance(names, list):
+            return names
+        return [str((p.parent / n).resolve()) if isinstance(n, str) and not Path(n).is_absolute()
+                and (p.parent / n).is_file() else n for n in names]
+
+    out = {k: fix(v) if k in _RULE_LISTS else v for k, v in data.items()}
+    if isinstance(out.get("jurisdictions"), list):
+        out["jurisdictions"] = [{**j, "rules": fix(j.get("rules", []))} if isinstance(j, dict)
+                                else j for j in out["jurisdictions"]]
+    return out
+
+
+def _load_data(p: Path, chain: tuple[Path, ...] = ()) -> tuple[dict, dict[str, tuple]]:
+    """The scenario's keys with extends resolved, and for each key the (file, reader) it came
+    from, so an error names the file and line that set the key."""
+    data, reader = _read(p)
+    origin = {k: (p, reader) for k in data}
+    if "extends" not in data:
+        return data, origin
+    ref = data.pop("extends")
+    line = reader.line(("extends",))
+    if not isinstance(ref, str) or not ref.strip():
+        raise ScenarioError(f"{p}:{line}: extends: expected a scenario file or name, got {ref!r}")
+    parent = find_scenario(ref, relative_to=p)
+    if parent is None:
+        known = ", ".join(sorted(package_scenarios()))
+        raise ScenarioError(f"{p}:{line}: extends: no scenario {ref!r} beside {p.name} nor in the "
+                            f"package (package scenarios: {known})")
+    if parent.resolve() in chain or parent.resolve() == p.resolve():
+        raise ScenarioError(f"{p}:{line}: extends: {ref!r} extends this file again (a cycle)")
+    pdata, porigin = _load_data(parent, (*chain, p.resolve()))
+    pdata = _anchored(pdata, parent)
+    overlays = data.get("overlays", [])
+    if not isinstance(overlays, list):
+        raise ScenarioError(f"{p}:{reader.line(('overlays',))}: overlays: expected a list of "
+                            f"rule files, got {overlays!r}")
+    merged = {**pdata, **data, "overlays": [*pdata.get("overlays", []), *overlays]}
+    origin = {**porigin, **{k: v for k, v in origin.items() if k != "extends"}}
+    return merged, origin
+
+
+def load_scenario(path: str | Path | None = None, overlays: list[str | Path] | None = None,
+                  **overrides: object) -> Scenario:
+    """Load a scenario file (the embedded national baseline when path is None; a name such as
+    'national-projection' finds the package's scenario); `overlays` are added last."""
+    if path is None:
+        p = default_scenario_path()
+    else:
+        p = find_scenario(path) or Path(path)
+    data, origin = _load_data(p)
+    given = {k: v for k, v in overrides.items() if v is not None}
     data.update(given)
+    if overlays:
+        data["overlays"] = [*data.get("overlays", []), *(str(Path(o).resolve())
+                                                         for o in overlays)]
     data["source"] = p
     try:
         sc = Scenario.model_validate(data)
     except ValidationError as e:
-        raise _located(e, p, reader, given) from e
-    sc._lines = dict(reader.lines)
+        raise _located(e, origin, p, given) from e
+    sc._lines, sc._files = _lines_by_key(origin)
     if problem := _located_problem(sc):
         raise sc.error(problem[1], *problem[0])
     return sc
@@ -253,9 +340,22 @@ def load_scenario(path: str | Path | None = None, **overrides: object) -> Scenar
 
 
 
-def _located(e: ValidationError, p: Path, reader, given: dict) -> ScenarioError:  # noqa: ANN001
+def _lines_by_key(origin: dict[str, tuple]) -> tuple[dict, dict]:
+    """Lines of every key path, and the file of every top-level key, each from the file that
+    set the key (a scenario that extends another holds keys of both)."""
+    lines: dict = {}
+    files: dict = {}
+    for key, (path, reader) in origin.items():
+        files[key] = path
+        lines.update({k: v for k, v in reader.lines.items() if k[:1] == (key,)})
+    return lines, files
+
+
+def _located(e: ValidationError, origin: dict[str, tuple], p: Path,
+             given: dict) -> ScenarioError:
     """The most useful error of a validation: an unknown key (the likely misspelling) before
-    a missing one, named at its own line; a value given on the command line named as such."""
+    a missing one, named at its own line in the file that set it; a value given on the command
+    line named as such."""
     errors = sorted(e.errors(), key=lambda x: {"extra_forbidden": 0, "missing": 2}.get(
         x["type"], 1))
     first = errors[0]
@@ -272,7 +372,10 @@ def _located(e: ValidationError, p: Path, reader, given: dict) -> ScenarioError:
         msg = f"missing required key {loc[-1]!r}"
     if loc and loc[0] in given:
         return ScenarioError(f"--{loc[0]} (given on the command line): {msg}")
-    return ScenarioError(f"{p}:{reader.line(loc)}: {key}: {msg}")
+    where, reader = origin.get(str(loc[0]) if loc else "", origin.get("name", (p, None)))
+    if reader is None:
+        return ScenarioError(f"{where}:1: {key}: {msg}")
+    return ScenarioError(f"{where}:{reader.line(loc)}: {key}: {msg}")
 
 
 def _model_at(loc: tuple) -> type[BaseModel]:
