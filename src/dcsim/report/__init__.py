@@ -21,7 +21,8 @@ from .labels import Labels, load_labels
 from .provenance import provenance, rule_assumptions
 from .source import Source, SourceError, load
 
-__all__ = ["ReportError", "SourceError", "build", "default_out", "load", "render"]
+__all__ = ["ReportError", "SourceError", "build", "check_out", "check_png_dir", "default_out",
+           "load", "render", "write", "write_pngs"]
 
 
 class ReportError(ValueError):
@@ -120,18 +121,46 @@ def _inside_package(path: Path) -> bool:
     return True
 
 
-def build(folder: str | Path, out: str | Path | None = None) -> Path:
-    """Write the report of a run or comparison folder; returns the file written."""
-    folder = Path(folder)
-    src = load(folder)
-    path = Path(out) if out is not None else default_out(folder)
-    if _inside_package(path):
-        raise ReportError(f"{path}: inside the dcsim package; choose another --out")
+def check_out(path: Path) -> None:
+    """Refuse an --out inside the package or not an .html file, before any work."""
     if path.suffix.lower() not in (".html", ".htm"):
-        raise ReportError(f"{path}: --out must be an .html file")
+        raise ReportError(f"--out {path}: must be an .html file")
+    if _inside_package(path):
+        raise ReportError(f"--out {path}: inside the dcsim package; choose another file")
+    if path.exists() and path.is_dir():
+        raise ReportError(f"--out {path}: is a folder; give a file name")
+
+
+def check_png_dir(path: Path) -> None:
+    """Refuse a --png folder inside the package or that is a file."""
+    if _inside_package(path):
+        raise ReportError(f"--png {path}: inside the dcsim package; choose another folder")
+    if path.exists() and not path.is_dir():
+        raise ReportError(f"--png {path}: is a file, not a folder")
+
+
+def write(src: Source, path: Path) -> Path:
+    """Render and write atomically (a failed write never leaves half a report)."""
     html = render(src)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def build(folder: str | Path, out: str | Path | None = None) -> Path:
+    """Write the report of a run or comparison folder; returns the file written."""
+    folder = Path(folder)
+    src = load(folder)
+    path = Path(out) if out is not None else default_out(folder)
+    check_out(path)
+    return write(src, path)
+
+
+def write_pngs(html: Path, out: Path) -> list[Path]:
+    """Every chart of a written report as a PNG (see png.py)."""
+    from .png import chart_pngs
+
+    check_png_dir(out)
+    return chart_pngs(html, out)

@@ -240,7 +240,7 @@ def registry_charts(src: Source, labels: Labels) -> list[Chart]:
             orders.add_series(labels.official_quantities[q].replace(" (official)", ""),
                               Series(_yearly(src, keys, arm), *(np.full(len(years),
                                                                         np.nan),) * 2), arm)
-    for q, keys in OFFICIAL_ORDERS.items():
+    for q in OFFICIAL_ORDERS:
         vals = np.full(len(years), np.nan)
         for r in _official_rows():
             if r["quantity"] == q and r["date"][:4] in years:
