@@ -259,3 +259,25 @@ def test_choosing_a_reform_redraws_the_charts_with_its_monthly_summary(open_page
         ".map(t => t.y)", label)
     assert len(ys) == 1 and ys[0] == [rounded(v) for v in sel["mean"]]
     assert not p.errors, p.errors
+
+
+@pytest.mark.slow
+def test_png_export_writes_every_chart_at_print_size(browser, run_html, tmp_path):
+    import json
+    import re
+    import struct
+
+    from dcsim.report import write_pngs
+    from dcsim.report.png import SCALE, WIDTH
+
+    paths = write_pngs(run_html, tmp_path / "png")
+    text = run_html.read_text()
+    data = json.loads(re.search(r'id="report-data">(.*?)</script>', text, re.S).group(1)
+                      .replace("<\\/", "</"))
+    assert sorted(p.stem for p in paths) == sorted(c["id"] for c in data["charts"])
+    for p in paths:
+        head = p.read_bytes()[:24]
+        assert head[:8] == b"\x89PNG\r\n\x1a\n", p.name
+        width, height = struct.unpack(">II", head[16:24])  # the IHDR chunk
+        assert width == WIDTH * SCALE and height >= 1000, p.name
+        assert p.stat().st_size > 40_000, p.name  # lines, labels and legend, not a blank

@@ -364,6 +364,12 @@ def report(
                   f"{len(src.seeds)} seed(s)) written to [bold]{path}[/] "
                   f"({path.stat().st_size / 1e6:.1f} MB)")
     if png is not None:
-        with console.status("drawing the charts as PNG in headless Chromium"):
-            paths = rep.write_pngs(path, png)
+        from .report.png import PngError
+
+        try:
+            with console.status("drawing the charts as PNG in headless Chromium"):
+                paths = rep.write_pngs(path, png)
+        except PngError as e:
+            console.print(f"[bold red]error:[/] {e}", soft_wrap=True)
+            raise typer.Exit(2) from None
         console.print(f"{len(paths)} PNG figures in [bold]{png}[/]")
