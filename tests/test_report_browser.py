@@ -124,7 +124,8 @@ def open_page(browser):
 DRAWN = """() => [...document.querySelectorAll('.plot')].map(el => ({
   id: el.id,
   traces: (el.data || []).length,
-  points: (el.data || []).reduce((n, t) => n + ((t.y || t.x || []).filter(v => v !== null).length), 0),
+  points: (el.data || []).reduce(
+    (n, t) => n + ((t.y || t.x || []).filter(v => v !== null).length), 0),
   marks: el.querySelectorAll('g.trace path, g.trace .point, g.points path').length,
 }))"""
 
@@ -270,7 +271,7 @@ def test_png_export_writes_every_chart_at_print_size(browser, run_html, tmp_path
     from dcsim.report import write_pngs
     from dcsim.report.png import SCALE, WIDTH
 
-    paths = write_pngs(run_html, tmp_path / "png")
+    paths = write_pngs(run_html, tmp_path / "png", browser)
     text = run_html.read_text()
     data = json.loads(re.search(r'id="report-data">(.*?)</script>', text, re.S).group(1)
                       .replace("<\\/", "</"))

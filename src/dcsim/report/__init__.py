@@ -158,9 +158,9 @@ def build(folder: str | Path, out: str | Path | None = None) -> Path:
     return write(src, path)
 
 
-def write_pngs(html: Path, out: Path) -> list[Path]:
+def write_pngs(html: Path, out: Path, browser: Any = None) -> list[Path]:
     """Every chart of a written report as a PNG (see png.py)."""
     from .png import chart_pngs
 
     check_png_dir(out)
-    return chart_pngs(html, out)
+    return chart_pngs(html, out, browser)

@@ -46,8 +46,11 @@ class PngError(RuntimeError):
     """Chromium or Playwright is missing; the message says how to install them."""
 
 
-def chart_pngs(html: Path, out: Path) -> list[Path]:
-    """Write <chart id>.png for every chart of a written report; returns the paths."""
+def chart_pngs(html: Path, out: Path, browser=None) -> list[Path]:  # noqa: ANN001
+    """Write <chart id>.png for every chart of a written report; returns the paths. A running
+    Playwright `browser` may be passed (Playwright allows one sync session per thread)."""
+    if browser is not None:
+        return _export(browser, html, out)
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -55,20 +58,27 @@ def chart_pngs(html: Path, out: Path) -> list[Path]:
     if not (shutil.which(CHROMIUM) or Path(CHROMIUM).is_file()):
         raise PngError(f"--png needs Chromium at {CHROMIUM}: apt-get install -y chromium "
                        "(or set DCSIM_CHROMIUM)")
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            context = browser.new_context(viewport={"width": WIDTH + 80, "height": 900})
-            context.set_offline(True)
-            page = context.new_page()
-            page.goto(Path(html).resolve().as_uri())
-            page.wait_for_selector("body[data-drawn=true]", timeout=120_000)
-            for chart_id, url in page.evaluate(_EXPORT, [WIDTH, HEIGHT, SCALE]):
-                p = out / f"{chart_id}.png"
-                p.write_bytes(base64.b64decode(url.split(",", 1)[1]))
-                paths.append(p)
+            return _export(browser, html, out)
         finally:
             browser.close()
-    return paths
+
+
+def _export(browser, html: Path, out: Path) -> list[Path]:  # noqa: ANN001
+    out.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": WIDTH + 80, "height": 900})
+    try:
+        context.set_offline(True)
+        page = context.new_page()
+        page.goto(Path(html).resolve().as_uri())
+        page.wait_for_selector("body[data-drawn=true]", timeout=120_000)
+        paths = []
+        for chart_id, url in page.evaluate(_EXPORT, [WIDTH, HEIGHT, SCALE]):
+            p = out / f"{chart_id}.png"
+            p.write_bytes(base64.b64decode(url.split(",", 1)[1]))
+            paths.append(p)
+        return paths
+    finally:
+        context.close()
