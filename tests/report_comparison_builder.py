@@ -32,6 +32,10 @@ LEVERS: dict[str, tuple[str, dict[str, float]]] = {
                         "exit.mean_update_delay_days": 1.0}),
     "release_everywhere": ("every area releases people who qualify",
                            {"exit.release_allowed": 1.0}),
+    "no_alert_response": ("police do not respond to ID-card alerts",
+                          {"alerts.response_probability": 0.0}),
+    "no_grid": ("no grid-worker home visits", {"grid.coverage_share": 0.0}),
+    "records_deleted": ("records deleted on release", {"exit.record_deleted_on_exit": 1.0}),
 }
 REFORM_FROM = dt.date(2016, 1, 1)
 

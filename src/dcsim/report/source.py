@@ -55,17 +55,20 @@ class Source:
     exit: dict[str, pd.DataFrame] = field(default_factory=dict)  # arm -> mean over seeds
     intrusion_summary: dict[str, pd.DataFrame] = field(default_factory=dict)
     intrusion_distribution: dict[str, pd.DataFrame] = field(default_factory=dict)
+    _rows: dict[tuple[str, str, str], np.ndarray] = field(default_factory=dict, repr=False)
 
     def series(self, key: str, arm: str, kind: str = "level") -> Series:
         """Monthly series of `group.metric` for an arm; zeros if the metric is absent."""
         df = self.monthly_long
         assert df is not None
-        sel = df[(df["key"] == key) & (df["arm"] == arm) & (df["kind"] == kind)]
+        if not self._rows:  # row numbers of each (key, arm, kind), found once
+            self._rows.update(df.groupby(["key", "arm", "kind"], sort=False).indices)
         n = len(self.months)
-        if sel.empty:
+        rows = self._rows.get((key, arm, kind))
+        if rows is None:
             z = np.full(n, np.nan)
             return Series(np.zeros(n), z, z)
-        sel = sel.set_index("month").reindex(self.months)
+        sel = df.iloc[rows].set_index("month").reindex(self.months)
         return Series(sel["mean"].to_numpy(float), sel["lo"].to_numpy(float),
                       sel["hi"].to_numpy(float))
 
@@ -179,7 +182,13 @@ def _read_run_tables(src: Source, arm: str, folders: list[Path]) -> None:
         summaries.append(pd.read_parquet(f / "intrusion_summary.parquet"))
         dists.append(pd.read_parquet(f / "intrusions_per_person_year.parquet"))
     keys = ["jurisdiction", "entry_year"]
-    src.exit[arm] = pd.concat(exits).groupby(keys, as_index=False).mean(numeric_only=True)
+    ex = pd.concat(exits).groupby(keys, as_index=False)
+    counts = ex.sum(numeric_only=True)  # a row absent from a seed counts as zero people
+    value_cols = [c for c in counts.columns if c not in keys]
+    counts[value_cols] = counts[value_cols] / len(folders)
+    med = "median_days_eligible_to_release"
+    counts[med] = ex[med].mean()[med].to_numpy()  # mean over the seeds that have a median
+    src.exit[arm] = counts
     s = pd.concat(summaries).groupby("kind", sort=False, as_index=False).mean(numeric_only=True)
     src.intrusion_summary[arm] = s
     d = pd.concat(dists).groupby(["jurisdiction", "kind", "per_year_from", "per_year_to"],
