@@ -92,7 +92,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--scale", type=float, default=0.001)
-    ap.add_argument("--loads", type=int, default=5)
+    ap.add_argument("--loads", type=int, default=7)
     ap.add_argument("--write", action="store_true", help="replace the section in RESULTS.md")
     a = ap.parse_args()
     from report_comparison_builder import build_comparison
@@ -137,6 +137,11 @@ def main() -> None:
         "(limit 15 MB). Drawn = from the start of navigation to the last chart drawn, "
         "network off, one headless Chromium session, pages loaded alternately.",
     ]
+    load = os.getloadavg()[0]
+    lines.append("")
+    lines.append(f"Load average at the end: {load:.1f} on {os.cpu_count()} cores"
+                 + (" (above the core count: other work shared the machine, times are noisy)"
+                    if load > (os.cpu_count() or 1) else "") + ".")
     text = "\n".join(lines)
     print(text)
     if a.write:

@@ -73,12 +73,14 @@
         out.push(bar);
         return;
       }
-      if (t.lo !== null) {
-        out.push({x: c.x, y: c.columns[t.lo].values, type: "scatter", mode: "lines",
-                  line: {width: 0}, hoverinfo: "skip", showlegend: false, legendgroup: label});
-        out.push({x: c.x, y: c.columns[t.hi].values, type: "scatter", mode: "lines",
-                  line: {width: 0}, fill: "tonexty", fillcolor: rgba(colour, 0.22),
-                  hoverinfo: "skip", showlegend: false, legendgroup: label});
+      if (t.lo !== null) {  // the 90% band as one closed shape: high end out, low end back
+        const lo = c.columns[t.lo].values, hi = c.columns[t.hi].values;
+        const keep = c.x.map((_, i) => i).filter(i => lo[i] !== null && hi[i] !== null);
+        out.push({x: keep.map(i => c.x[i]).concat(keep.map(i => c.x[i]).reverse()),
+                  y: keep.map(i => hi[i]).concat(keep.map(i => lo[i]).reverse()),
+                  type: "scatter", mode: "lines", line: {width: 0}, fill: "toself",
+                  fillcolor: rgba(colour, 0.22), hoverinfo: "skip", showlegend: false,
+                  legendgroup: label, name: label + ": 90% interval"});
       }
       out.push({x: c.x, y: y, type: "scatter", mode: "lines", name: label, legendgroup: label,
                 line: {color: colour, width: 2, dash: reform ? "dash" : (t.dash || "solid")}});
@@ -98,9 +100,16 @@
       legend: {orientation: "h", y: -0.18, x: 0, font: {size: 12}},
     }, {});
   }
-  const CONFIG = {responsive: true, displaylogo: false,
-                  modeBarButtonsToRemove: ["lasso2d", "select2d"],
-                  toImageButtonOptions: {format: "png", width: 1200, height: 600, scale: 2}};
+  // No mode bar (it costs about as much to build as a chart) and no per-chart resize
+  // observers: zoom by dragging, double-click to reset; one debounced resize for all charts;
+  // a PNG button under each chart instead of the mode bar's camera.
+  const CONFIG = {displayModeBar: false, responsive: false};
+  let resizing = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizing);
+    resizing = setTimeout(() => document.querySelectorAll(".plot.js-plotly-plot")
+      .forEach(el => Plotly.Plots.resize(el)), 150);
+  });
 
   function tableOf(c) {
     const cols = visibleColumns(c);
@@ -146,6 +155,7 @@
     }
     div.innerHTML += `<div class="plot" id="plot-${c.id}"></div>
       <button type="button" class="csv" data-chart="${c.id}">Download the data (CSV)</button>
+      <button type="button" class="png" data-plot="plot-${c.id}">Download the chart (PNG)</button>
       <details class="numbers-details" data-chart="${c.id}"><summary>Show the numbers</summary>
       <div class="data-table"><table class="numbers" id="table-${c.id}"></table></div></details>`;
     return div;
@@ -297,6 +307,11 @@
     }, true);
     document.addEventListener("click", e => {
       const t = e.target;
+      if (t.classList.contains("png")) {
+        Plotly.downloadImage(t.dataset.plot, {format: "png", width: 1200, height: 600, scale: 2,
+                                              filename: t.dataset.plot.replace(/^plot-/, "")});
+        return;
+      }
       if (!t.classList.contains("csv")) return;
       if (t.dataset.chart) download(t.dataset.chart + ".csv", csvText(tableOf(charts[t.dataset.chart])));
       else download(t.dataset.table + ".csv", csvText(tables[t.dataset.table]));
