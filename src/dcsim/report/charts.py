@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -418,9 +419,21 @@ def age_charts(src: Source, labels: Labels) -> list[Chart]:
     return [c]
 
 
+def _one_run_words(note: str) -> str:
+    """A single run has no mean over seeds and no interval: say so instead."""
+    note = note.replace(" (shaded: 90% interval over the seeds)", " (one run)")
+    note = re.sub(r"the model's mean over seeds", "the model, one run", note)
+    note = re.sub(r" ?\(mean over seeds( of the median)?\)", "", note)
+    return note.replace(" (mean over seeds)", "")
+
+
 def all_charts(src: Source, labels: Labels | None = None) -> list[Chart]:
     """Every chart of the report, section by section."""
     labels = labels or load_labels()
-    return [*registry_charts(src, labels), *police_charts(src, labels),
-            *exit_charts(src, labels), *intrusion_charts(src, labels),
-            *age_charts(src, labels)]
+    charts = [*registry_charts(src, labels), *police_charts(src, labels),
+              *exit_charts(src, labels), *intrusion_charts(src, labels),
+              *age_charts(src, labels)]
+    if not src.has_intervals:
+        for c in charts:
+            c.note = _one_run_words(c.note)
+    return charts
