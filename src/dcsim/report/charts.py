@@ -362,7 +362,7 @@ def intrusion_charts(src: Source, labels: Labels) -> list[Chart]:
                     "Average per person-year, people registered a year or more (mean over "
                     "seeds). The table also gives the median and the top 10% and 1%.",
                     "kind", "per person-year", [labels.kind(k) for k in kinds],
-                    unit="per_person_year")
+                    unit="per_person_year", layout={"horizontal": True})
     for arm in src.arms:
         s = src.intrusion_summary[arm].set_index("kind").reindex(kinds)
         nan = np.full(len(kinds), np.nan)

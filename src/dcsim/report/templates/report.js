@@ -70,6 +70,11 @@
                          array: y.map((v, i) => hi[i] === null ? 0 : hi[i] - v),
                          arrayminus: y.map((v, i) => lo[i] === null ? 0 : v - lo[i])};
         }
+        if (c.layout && c.layout.horizontal) {  // long category names: bars across
+          [bar.x, bar.y] = [bar.y, bar.x];
+          bar.orientation = "h";
+          if (bar.error_y) { bar.error_x = bar.error_y; delete bar.error_y; }
+        }
         out.push(bar);
         return;
       }
@@ -90,15 +95,27 @@
 
   function layoutFor(c) {
     const xDate = c.x_label === "month";
+    if (c.layout && c.layout.horizontal) {
+      return {margin: {l: 20, r: 20, t: 10, b: 50}, hovermode: "closest", barmode: "group",
+              font: {family: "DejaVu Sans, Arial, sans-serif", size: 13},
+              xaxis: {title: {text: c.y_label}, rangemode: "tozero", automargin: true},
+              yaxis: {type: "category", autorange: "reversed", automargin: true},
+              legend: {orientation: "h", x: 0, y: -0.15, yanchor: "top", font: {size: 12}}};
+    }
     return Object.assign({
       margin: {l: 70, r: 20, t: 10, b: 50}, hovermode: "closest", barmode: "group",
       font: {family: "DejaVu Sans, Arial, sans-serif", size: 13},
-      xaxis: {title: {text: xDate ? "" : c.x_label}, type: xDate ? "date" : "category",
-              automargin: true},
+      xaxis: {title: {text: xDate || c.x_label === "year" ? "" : c.x_label},
+              type: xDate ? "date" : "category", automargin: true},
       yaxis: Object.assign({title: {text: c.y_label}, rangemode: "tozero", automargin: true},
                            (c.layout && c.layout.yaxis) || {}),
-      legend: {orientation: "h", y: -0.18, x: 0, font: {size: 12}},
+      legend: {orientation: "h", x: 0, y: -0.1, yanchor: "top", font: {size: 12}},
     }, {});
+  }
+  // room for the legend below the plot, so a long legend never squeezes the data
+  function heightFor(traces) {
+    const items = traces.filter(t => t.showlegend !== false).length;
+    return 380 + 24 * Math.ceil(items / 2);
   }
   // No mode bar (it costs about as much to build as a chart) and no per-chart resize
   // observers: zoom by dragging, double-click to reset; one debounced resize for all charts;
@@ -166,7 +183,11 @@
   }
   function draw(c) {
     refreshTable(c);
-    return Plotly.react("plot-" + c.id, plotTraces(c), layoutFor(c), CONFIG);
+    const traces = plotTraces(c), layout = layoutFor(c);
+    layout.height = heightFor(traces);
+    const el = document.getElementById("plot-" + c.id);
+    el.style.height = layout.height + "px";
+    return Plotly.react(el, traces, layout, CONFIG);
   }
 
   // ---------------------------------------------------------------- comparison: summary
