@@ -257,7 +257,7 @@ def test_choosing_a_reform_redraws_the_charts_with_its_monthly_summary(open_page
     ys = p.page.evaluate(
         "name => document.getElementById('plot-exit_stock').data"
         ".filter(t => t.name && t.name.startsWith(name) && t.name.includes('promptly')"
-        " && t.showlegend !== false)"
+        " && !t.name.endsWith('interval'))"
         ".map(t => t.y)", label)
     assert len(ys) == 1 and ys[0] == [rounded(v) for v in sel["mean"]]
     assert not p.errors, p.errors

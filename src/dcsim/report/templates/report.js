@@ -47,19 +47,25 @@
   function plotTraces(c) {
     const out = [];
     const names = [...new Set(c.traces.filter(t => t.type !== "points").map(t => t.name))];
+    const statuses = new Set();  // one legend entry per status: the colour names the line
     visibleTraces(c).forEach(t => {
       const y = c.columns[t.y].values;
       if (t.type === "points") {
         const i = names.indexOf(t.line);
         const col = i < 0 ? "#111" : PALETTE[i % PALETTE.length];
         out.push({x: c.x, y: y, type: "scatter", mode: "markers", name: t.name,
+                  legendgroup: t.status, showlegend: !statuses.has(t.status),
+                  hovertemplate: "%{y:,.0f}<extra>" + esc(t.name) + "</extra>",
                   marker: {symbol: SYMBOLS[t.status], size: 11, color: col,
                            line: {width: 1.5, color: "#111"}}});
+        if (!statuses.has(t.status)) out[out.length - 1].name = "published: " + t.status;
+        statuses.add(t.status);
         return;
       }
       const colour = PALETTE[names.indexOf(t.name) % PALETTE.length];
       const reform = !isRun && t.arm !== DATA.baseline;
       const label = isRun ? t.name : `${t.name} (${armWords(t.arm)})`;
+      const legend = !reform || t.type === "bar";  // lines: solid baseline, dashed reform
       if (t.type === "bar") {
         const bar = {x: c.x, y: y, type: "bar", name: label, legendgroup: t.arm,
                      marker: {color: reform ? rgba(colour, 0.45) : colour,
@@ -88,6 +94,7 @@
                   legendgroup: label, name: label + ": 90% interval"});
       }
       out.push({x: c.x, y: y, type: "scatter", mode: "lines", name: label, legendgroup: label,
+                showlegend: legend, hovertemplate: "%{y:,.4~s}<extra>" + esc(label) + "</extra>",
                 line: {color: colour, width: 2, dash: reform ? "dash" : (t.dash || "solid")}});
     });
     return out;
