@@ -93,7 +93,8 @@
                   fillcolor: rgba(colour, 0.22), hoverinfo: "skip", showlegend: false,
                   legendgroup: label, name: label + ": 90% interval"});
       }
-      out.push({x: c.x, y: y, type: "scatter", mode: "lines", name: label, legendgroup: label,
+      out.push({x: c.x, y: y, type: "scatter", mode: "lines", legendgroup: label,
+                name: reform ? label : t.name,  // the key above says solid is the baseline
                 showlegend: legend, hovertemplate: "%{y:,.4~s}<extra>" + esc(label) + "</extra>",
                 line: {color: colour, width: 2, dash: reform ? "dash" : (t.dash || "solid")}});
     });
