@@ -158,7 +158,9 @@ def test_comparison_report_and_explorer_draw_offline_without_errors(open_page, c
 
 
 def _table(p: Page, chart_id: str) -> list[list[str]]:
-    p.page.click(f'details[data-chart="{chart_id}"] > summary')
+    """The numbers of a chart's table (opening it if closed), as their raw values."""
+    if not p.page.eval_on_selector(f'details[data-chart="{chart_id}"]', "d => d.open"):
+        p.page.click(f'details[data-chart="{chart_id}"] > summary')
     return p.page.eval_on_selector_all(
         f"#table-{chart_id} tbody tr",
         "rows => rows.map(r => [...r.children].map(td => td.dataset.value))")
@@ -178,9 +180,9 @@ def test_choosing_a_kind_of_intrusion_shows_that_kind_from_the_run_table(open_pa
     expect = dist[dist["kind"] == "home_visit"]["value"].to_numpy()
     assert [float(r[1]) for r in after] == [rounded(v) for v in expect]
     assert not np.array_equal(expect, expect_all)  # the control really changed the numbers
-    shown = p.page.evaluate("document.getElementById('plot-intrusions_distribution').data"
-                            ".map(t => t.name)")
-    assert shown == [load_labels().kind("home_visit")]
+    p.page.wait_for_function(
+        "name => document.getElementById('plot-intrusions_distribution').data"
+        ".map(t => t.name).join() === name", arg=load_labels().kind("home_visit"))
 
 
 @pytest.mark.slow
