@@ -2,7 +2,9 @@
    table and CSV to exactly the columns its visible traces use, and runs the reform explorer. */
 "use strict";
 (function () {
+  const timing = {script: performance.now()};  // Plotly's script parsed by now
   const DATA = JSON.parse(document.getElementById("report-data").textContent);
+  timing.data = performance.now();
   const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
                    "#e377c2", "#17becf", "#7f7f7f", "#bcbd22", "#393b79"];
   const SYMBOLS = {input: "diamond", calibrated: "circle", predicted: "x"};
@@ -16,14 +18,25 @@
     const d = DATA.arm_descriptions[arm] || arm;
     return d.length > 48 ? d.slice(0, 45) + "..." : d;
   }
+  // formatters made once (toLocaleString builds one per call, which is slow)
+  const WHOLE = new Intl.NumberFormat("en-US", {maximumFractionDigits: 0});
+  const THREE = new Intl.NumberFormat("en-US", {maximumSignificantDigits: 3});
   function fmt(v, unit) {
     if (v === null || v === undefined || Number.isNaN(v)) return "-";
     const a = Math.abs(v);
     if (unit === "share") return (100 * v).toFixed(a < 0.1 ? 2 : 1) + "%";
-    if (unit === "days") return Math.round(v).toLocaleString("en-US");
+    if (unit === "days") return WHOLE.format(v);
     if (a >= 1e6) return (v / 1e6).toFixed(a >= 1e8 ? 0 : 2) + " million";
-    if (a >= 100) return Math.round(v).toLocaleString("en-US");
-    return v.toLocaleString("en-US", {maximumSignificantDigits: 3});
+    if (a >= 100) return WHOLE.format(v);
+    return THREE.format(v);
+  }
+  // month axes get their dates as milliseconds, converted once per chart (Plotly would
+  // otherwise parse every date string of every trace)
+  const xCache = {};
+  function xOf(c) {
+    if (c.x_label !== "month") return c.x;
+    if (!xCache[c.id]) xCache[c.id] = c.x.map(d => Date.parse(d + "T00:00:00Z"));
+    return xCache[c.id];
   }
   function shownArms() { return isRun ? [DATA.baseline] : [DATA.baseline, state.arm]; }
   function rgba(hex, alpha) {
@@ -46,6 +59,7 @@
 
   function plotTraces(c) {
     const out = [];
+    const X = xOf(c);
     const names = [...new Set(c.traces.filter(t => t.type !== "points").map(t => t.name))];
     const statuses = new Set();  // one legend entry per status: the colour names the line
     visibleTraces(c).forEach(t => {
@@ -53,7 +67,7 @@
       if (t.type === "points") {
         const i = names.indexOf(t.line);
         const col = i < 0 ? "#111" : PALETTE[i % PALETTE.length];
-        out.push({x: c.x, y: y, type: "scatter", mode: "markers", name: t.name,
+        out.push({x: X, y: y, type: "scatter", mode: "markers", name: t.name,
                   legendgroup: t.status, showlegend: !statuses.has(t.status),
                   hovertemplate: "%{y:,.0f}<extra>" + esc(t.name) + "</extra>",
                   marker: {symbol: SYMBOLS[t.status], size: 11, color: col,
@@ -67,7 +81,7 @@
       const label = isRun ? t.name : `${t.name} (${armWords(t.arm)})`;
       const legend = !reform || t.type === "bar";  // lines: solid baseline, dashed reform
       if (t.type === "bar") {
-        const bar = {x: c.x, y: y, type: "bar", name: label, legendgroup: t.arm,
+        const bar = {x: X, y: y, type: "bar", name: label, legendgroup: t.arm,
                      marker: {color: reform ? rgba(colour, 0.45) : colour,
                               line: {color: colour, width: 1.5}}};
         if (t.lo !== null) {
@@ -86,14 +100,14 @@
       }
       if (t.lo !== null) {  // the 90% band as one closed shape: high end out, low end back
         const lo = c.columns[t.lo].values, hi = c.columns[t.hi].values;
-        const keep = c.x.map((_, i) => i).filter(i => lo[i] !== null && hi[i] !== null);
-        out.push({x: keep.map(i => c.x[i]).concat(keep.map(i => c.x[i]).reverse()),
+        const keep = X.map((_, i) => i).filter(i => lo[i] !== null && hi[i] !== null);
+        out.push({x: keep.map(i => X[i]).concat(keep.map(i => X[i]).reverse()),
                   y: keep.map(i => hi[i]).concat(keep.map(i => lo[i]).reverse()),
                   type: "scatter", mode: "lines", line: {width: 0}, fill: "toself",
                   fillcolor: rgba(colour, 0.22), hoverinfo: "skip", showlegend: false,
                   legendgroup: label, name: label + ": 90% interval"});
       }
-      out.push({x: c.x, y: y, type: "scatter", mode: "lines", legendgroup: label,
+      out.push({x: X, y: y, type: "scatter", mode: "lines", legendgroup: label,
                 name: reform ? label : t.name,  // the key above says solid is the baseline
                 showlegend: legend, hovertemplate: "%{y:,.4~s}<extra>" + esc(label) + "</extra>",
                 line: {color: colour, width: 2, dash: reform ? "dash" : (t.dash || "solid")}});
@@ -356,9 +370,10 @@
 
   setup();
   const t0 = performance.now();
+  timing.setup = t0;
   window.dcsimReport = {
     data: DATA, state: state, tableOf: id => tableOf(charts[id]), csvOf: id => csvText(tableOf(charts[id])),
-    tables: tables, selectArm: selectArm,
+    tables: tables, selectArm: selectArm, timing: timing,
     ready: drawAll().then(() => {
       window.dcsimReport.drawMs = performance.now() - t0;  // drawing alone
       window.dcsimReport.drawnAt = performance.now();  // from the start of navigation
