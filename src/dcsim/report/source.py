@@ -56,21 +56,29 @@ class Source:
     intrusion_summary: dict[str, pd.DataFrame] = field(default_factory=dict)
     intrusion_distribution: dict[str, pd.DataFrame] = field(default_factory=dict)
     _rows: dict[tuple[str, str, str], np.ndarray] = field(default_factory=dict, repr=False)
+    _arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def series(self, key: str, arm: str, kind: str = "level") -> Series:
         """Monthly series of `group.metric` for an arm; zeros if the metric is absent."""
         df = self.monthly_long
         assert df is not None
-        if not self._rows:  # row numbers of each (key, arm, kind), found once
+        if not self._rows:  # row numbers of each (key, arm, kind) and plain arrays, once
             self._rows.update(df.groupby(["key", "arm", "kind"], sort=False).indices)
+            pos = {m: i for i, m in enumerate(self.months)}
+            self._arrays.update({"month": df["month"].map(pos).to_numpy(np.int64),
+                                 **{c: df[c].to_numpy(np.float64) for c in ("mean", "lo", "hi")}})
         n = len(self.months)
         rows = self._rows.get((key, arm, kind))
         if rows is None:
             z = np.full(n, np.nan)
             return Series(np.zeros(n), z, z)
-        sel = df.iloc[rows].set_index("month").reindex(self.months)
-        return Series(sel["mean"].to_numpy(float), sel["lo"].to_numpy(float),
-                      sel["hi"].to_numpy(float))
+        at = self._arrays["month"][rows]
+        out = []
+        for c in ("mean", "lo", "hi"):
+            v = np.full(n, np.nan)
+            v[at] = self._arrays[c][rows]
+            out.append(v)
+        return Series(*out)
 
     @property
     def has_intervals(self) -> bool:
