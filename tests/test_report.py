@@ -148,3 +148,19 @@ def test_command_writes_beside_the_run_and_names_a_bad_argument(run_dir, tmp_pat
     r = runner.invoke(app, ["report", str(run_dir), "--out", str(out)])
     assert r.exit_code == 0, r.output
     assert out.stat().st_size > 1_000_000 and "<html" in out.read_text()[:200]
+
+
+def test_an_ensemble_has_intervals_and_no_explorer(tmp_path):
+    from report_comparison_builder import build_comparison
+
+    folder = build_comparison(tmp_path / "ens", {"baseline": []}, [1, 2])
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "kind": "ensemble"}))
+    src = load(folder)
+    assert src.kind == "ensemble" and src.reforms == []
+    html = build(folder, tmp_path / "e.html").read_text()
+    assert 'id="explorer"' not in html and 'id="arm-select"' not in html
+    assert "2 runs of the same rules" in " ".join(html.split())
+    chart = next(c for c in _inlined(html)["charts"] if c["id"] == "exit_trapped")
+    assert {t["arm"] for t in chart["traces"]} == {"baseline"}
+    assert all(t["lo"] is not None for t in chart["traces"])  # bands over the two seeds

@@ -285,3 +285,22 @@ def test_png_export_writes_every_chart_at_print_size(browser, run_html, tmp_path
         width, height = struct.unpack(">II", head[16:24])  # the IHDR chunk
         assert width == WIDTH * SCALE and height >= 1000, p.name
         assert p.stat().st_size > 40_000, p.name  # lines, labels and legend, not a blank
+
+
+@pytest.mark.slow
+def test_ensemble_report_draws_offline_without_errors(open_page, tmp_path):
+    import json
+
+    from report_comparison_builder import build_comparison
+
+    from dcsim.report import build
+
+    folder = build_comparison(tmp_path / "ens", {"baseline": []}, [1, 2])
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "kind": "ensemble"}))
+    p = open_page(build(folder, tmp_path / "ensemble.html"))
+    drawn = _check_drawn(p, "ensemble")
+    assert "plot-explorer" not in {d["id"] for d in drawn}
+    bands = p.page.evaluate("document.getElementById('plot-exit_trapped').data"
+                            ".filter(t => t.fill === 'toself').length")
+    assert bands == 4  # one 90% band per cause

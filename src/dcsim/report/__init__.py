@@ -95,7 +95,7 @@ def render(src: Source, labels: Labels | None = None) -> str:
         trim_blocks=True, lstrip_blocks=True)
     data = json.dumps(_clean(_data(src, labels)), separators=(",", ":"), allow_nan=False)
     sections = ["registry", "police", "exit", "intrusions", "age"]
-    if src.kind != "run":
+    if src.reforms:
         sections += ["reforms", "explorer"]
     from .charts import published_points
 

@@ -8,13 +8,13 @@
   const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
                    "#e377c2", "#17becf", "#7f7f7f", "#bcbd22", "#393b79"];
   const SYMBOLS = {input: "diamond", calibrated: "circle", predicted: "x"};
-  const isRun = DATA.kind === "run";
+  const hasReforms = DATA.arms.length > 1;  // an ensemble has one arm and no explorer
   const state = {arm: DATA.default_arm, controls: {}, output: null};
   const charts = {};
   DATA.charts.forEach(c => { charts[c.id] = c; if (c.control) state.controls[c.id] = c.control.default; });
 
   function armWords(arm) {
-    if (arm === DATA.baseline && !isRun) return "baseline";
+    if (arm === DATA.baseline && hasReforms) return "baseline";
     const d = DATA.arm_descriptions[arm] || arm;
     return d.length > 48 ? d.slice(0, 45) + "..." : d;
   }
@@ -38,7 +38,7 @@
     if (!xCache[c.id]) xCache[c.id] = c.x.map(d => Date.parse(d + "T00:00:00Z"));
     return xCache[c.id];
   }
-  function shownArms() { return isRun ? [DATA.baseline] : [DATA.baseline, state.arm]; }
+  function shownArms() { return hasReforms ? [DATA.baseline, state.arm] : [DATA.baseline]; }
   function rgba(hex, alpha) {
     const n = parseInt(hex.slice(1), 16);
     return `rgba(${n >> 16},${(n >> 8) & 255},${n & 255},${alpha})`;
@@ -77,8 +77,8 @@
         return;
       }
       const colour = PALETTE[names.indexOf(t.name) % PALETTE.length];
-      const reform = !isRun && t.arm !== DATA.baseline;
-      const label = isRun ? t.name : `${t.name} (${armWords(t.arm)})`;
+      const reform = hasReforms && t.arm !== DATA.baseline;
+      const label = hasReforms ? `${t.name} (${armWords(t.arm)})` : t.name;
       const legend = !reform || t.type === "bar";  // lines: solid baseline, dashed reform
       if (t.type === "bar") {
         const bar = {x: X, y: y, type: "bar", name: label, legendgroup: t.arm,
@@ -326,7 +326,7 @@
 
   function drawAll() {
     const jobs = DATA.charts.map(draw);
-    if (!isRun) {
+    if (hasReforms) {
       explorerTable(); jobs.push(explorerChart()); jobs.push(reformChart());
     }
     return Promise.all(jobs);
@@ -359,7 +359,7 @@
       if (t.dataset.chart) download(t.dataset.chart + ".csv", csvText(tableOf(charts[t.dataset.chart])));
       else download(t.dataset.table + ".csv", csvText(tables[t.dataset.table]));
     });
-    if (!isRun) {
+    if (hasReforms) {
       const opts = keys.map(k => `<option value="${esc(k.key)}">${esc(k.label)}</option>`).join("");
       document.querySelectorAll(".output-select").forEach(s => { s.innerHTML = opts; });
       state.output = keys.length ? keys[0].key : null;
