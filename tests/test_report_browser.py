@@ -262,6 +262,13 @@ def test_choosing_a_reform_redraws_the_charts_with_its_monthly_summary(open_page
         " && !t.name.endsWith('interval'))"
         ".map(t => t.y)", label)
     assert len(ys) == 1 and ys[0] == [rounded(v) for v in sel["mean"]]
+    # the paired difference over time, for a result chosen in its own control
+    p.page.select_option('select[data-chart="reforms_over_time"]', "stock.released")
+    diff = ms[(ms["metric"] == "released") & (ms["group"] == "stock")
+              & (ms["arm"] == "prompt_release") & (ms["kind"] == "difference")].sort_values("month")
+    rows = _table(p, "reforms_over_time")
+    assert [float(r[1]) for r in rows] == [rounded(v) for v in diff["mean"]]
+    assert [float(r[3]) for r in rows] == [rounded(v) for v in diff["hi"]]
     assert not p.errors, p.errors
 
 

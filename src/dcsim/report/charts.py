@@ -419,6 +419,32 @@ def age_charts(src: Source, labels: Labels) -> list[Chart]:
     return [c]
 
 
+DIFFERENCE_KEYS = ["stock.existing_users", "stock.abstinent_3y_recorded", "stock.under_control",
+                   "stock.released", "stock.eligible_by_law", "flow.alerts",
+                   "hours.officer_hours_alerts", "hours.officer_hours_inspections",
+                   "activity.control_days_under_25"]
+
+
+def reform_charts(src: Source, labels: Labels) -> list[Chart]:
+    """Each reform minus the baseline over time, paired by seed (monthly_summary's
+    'difference' rows), for a result the reader chooses."""
+    if not src.reforms:
+        return []
+    c = Chart("reforms_over_time", "reforms",
+              "The chosen reform minus the baseline, month by month",
+              "Choose a result. The line is the reform's value minus the baseline's, run by run "
+              "with the same seeds; the band is the 90% interval of that paired difference. "
+              "Zero: no effect.", "month", "difference", src.months)
+    c.control = {"label": "Result", "options": [{"value": k, "label": labels.label(k)}
+                                                for k in DIFFERENCE_KEYS],
+                 "default": DIFFERENCE_KEYS[0]}
+    for arm in src.reforms:
+        for k in DIFFERENCE_KEYS:
+            c.add_series(f"{labels.label(k)}: difference", src.series(k, arm, "difference"), arm,
+                         {"difference": True}, group=k)
+    return [c]
+
+
 def _one_run_words(note: str) -> str:
     """A single run has no mean over seeds and no interval: say so instead."""
     note = note.replace(" (shaded: 90% interval over the seeds)", " (one run)")
@@ -432,7 +458,7 @@ def all_charts(src: Source, labels: Labels | None = None) -> list[Chart]:
     labels = labels or load_labels()
     charts = [*registry_charts(src, labels), *police_charts(src, labels),
               *exit_charts(src, labels), *intrusion_charts(src, labels),
-              *age_charts(src, labels)]
+              *age_charts(src, labels), *reform_charts(src, labels)]
     if not src.has_intervals:
         for c in charts:
             c.note = _one_run_words(c.note)

@@ -110,7 +110,8 @@
       out.push({x: X, y: y, type: "scatter", mode: "lines", legendgroup: label,
                 name: reform ? label : t.name,  // the key above says solid is the baseline
                 showlegend: legend, hovertemplate: "%{y:,.4~s}<extra>" + esc(label) + "</extra>",
-                line: {color: colour, width: 2, dash: reform ? "dash" : (t.dash || "solid")}});
+                line: {color: colour, width: 2,
+                       dash: t.difference ? "solid" : reform ? "dash" : (t.dash || "solid")}});
     });
     return out;
   }
