@@ -91,6 +91,7 @@ def test_published_figures_are_marked_input_calibrated_or_predicted(run_dir):
     assert by[("2019-12-01", 4700000.0)] == "calibrated"  # paper fn 8, 48
     assert by[("2016-12-01", 2505000.0)] == "predicted"
     assert by[("2007-06-01", 800000.0)] == "calibrated"  # soft target, weight 0.25
+    assert by[("2007-03-01", 460000.0)] == "predicted"  # conflicts with the paper's 785,900
 
 
 def test_comparison_report_holds_every_arm_and_the_summary_in_full(comp_dir, tmp_path):

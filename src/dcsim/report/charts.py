@@ -133,12 +133,18 @@ def _target_keys(t: dict[str, Any]) -> list[str] | None:
     return None
 
 
-def _status(labels: Labels, keys: list[str], month: str, targets: list[dict]) -> tuple[str, str]:
+SAME_FIGURE = 0.1  # a published value within 10% of a target's is the same figure, rounded
+
+
+def _status(labels: Labels, keys: list[str], month: str, targets: list[dict],
+            value: float) -> tuple[str, str]:
     """(status, why) of a published figure: input if a rule is set from a target read at the
-    same month from the same outputs; calibrated if such a target informs calibration
-    (weight > 0); predicted otherwise."""
+    same month from the same outputs with (about) the same value; calibrated if such a target
+    informs calibration (weight > 0); predicted otherwise (a figure that conflicts with the
+    target, e.g. 460,000 records by March 2007 against the paper's 785,900, is predicted)."""
     for t in targets:
-        if _target_keys(t) == keys and _month_of(t["measure"]["at"]) == month:
+        if (_target_keys(t) == keys and _month_of(t["measure"]["at"]) == month
+                and abs(value - t["value"]) <= SAME_FIGURE * abs(t["value"])):
             if t["id"] in labels.input_targets:
                 return "input", labels.input_targets[t["id"]]
             if t["weight"] > 0:
@@ -164,7 +170,7 @@ def published_points(labels: Labels, src: Source, kind: str) -> list[dict[str, A
         month = _month_of(r["date"])
         if month not in months:
             continue
-        status, why = _status(labels, keys, month, targets)
+        status, why = _status(labels, keys, month, targets, float(r["value"]))
         out.append({"quantity": labels.official_quantities[q], "keys": keys, "month": month,
                     "value": float(r["value"]), "status": status, "why": why,
                     "source": r["source"], "note": r["note"], "reported": r["status"]})
@@ -176,7 +182,7 @@ def published_points(labels: Labels, src: Source, kind: str) -> list[dict[str, A
         if month not in months or any(p["month"] == month and p["keys"] == keys
                                       and p["value"] == t["value"] for p in out):
             continue
-        status, why = _status(labels, keys, month, targets)
+        status, why = _status(labels, keys, month, targets, float(t["value"]))
         out.append({"quantity": t["label"], "keys": keys, "month": month,
                     "value": float(t["value"]), "status": status, "why": why,
                     "source": t["source"], "note": " ".join(t["interpretation"].split()),
