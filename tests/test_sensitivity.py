@@ -106,3 +106,15 @@ def test_rule_windows_know_where_each_value_applies(scenario):
     zibo = [w for w in rule_windows(scenario) if w.name == "apps.enrolment_share.zibo"
             and w.value > 0]
     assert [j for j, _, _ in zibo[0].in_force] == ["zibo_app_city"]
+
+
+def test_figure_names_assumptions_in_words():
+    """The heat map's rows read as the catalogue's description, when it applies and its file,
+    never the code name (issue 11: figures a non-specialist reads)."""
+    w = sens.factor_words("drug_use.relapse_probability [2006-01..] (calibrated.yaml:35)")
+    assert w == "an abstinent spell ends in relapse (else it lasts) (calibrated.yaml)"
+    w = sens.factor_words("registration.newly_found_per_year [2013-01..2013-12] (national.yaml:20)")
+    assert w.endswith(", in 2013 (national.yaml)") and "registration." not in w
+    w = sens.factor_words("grid.coverage_share [2018-01..] (grid.yaml:12)")
+    assert w == "share of registrants living in a managed grid, from 2018-01 (grid.yaml)"
+    assert all("_" not in sens.OUTPUT_WORDS[o] for o in sens.OUTPUTS)

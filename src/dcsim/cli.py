@@ -553,3 +553,47 @@ def reforms() -> None:
     for name, path in package_reforms().items():
         t.add_row(name, " ".join(load_rule_file(path).description.split()))
     console.print(t)
+
+
+# --------------------------------------------------------------------------- report
+
+
+@app.command()
+def report(
+    folder: Annotated[Path, typer.Argument(
+        help="a `dcsim run` output folder, or a comparison/ensemble folder")],
+    out: Annotated[Path | None, typer.Option(
+        help="HTML file to write; default FOLDER/report.html")] = None,
+    png: Annotated[Path | None, typer.Option(
+        help="also write every chart as a PNG sized for a report page into this folder")] = None,
+) -> None:
+    """Write one self-contained HTML report (opens offline; each chart's data as CSV)."""
+    from . import report as rep
+
+    try:
+        src = rep.load(folder)
+    except rep.SourceError as e:
+        console.print(f"[bold red]error:[/] FOLDER: {e}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    path = out if out is not None else rep.default_out(folder)
+    try:
+        rep.check_out(path)
+        if png is not None:
+            rep.check_png_dir(png)
+    except rep.ReportError as e:
+        console.print(f"[bold red]error:[/] {e}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    path = rep.write(src, path)
+    console.print(f"report of {src.kind} [bold]{folder}[/] ({len(src.arms)} arm(s), "
+                  f"{len(src.seeds)} seed(s)) written to [bold]{path}[/] "
+                  f"({path.stat().st_size / 1e6:.1f} MB)")
+    if png is not None:
+        from .report.png import PngError
+
+        try:
+            with console.status("drawing the charts as PNG in headless Chromium"):
+                paths = rep.write_pngs(path, png)
+        except PngError as e:
+            console.print(f"[bold red]error:[/] {e}", soft_wrap=True)
+            raise typer.Exit(2) from None
+        console.print(f"{len(paths)} PNG figures in [bold]{png}[/]")

@@ -170,8 +170,33 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+GROUP_WORDS = {"registry": "The register", "official_statistics": "The official statistics",
+               "drug_mix": "Heroin users among everyone registered"}
+
+
+def _measure_words(t: Target) -> str:
+    """What the model line of a target measures, in plain words (labels of dcsim report)."""
+    from .report.labels import load_labels
+
+    labels = load_labels()
+    m = t.measure.model_dump(exclude={"at"})
+    out = m["output"]
+    if out == "cumulative_entries":
+        return "everyone ever entered on the register"
+    if out == "heroin_share_of_registrations":
+        return "heroin users among everyone registered so far"
+    if out in ("stock", "stock_share"):
+        words = " plus ".join(labels.label(f"stock.{x}").split(" (")[0] for x in m["metrics"])
+        if out == "stock_share":
+            words += ", as a share of " + " plus ".join(
+                labels.label(f"stock.{x}").split(" (")[0] for x in m["of"])
+        return words
+    return _line_label(t)
+
+
 def plot_series(report: FitReport, group: str, path: str | Path) -> Path:
-    """The model's band (5-95% over seeds) and mean against the published points of a group."""
+    """The model's band (5-95% over seeds, edged so it shows even when narrow) and mean
+    against the published points of a group, every label in words and outside the data."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -182,16 +207,22 @@ def plot_series(report: FitReport, group: str, path: str | Path) -> Path:
     dates = pd.to_datetime(pd.Series(report.months)) + pd.offsets.MonthEnd(0)
     share = all(t.unit == "share" for t in targets)
     k = 100.0 if share else 1e-6
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, ax = plt.subplots(figsize=(9, 5.6), dpi=130)
+    colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
+    widest = 0.0
     for i, (key, arr) in enumerate(lines.items()):
         c = colours[i % len(colours)]
         members = [t for t in targets if _line_key(t) == key]
-        lo, hi = np.nanquantile(arr, 0.05, axis=0), np.nanquantile(arr, 0.95, axis=0)
-        ax.fill_between(dates, lo * k, hi * k, color=c, alpha=0.25, linewidth=0)
-        ax.plot(dates, np.nanmean(arr, axis=0) * k, color=c, linewidth=1.5,
-                label=f"model: {_line_label(members[0])}")
-        for n, t in enumerate(members):
+        lo, hi = np.nanquantile(arr, 0.05, axis=0) * k, np.nanquantile(arr, 0.95, axis=0) * k
+        mean = np.nanmean(arr, axis=0) * k
+        with np.errstate(invalid="ignore", divide="ignore"):
+            widest = max(widest, float(np.nanmax(np.where(mean > 0, (hi - lo) / mean, 0))))
+        ax.fill_between(dates, lo, hi, color=c, alpha=0.3, linewidth=0)
+        ax.plot(dates, lo, color=c, linewidth=0.6, alpha=0.8)
+        ax.plot(dates, hi, color=c, linewidth=0.6, alpha=0.8)
+        ax.plot(dates, mean, color=c, linewidth=2,
+                label=f"model: {_measure_words(members[0])} (line: mean, band: 90% of runs)")
+        for t in members:
             at = pd.Timestamp(t.measure.at) + pd.offsets.MonthEnd(0)  # type: ignore[union-attr]
             tol = t.tolerance
             if tol.interval is not None:
@@ -199,27 +230,34 @@ def plot_series(report: FitReport, group: str, path: str | Path) -> Path:
             else:
                 d = tol.relative * abs(t.value) if tol.relative is not None else tol.absolute
                 lo_e = hi_e = float(d)  # type: ignore[arg-type]
-            ax.errorbar([at], [t.value * k], yerr=[[lo_e * k], [hi_e * k]], color=c,
-                        fmt="o" if t.kind == "hard" else "s", capsize=4, markersize=6,
-                        markerfacecolor=c if t.kind == "hard" else "white")
-            ax.annotate(t.source, (at, t.value * k), textcoords="offset points",
-                        xytext=(8, 8 if n % 2 == 0 else -14), fontsize=7, color=c)
-    ax.set_ylabel("%" if share else "million persons")
-    seeds = len(report.seeds)
-    ax.set_title(f"{group.replace('_', ' ')}: model (band: 5-95% over {seeds} seeds, "
-                 f"scale {report.scenario.scale:g}) and published figures", fontsize=9)
+            hard = t.kind == "hard"
+            ax.errorbar([at], [t.value * k], yerr=[[lo_e * k], [hi_e * k]], color="black",
+                        fmt="o" if hard else "s", capsize=4, markersize=7, zorder=5,
+                        markerfacecolor=c if hard else "white", markeredgecolor="black",
+                        label=f"published ({t.source}): {t.label}")
+    ax.set_ylabel("per cent" if share else "million people", fontsize=11)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
-    fig.text(0.01, 0.01, "published: filled = hard target, open = soft; bars = tolerance",
-             fontsize=7, color="grey")
+    ax.tick_params(labelsize=10)
+    fig.suptitle(f"{GROUP_WORDS.get(group, group.replace('_', ' '))}: the model beside the "
+                 "published figures", fontsize=13, x=0.01, ha="left")
+    ax.legend(fontsize=8.5, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=1,
+              frameon=False)
+    note = (f"{len(report.seeds)} runs at {100 * report.scenario.scale:g}% of the register. "
+            "Published: filled = a figure the model must reproduce, open = supporting evidence; "
+            "bars = the tolerance the model is held to.")
+    if widest < 0.02:
+        note += f" The band is narrow: the runs agree within {100 * widest:.1f}%."
+    fig.text(0.01, 0.005, note, fontsize=8, color="#444", wrap=True)
     return save_figure(fig, path)
 
 
-def save_figure(fig, path: str | Path) -> Path:  # noqa: ANN001 - a matplotlib Figure
-    """Lay out, save as PNG (creating the folder) and release a figure."""
+def save_figure(fig, path: str | Path,  # noqa: ANN001 - a matplotlib Figure
+                rect: tuple[float, float, float, float] = (0, 0.03, 1, 0.96)) -> Path:
+    """Lay out (leaving `rect`'s margins for a title above and a note below), save as PNG
+    (creating the folder) and release a figure."""
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
+    fig.tight_layout(rect=rect)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

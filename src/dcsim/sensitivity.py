@@ -215,37 +215,91 @@ def markdown(result: SensitivityResult, top: int | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(result: SensitivityResult, path: str | Path, top: int = 30) -> Path:
-    """Heat map of mu* as a share of each output's baseline value, for the top factors."""
+OUTPUT_WORDS = {  # the outputs as a reader would name them (figure columns)
+    "existing_users_2019": "current users\n(official count),\nend of 2019",
+    "abstinent_2019": "abstinent three\nyears or more,\nend of 2019",
+    "alerts_per_day": "alerts a day\nin the study\ndistrict",
+    "contact_share": "alerts where\npolice reached\nthe person",
+    "released_share_of_eligible": "released, of\nthose who\nqualify",
+    "intrusions_per_person_year": "intrusions per\nperson-year",
+}
+
+
+def factor_words(factor: str) -> str:
+    """'name [2013-01..2013-12] (file:line)' in words: the catalogue's description of the rule,
+    when it applies and its file, e.g. 'an abstinent spell ends in relapse (calibrated.yaml)'."""
+    import re
+
+    from .catalogue import CATALOGUE
+
+    m = re.match(r"^(\S+) \[([^\]]*)\] \(([^:)]+)", factor)
+    if m is None:
+        return factor
+    name, window, where = m.groups()
+    spec = CATALOGUE.get(name)
+    words = spec.doc if spec is not None else name
+    words = words.replace("_", " ")
+    first, _, last = window.partition("..")
+    if last and first[:4] == last[:4]:
+        words += f", in {first[:4]}"
+    elif last:
+        words += f", {first} to {last}"
+    elif first and first != "2006-01":
+        words += f", from {first}"
+    return f"{words} ({where})"
+
+
+def plot(result: SensitivityResult, path: str | Path, top: int = 20) -> Path:
+    """The top assumptions and how much each moves each output, in words (see plot_ranking)."""
+    return plot_ranking(ranking(result.table), path, len(result.factors), result.trajectories,
+                        result.scale, top)
+
+
+def plot_ranking(r: pd.DataFrame, path: str | Path, n_factors: int, trajectories: int,
+                 scale: float, top: int = 20) -> Path:
+    """Heat map for a non-specialist: rows are assumptions in words (most influential first),
+    columns the outputs in words, each cell the typical change of the output when the
+    assumption moves across its range, as a share of the output (Morris mu*)."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.colors import PowerNorm
 
-    r = ranking(result.table).head(top)
+    r = r.head(top)
     cols = [c for c in OUTPUTS if c in r.columns]
     shade = r[cols].clip(upper=1.0).fillna(0)
-    fig, ax = plt.subplots(figsize=(10, 0.32 * len(r) + 2.2), dpi=120)
-    im = ax.imshow(shade.to_numpy(), aspect="auto", cmap="viridis",
+    fig, ax = plt.subplots(figsize=(11, 0.5 * len(r) + 2.6), dpi=130)
+    im = ax.imshow(shade.to_numpy(), aspect="auto", cmap="YlOrRd",
                    norm=PowerNorm(gamma=0.5, vmin=0, vmax=1))
     ax.set_xticks(range(len(cols)))
-    ax.set_xticklabels([c.replace("_", " ") for c in cols], rotation=30, ha="right",
-                       fontsize=8)
+    ax.set_xticklabels([OUTPUT_WORDS.get(c, c) for c in cols], fontsize=9)
+    ax.xaxis.tick_top()
     ax.set_yticks(range(len(r)))
-    ax.set_yticklabels([f"{i}. {f}" for i, f in zip(r["rank"], r.index, strict=True)],
-                       fontsize=7)
+    ax.set_yticklabels([f"{i}. " + textwrap.fill(factor_words(str(f)), 58)
+                        for i, f in zip(r["rank"], r.index, strict=True)], fontsize=8.5)
     for i in range(len(r)):
         for j, c in enumerate(cols):
             v = r[c].iloc[i]
             if v >= 0.005:
-                ax.text(j, i, f"{100 * v:.0f}%", ha="center", va="center", fontsize=6,
-                        color="white" if shade[c].iloc[i] < 0.36 else "black")
-    fig.colorbar(im, ax=ax, label="mu* as a share of the baseline output (capped at 100%)",
-                 shrink=0.6)
-    ax.set_title(f"Morris screening: top {len(r)} of {len(result.factors)} assumptions "
-                 f"({result.trajectories} trajectories, scale {result.scale:g}); "
-                 "cells: mu* as % of the baseline output", fontsize=8)
+                ax.text(j, i, f"{100 * v:.0f}%" if v >= 0.01 else "<1%", ha="center",
+                        va="center", fontsize=8.5,
+                        color="white" if shade[c].iloc[i] > 0.45 else "black")
+    ax.set_xticks(np.arange(-0.5, len(cols)), minor=True)
+    ax.set_yticks(np.arange(-0.5, len(r)), minor=True)
+    ax.grid(which="minor", color="white", linewidth=1.5)
+    ax.tick_params(which="minor", length=0)
+    fig.colorbar(im, ax=ax, shrink=0.5, pad=0.02,
+                 label="change in the result, as a share of its value (capped at 100%)")
+    fig.suptitle(f"Which assumptions move the results most: the top {len(r)} of {n_factors}",
+                 fontsize=12, x=0.01, ha="left")
+    fig.text(0.01, 0.005, textwrap.fill(
+        "Each cell: how much the result typically changes when the assumption moves across its "
+        "stated range, as a share of the result's value (Morris screening, mean absolute "
+        f"effect; {trajectories} trajectories at {100 * scale:g}% of the register). Blank: "
+        "under 0.5%.", 150), fontsize=8, color="#444")
     return save_figure(fig, path)
 
 
