@@ -43,12 +43,18 @@ print(json.dumps({"command_seconds": time.perf_counter() - t0,
 """
 
 
-def run_one(scale: float) -> dict:
+def run_one(scale: float, source: str | None = None) -> dict:
+    """One `dcsim run` in a fresh process; `source` runs another dcsim tree (its src folder),
+    with a Numba cache of its own beside the usual one."""
+    env = dict(os.environ)
+    if source is not None:
+        env["PYTHONPATH"] = source
+        env["NUMBA_CACHE_DIR"] = str(Path(tempfile.gettempdir()) / "dcsim-reference-cache")
     with tempfile.TemporaryDirectory() as out:
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         t0 = time.perf_counter()
         proc = subprocess.run([sys.executable, "-c", CHILD, str(scale), out],
-                              capture_output=True, text=True, check=True)
+                              capture_output=True, text=True, check=True, env=env)
         wall = time.perf_counter() - t0
         peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     rec = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -75,16 +81,27 @@ def main() -> None:
     ap.add_argument("--scales", default="0.1,0.3,1.0")
     ap.add_argument("--write", action="store_true",
                     help="replace the 'national' section of benchmarks/RESULTS.md")
+    ap.add_argument("--reference", metavar="SRC",
+                    help="also time another dcsim source tree (its src folder, e.g. a checkout "
+                         "of an earlier commit) at the same scales, alternately, for a ratio")
     args = ap.parse_args()
     scales = [float(x) for x in args.scales.split(",")]
+    load0 = os.getloadavg()
     run_one(0.001)  # warm the Numba cache; not reported
-    rows = [run_one(s) for s in scales]
+    if args.reference:
+        run_one(0.001, args.reference)
+    rows, refs = [], []
+    for s in scales:
+        rows.append(run_one(s))
+        if args.reference:
+            refs.append(run_one(s, args.reference))
     lines = [
         f"### National baseline, {dt.date.today()}",
         "",
         f"Machine: {machine()}. Command: `python benchmarks/bench_national.py "
         f"--scales {args.scales}` (each scale a fresh process running `dcsim run --scale S`, "
-        "Numba cache warm).",
+        f"Numba cache warm). Load average at start {load0[0]:.2f}, at end "
+        f"{os.getloadavg()[0]:.2f}.",
         "",
         "| scale | persons | events | `dcsim run` s | simulate s | ns/event | peak MB |",
         "|---:|---:|---:|---:|---:|---:|---:|",
@@ -93,6 +110,17 @@ def main() -> None:
         lines.append(f"| {r['scale']:g} | {r['persons']:,} | {r['events']:,.0f} | "
                      f"{r['process_seconds']:.1f} | {r['simulate_seconds']:.1f} | "
                      f"{r['ns_per_event']:.0f} | {r['peak_mb']:,.0f} |")
+    if refs:
+        lines += ["", f"Against the reference tree `{args.reference}` in the same script, "
+                  "runs alternating (ratio below 1: this tree is faster):", "",
+                  "| scale | this `dcsim run` s | reference s | ratio | this simulate s | "
+                  "reference s | ratio |", "|---:|---:|---:|---:|---:|---:|---:|"]
+        for r, q in zip(rows, refs, strict=True):
+            lines.append(f"| {r['scale']:g} | {r['process_seconds']:.1f} | "
+                         f"{q['process_seconds']:.1f} | "
+                         f"{r['process_seconds'] / q['process_seconds']:.2f} | "
+                         f"{r['simulate_seconds']:.1f} | {q['simulate_seconds']:.1f} | "
+                         f"{r['simulate_seconds'] / q['simulate_seconds']:.2f} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:
