@@ -123,7 +123,7 @@ def build_comparison(out: Path, arms: dict[str, list[str]], seeds: list[int],
         df.to_parquet(out / name, index=False)
         tables[name] = hashlib.sha256((out / name).read_bytes()).hexdigest()
     manifest = {
-        "kind": "comparison", "dcsim_version": results._version(),
+        "kind": "comparison", "dcsim_version": results.dcsim_version(),
         "scenario": base_prep.scenario.name, "arms": list(arms), "baseline": baseline,
         "seeds": seeds, "scale": scale, "interval": 0.9,
         "interval_method": "5th to 95th percentile over seeds; differences paired by seed",
