@@ -157,3 +157,18 @@ def test_a_run_too_large_to_hold_is_refused_at_the_scale(tmp_path):
     check_rules(load_scenario(p, scale=0.01))  # 1.8 million modelled persons: fine
     with pytest.raises(ScenarioError, match=r"s\.yaml:\d+: scale: .*about 180,000,000 .*limit"):
         check_rules(load_scenario(p))
+
+
+def test_a_run_of_no_one_or_too_many_daily_sums_is_refused(tmp_path):
+    with pytest.raises(ScenarioError, match=r"scale: .*no one"):
+        check_rules(load_scenario(scale=1e-12))
+    many = "".join(f"  - {{id: j{i}, share: 0.005, rules: [], reference: 'assumption: t'}}\n"
+                   for i in range(200))
+    text = default_scenario_path().read_text()
+    head, _, rest = text.partition("jurisdictions:\n")
+    tail = rest[rest.index("district_study:"):]
+    p = tmp_path / "s.yaml"
+    p.write_text(head.replace("end: 2025-12-31", "end: 2100-12-31") + "jurisdictions:\n"
+                 + many + tail)
+    with pytest.raises(ScenarioError, match=r"s\.yaml:\d+: jurisdictions: 200 jurisdictions"):
+        check_rules(load_scenario(p))

@@ -338,6 +338,10 @@ def _check_size(scenario: Scenario, table) -> None:  # noqa: ANN001
     first = table[:, 0, PARAM_NAMES.index("registration.initial_registry")]
     persons = float(sum((a / 12.0 + b) * w for a, b, w in zip(inflow, first, shares,
                                                               strict=True))) * scenario.scale
+    if persons < 1:
+        raise scenario.error(
+            f"the rules at scale {scenario.scale:g} would register about {persons:.3g} "
+            "modelled persons: a run of no one measures nothing (raise the scale)", "scale")
     if persons > MAX_PERSONS:
         raise scenario.error(
             f"the rules at scale {scenario.scale:g} would register about {persons:,.0f} "
