@@ -385,3 +385,38 @@ def test_killed_calibrations_resume_to_the_bytes_of_an_uninterrupted_one(tmp_pat
     killed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
     assert len(killed) >= 3, len(killed)  # kills that stopped a trial, closed and requeued
     assert [t.params for t in done] == [t.params for t in _study(ref / "j.log").trials]
+
+
+def test_cli_calibrate_never_writes_into_the_package_by_default(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from dcsim.cli import app
+
+    shipped = embedded_overlay_path()
+    before = shipped.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, ["calibrate", "--trials", "1", "--scale", str(TINY),
+                                   "--seeds", "5"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert shipped.read_bytes() == before
+    written = tmp_path / "runs" / "calibration" / OVERLAY_NAME
+    assert load_rule_file(written).parameters
+
+
+def test_cli_calibrate_refuses_to_replace_a_better_overlay_unless_forced(tmp_path):
+    from typer.testing import CliRunner
+
+    from dcsim.cli import app
+
+    out = tmp_path / OVERLAY_NAME
+    better = embedded_overlay_path().read_text().replace("best loss 1.869", "best loss 0.001")
+    assert better != embedded_overlay_path().read_text()
+    out.write_text(better)
+    args = ["calibrate", "--trials", "1", "--scale", str(TINY), "--seeds", "5", "--storage",
+            str(tmp_path / "j.log"), "--out", str(out)]
+    res = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
+    assert res.exit_code == 2 and "best loss 0.001" in res.output and "--force" in res.output
+    assert out.read_text() == better
+    res = CliRunner().invoke(app, [*args, "--force"], env={"COLUMNS": "300"})
+    assert res.exit_code == 0, res.output
+    assert out.read_text() != better and load_rule_file(out).parameters

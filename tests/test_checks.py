@@ -50,6 +50,11 @@ def test_output_folder_refuses_files_devices_and_the_package(tmp_path):
     assert checks.output_folder("--out", checks.package_folder() / "x", allow_package=True)
 
 
+def test_output_folder_refuses_a_name_too_long_to_create(tmp_path):
+    with pytest.raises(ArgumentError, match="too long"):
+        checks.output_folder("--out", tmp_path / ("x" * 300))
+
+
 def test_output_folder_refuses_a_symlink_loop(tmp_path):
     (tmp_path / "a").symlink_to(tmp_path / "b")
     (tmp_path / "b").symlink_to(tmp_path / "a")

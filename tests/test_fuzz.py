@@ -804,9 +804,13 @@ if __name__ == "__main__":  # statistics of one run: python tests/test_fuzz.py [
     n = int(sys.argv[1]) if len(sys.argv) > 1 else CI_CASES
     seed = int(sys.argv[2]) if len(sys.argv) > 2 else 2026
     t0 = time.perf_counter()
+    cases = generate(n, seed)
     with tempfile.TemporaryDirectory() as d:
-        counts, bad = run_cases(generate(n, seed), Path(d))
+        counts, bad = run_cases(cases, Path(d))
     print(f"{n} cases in {time.perf_counter() - t0:.1f} s: {dict(counts)}")
+    print("cases by kind:", dict(Counter(c.kind for c in cases)), "valid:",
+          sum(c.valid for c in cases))
+    print("operators:", len({(c.kind, c.what.split(":")[0]) for c in cases}))
     by_kind = Counter((c.kind, o) for c, o, _ in bad)
     print("not located or worse, by kind:", dict(by_kind))
     for c, o, m in bad[:40]:

@@ -41,28 +41,35 @@ GROUPS = {"official": (Stock.EXISTING_USERS, Stock.ABSTINENT_3Y_RECORDED + 1),
 
 @pytest.fixture(scope="module")
 def base():
+    """The prepared baseline, and for each assumption window its bounds and the table cells
+    it fills: [(window, low, high, [(jurisdiction rows, first month, last month, column)])]."""
     sc = load_scenario(scale=SCALE, seed=11)
-    windows = [w for w in rule_windows(sc) if w.is_assumption and w.name not in SHARES]
-    return prepare(sc), windows
-
-
-def _draw_table(data, prepared, windows):
-    """The prepared run with every assumption window at a drawn value (entry shares drawn
-    together and normalised, so that they sum to 1)."""
-    table = prepared.table.copy()
-    ids, start = prepared.jurisdictions, prepared.scenario.start
-    end = prepared.scenario.end
+    prepared = prepare(sc)
+    ids, start = prepared.jurisdictions, sc.start
 
     def month(d):
         return (d.year - start.year) * 12 + d.month - start.month
 
-    for w in windows:
+    cells = []
+    for w in rule_windows(sc):
+        if not w.is_assumption or w.name in SHARES:
+            continue
         (lo, hi), _ = w.bounds()
+        where = [(np.array([ids.index(j) for j in a.jurisdictions]), max(0, month(a.first)),
+                  min(prepared.table.shape[1] - 1, month(a.last)), PARAM_NAMES.index(a.name))
+                 for a in assignments(w, lo, sc.end)]
+        cells.append((w, lo, hi, where))
+    return prepared, cells
+
+
+def _draw_table(data, prepared, cells):
+    """The prepared run with every assumption window at a drawn value (entry shares drawn
+    together and normalised, so that they sum to 1)."""
+    table = prepared.table.copy()
+    for w, lo, hi, where in cells:
         x = coerce(w.unit, data.draw(st.floats(lo, hi), label=w.label))
-        for a in assignments(w, x, end):
-            js = [ids.index(j) for j in a.jurisdictions]
-            a0, a1 = max(0, month(a.first)), min(table.shape[1] - 1, month(a.last))
-            table[np.ix_(js, range(a0, a1 + 1), [PARAM_NAMES.index(a.name)])] = a.value
+        for js, a0, a1, col in where:
+            table[js, a0 : a1 + 1, col] = x
     raw = np.array([data.draw(st.floats(0.01, 1.0), label=n) for n in SHARES])
     for n, v in zip(SHARES, raw / raw.sum(), strict=True):
         table[:, :, PARAM_NAMES.index(n)] = v
@@ -133,8 +140,8 @@ def _release_violations(run) -> list[str]:
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_invariants_hold_for_any_valid_parameter_set(base, data):
-    prepared, windows = base
-    run = simulate(_draw_table(data, prepared, windows), rounds=1)
+    prepared, cells = base
+    run = simulate(_draw_table(data, prepared, cells), rounds=1)
     assert violations(run) == []
 
 

@@ -217,3 +217,17 @@ def test_overlays_argument_comes_last(tmp_path):
     assert sc.overlays[-1] == str(extra.resolve())
     assert sc.end == dt.date(2035, 12, 31) and sc.overlays[0] == "dcsim:projection_inflow.yaml"
     assert load_scenario().end == dt.date(2025, 12, 31)  # the default period is unchanged
+
+def test_a_run_of_no_one_or_too_many_daily_sums_is_refused(tmp_path):
+    with pytest.raises(ScenarioError, match=r"scale: .*no one"):
+        check_rules(load_scenario(scale=1e-12))
+    many = "".join(f"  - {{id: j{i}, share: 0.005, rules: [], reference: 'assumption: t'}}\n"
+                   for i in range(200))
+    text = default_scenario_path().read_text()
+    head, _, rest = text.partition("jurisdictions:\n")
+    tail = rest[rest.index("district_study:"):]
+    p = tmp_path / "s.yaml"
+    p.write_text(head.replace("end: 2025-12-31", "end: 2100-12-31") + "jurisdictions:\n"
+                 + many + tail)
+    with pytest.raises(ScenarioError, match=r"s\.yaml:\d+: jurisdictions: 200 jurisdictions"):
+        check_rules(load_scenario(p))

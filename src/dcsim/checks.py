@@ -137,6 +137,10 @@ def output_folder(argument: str, path: str | Path, allow_package: bool = False) 
         raise ArgumentError(argument, f"cannot resolve {raw}: {e}") from None
     if _in_system_tree(p):
         raise ArgumentError(argument, f"{raw} is a system path ({p}); give a folder")
+    longest = max((len(os.fsencode(part)) for part in p.parts), default=0)
+    if longest > 255 or len(os.fsencode(str(p))) > 4000:
+        raise ArgumentError(argument, f"the path is too long ({longest} bytes in one name, "
+                                      "255 allowed; 4,000 in all)")
     _refuse_package(argument, p, allow_package)
     if os.path.lexists(p) and not p.is_dir():
         raise ArgumentError(argument, f"{raw} exists and is not a folder; give a folder")

@@ -15,6 +15,7 @@ from rich.text import Text
 
 from . import checks
 from .checks import ArgumentError
+from .outputs import publish
 from .rules import OutOfWindowError, RuleError, is_assumption, listing
 from .scenario import ScenarioError, check_rules, load_scenario
 
@@ -358,8 +359,8 @@ def fit(
                                 progress=lambda d, n: bar.update(task, completed=d, total=n))
     except (RuleError, OutOfWindowError) as e:
         _fail(e)
-    try:
-        paths = fitmod.write(report, out)
+    try:  # all files or none: written into a staging folder, then moved into place
+        paths = publish(out, lambda folder: fitmod.write(report, folder))
     except OSError as e:
         _fail(ArgumentError("--out", f"cannot write into {out}: {e.strerror or e}"))
     table = report.table
@@ -421,7 +422,7 @@ def sensitivity(
                              seed=seed, progress=lambda d, n: bar.update(task, completed=d,
                                                                          total=n))
     try:
-        paths = sens.write(result, out)
+        paths = publish(out, lambda folder: sens.write(result, folder))
     except OSError as e:
         _fail(ArgumentError("--out", f"cannot write into {out}: {e.strerror or e}"))
     ranked = sens.ranking(result.table)

@@ -429,6 +429,7 @@ def check_rules(scenario: Scenario) -> None:
 
 
 MAX_PERSONS = 20_000_000  # modelled persons a run may hold (full scale registers ~5.5 million)
+MAX_DAILY_BYTES = 2_000_000_000  # the engine's daily sums (the baseline needs 67 MB)
 
 
 def _check_size(scenario: Scenario, table) -> None:  # noqa: ANN001
@@ -440,11 +441,23 @@ def _check_size(scenario: Scenario, table) -> None:  # noqa: ANN001
     first = table[:, 0, PARAM_NAMES.index("registration.initial_registry")]
     persons = float(sum((a / 12.0 + b) * w for a, b, w in zip(inflow, first, shares,
                                                               strict=True))) * scenario.scale
+    if persons < 1:
+        raise scenario.error(
+            f"the rules at scale {scenario.scale:g} would register about {persons:.3g} "
+            "modelled persons: a run of no one measures nothing (raise the scale)", "scale")
     if persons > MAX_PERSONS:
         raise scenario.error(
             f"the rules at scale {scenario.scale:g} would register about {persons:,.0f} "
             f"modelled persons; the limit is {MAX_PERSONS:,} (lower the scale, or the inflow)",
             "scale")
+    # the engine keeps daily sums per jurisdiction in 16 chunks of 9 int64 rates
+    cells = len(shares) * (scenario.n_days + 1)
+    if cells * 16 * 9 * 8 > MAX_DAILY_BYTES:
+        raise scenario.error(
+            f"{len(shares)} jurisdictions over {scenario.n_days:,} days need "
+            f"{cells * 16 * 9 * 8 / 1e9:.1f} GB of daily sums; the limit is "
+            f"{MAX_DAILY_BYTES / 1e9:g} GB (fewer jurisdictions or a shorter period)",
+            "jurisdictions")
 
 
 def _check_entry_shares(scenario: Scenario, stacks: list[RuleStack], table) -> None:  # noqa: ANN001
