@@ -339,6 +339,7 @@ def test_killed_calibrations_resume_to_the_bytes_of_an_uninterrupted_one(tmp_pat
     writes, byte for byte."""
     import os
     import random
+    import re
     import signal
     import subprocess
     import sys
@@ -366,13 +367,14 @@ def test_killed_calibrations_resume_to_the_bytes_of_an_uninterrupted_one(tmp_pat
                                 stderr=subprocess.DEVNULL)
         if k % 4 == 3:  # any moment
             time.sleep(rng.uniform(0.0, total))
-        else:  # once the study has written to its journal: during a trial
+        else:  # during a trial: once this process has logged a trial's parameters
             t1 = time.monotonic()
             while proc.poll() is None and time.monotonic() - t1 < 2 * total:
-                if journal.exists() and journal.stat().st_size > size:
+                if journal.exists() and journal.stat().st_size > size and re.search(
+                        r'"op_code":\s*5\b', journal.read_bytes()[size:].decode(errors="replace")):
                     break
                 time.sleep(0.005)
-            time.sleep(rng.uniform(0.0, 2.0))
+            time.sleep(rng.uniform(0.0, 0.3))
         proc.send_signal(sigs[k % 3])
         proc.wait(timeout=120)
         if (work / "c.yaml").exists():  # written only once complete, never half

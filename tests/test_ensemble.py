@@ -143,7 +143,10 @@ def test_a_killed_ensemble_resumes_without_redoing_or_losing_runs(tmp_path):
                    and not any(out.glob("runs/*/.seed-*.tmp-*"))):
                 time.sleep(0.05)
             time.sleep(rng.uniform(0.0, 2.5))
-        os.killpg(p.pid, signal.SIGKILL)
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # the ensemble (and all it started) finished before this kill
         p.wait()
         for h in out.glob("runs/*/seed-*/" + HEADLINE_FILE):
             stamp = h.stat().st_mtime_ns
