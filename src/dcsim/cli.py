@@ -144,18 +144,24 @@ def _fmt(v: float, unit: str) -> str:
         return f"{100 * v:.2f}%"
     if unit == "persons":
         return f"{v:,.0f}"
+    if unit == "per_day":
+        return f"{v:,.2f}"
     return f"{v:,.1f}"
 
 
 def _print_comparison(df) -> None:  # noqa: ANN001 - a DataFrame
-    t = Table(title="The model beside the paper's figures")
-    for col in ("figure", "source", "paper", "model", "error"):
-        t.add_column(col, justify="left" if col in ("figure", "source") else "right")
+    """The paper's figures beside the model, each marked input, calibrated or predicted."""
+    t = Table(title="The model beside the paper's figures (values from targets.yaml)")
+    for col in ("figure", "source", "role", "published", "model", "error"):
+        t.add_column(col, justify="left" if col in ("figure", "source", "role") else "right")
     for r in df.itertuples():
         err = r.relative_error
-        t.add_row(r.figure, r.source, _fmt(r.paper, r.unit), _fmt(r.model, r.unit),
+        t.add_row(r.figure, r.source, r.role, _fmt(r.published, r.unit), _fmt(r.model, r.unit),
                   "-" if err != err else f"{100 * err:+.1f}%")
     console.print(t)
+    console.print("role: input = a rule is set from the figure (it checks the bookkeeping, not "
+                  "the model); calibrated = the model was fitted to it; predicted = neither.",
+                  soft_wrap=False)
 
 
 @app.command()
@@ -372,6 +378,8 @@ def fit(
         style = {"FAIL": "bold red", "miss": "yellow"}.get(c["result"], "")
         t.add_row(*[c[k] for k in c], style=style)
     console.print(t)
+    console.print("role: input = a rule is set from the figure, calibrated = the calibration "
+                  "used it (weight > 0 or it informs a fitted value), predicted = never used.")
     hard = table[table["kind"] == "hard"]
     failed = hard[~hard["passes"]]
     if failed.empty:
