@@ -202,3 +202,24 @@ def test_the_command_refuses_a_folder_that_is_not_a_run(tmp_path):
     res = CliRunner().invoke(app, ["validate", str(OFFICIAL), "--run", str(tmp_path)])
     assert res.exit_code == 2
     assert res.output.startswith("error: --run:") and "manifest.json" in res.output
+
+
+@pytest.mark.slow
+def test_an_ensemble_folder_is_read_seed_by_seed(tmp_path):
+    out = tmp_path / "ens"
+    res = CliRunner().invoke(app, ["ensemble", "--seeds", "2", "--scale", "0.001",
+                                   "--workers", "1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    runs, what = run_folder_series(out)
+    assert len(runs) == 2 and "2 seeds at scale 0.001" in what
+    figs = [f for f in read_figures(OFFICIAL) if f.quantity == "existing_users"
+            and f.date.year == 2019]
+    row = compare(figs, runs).iloc[0]
+    per_seed = []
+    for p in sorted((out / "runs").glob("*/seed-*")):
+        m = pd.read_parquet(p / "monthly.parquet")
+        per_seed.append(m[(m["metric"] == "existing_users")
+                          & (pd.to_datetime(m["month"]) == "2019-12-01")]["value"].sum())
+    assert row["model"] == pytest.approx(np.mean(per_seed))
+    assert row["model_p05"] == pytest.approx(np.quantile(per_seed, 0.05))
+    assert row["model_p95"] == pytest.approx(np.quantile(per_seed, 0.95))

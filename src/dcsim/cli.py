@@ -646,10 +646,10 @@ def _print_validation(table, what: str) -> None:  # noqa: ANN001 - a DataFrame
     from rich import box
 
     compared = table[table["not_modelled"] == ""]
-    t = Table(title=f"official figures beside the model\n({what})", box=box.SIMPLE_HEAD,
-              pad_edge=False)
+    console.print(Text(f"official figures beside the model: {what}"))
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     t.add_column("figure, date", min_width=20, overflow="fold")
-    t.add_column("kind, unit,\nstatus", min_width=11)
+    t.add_column("kind, unit,\nstatus", min_width=10)
     for col in ("published", "model", "diff"):
         t.add_column(col, justify="right", no_wrap=True)
     t.add_column("role", no_wrap=True)

@@ -241,7 +241,8 @@ def run_folder_series(folder: Path) -> tuple[list[dict[str, np.ndarray]], str]:
     else:
         paths = [folder / p for p in src.manifest["runs"][src.baseline].values()]
         what = (f"{src.kind} arm {src.baseline!r}: {len(paths)} seeds at scale {src.scale:g}, "
-                "90% interval over the seeds")
+                "the range of 90% of the seeds (5th to 95th percentile, as dcsim fit) below "
+                "the mean")
     return [model_series(pd.read_parquet(p / "monthly.parquet")) for p in paths], what
 
 
