@@ -320,6 +320,28 @@ def calibrate(
                   f"[bold]{escape(str(result.overlay))}[/]")
 
 
+def _print_fit(cells: list[dict[str, str]], title: str) -> None:
+    """The fit table in 80 columns: source, kind and tolerance under each target's label, the
+    interval under the mean, points under the relative error."""
+    from rich import box
+
+    t = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    t.add_column("target\n(source; kind; tolerance)", ratio=1, overflow="fold")
+    t.add_column("role", no_wrap=True)
+    for col in ("published", "model mean\n90% interval", "error"):
+        t.add_column(col, justify="right", no_wrap=True)
+    t.add_column("result", no_wrap=True)
+    for c in cells:
+        style = {"FAIL": "bold red", "miss": "yellow"}.get(c["result"], "")
+        lo, hi = c["90% interval"].split(" to ")
+        err = c["error"].replace(" (", "\n(")
+        t.add_row(Text(c["target"]) + Text(f"\n({c['source']}; {c['kind']}; {c['tolerance']})",
+                                          style="dim"),
+                  c["role"], c["published"], f"{c['model mean']}\n{lo} to\n{hi}", err,
+                  c["result"], style=style)
+    console.print(t)
+
+
 @app.command()
 def fit(
     scenario: ScenarioArg = None,
@@ -369,15 +391,8 @@ def fit(
     except OSError as e:
         _fail(ArgumentError("--out", f"cannot write into {out}: {e.strerror or e}"))
     table = report.table
-    t = Table(title=f"fit to the published figures ({seeds} seeds, scale {sc.scale:g})")
-    cells = formatted(table)
-    for col in cells[0]:
-        t.add_column(col, justify="right" if col in ("published", "model mean",
-                                                     "90% interval", "error") else "left")
-    for c in cells:
-        style = {"FAIL": "bold red", "miss": "yellow"}.get(c["result"], "")
-        t.add_row(*[c[k] for k in c], style=style)
-    console.print(t)
+    _print_fit(formatted(table), f"fit to the published figures ({seeds} seeds, scale "
+                                 f"{sc.scale:g}; all columns in fit.md)")
     console.print("role: input = a rule is set from the figure, calibrated = the calibration "
                   "used it (weight > 0 or it informs a fitted value), predicted = never used.")
     hard = table[table["kind"] == "hard"]
