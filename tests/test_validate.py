@@ -223,3 +223,10 @@ def test_an_ensemble_folder_is_read_seed_by_seed(tmp_path):
     assert row["model"] == pytest.approx(np.mean(per_seed))
     assert row["model_p05"] == pytest.approx(np.quantile(per_seed, 0.05))
     assert row["model_p95"] == pytest.approx(np.quantile(per_seed, 0.95))
+
+
+def test_scale_with_run_is_refused(folder):
+    res = CliRunner().invoke(app, ["validate", str(OFFICIAL), "--run", str(folder),
+                                   "--scale", "0.5"])
+    assert res.exit_code == 2
+    assert res.output.startswith("error: --scale: applies only without --run")

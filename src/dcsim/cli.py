@@ -634,7 +634,7 @@ def _validate_runs(run_dir: Path | None, scale: float, seed: int | None):  # noq
     if run_dir is not None:
         try:
             return val.run_folder_series(run_dir)
-        except (SourceError, OSError, KeyError) as e:
+        except (SourceError, OSError, KeyError, ValueError) as e:  # ValueError: bad parquet
             _fail(ArgumentError("--run", str(e)))
     from . import results
     from .model import prepare, simulate
@@ -698,8 +698,8 @@ def validate(
         "--run", help="a `dcsim run` folder, or an ensemble/compare folder (its baseline's "
                       "seeds give a 90% interval); default: one run of the default scenario")
     ] = None,
-    scale: Annotated[float, typer.Option(
-        help="scale of the run made when --run is not given")] = 0.02,
+    scale: Annotated[float | None, typer.Option(
+        help="scale of the run made when --run is not given; default 0.02")] = None,
     seed: Annotated[int | None, typer.Option(
         help="seed of the run made when --run is not given; default: the scenario's")] = None,
     csv: Annotated[Path | None, typer.Option("--csv", help="also write the table as CSV")] = None,
@@ -708,7 +708,11 @@ def validate(
     from . import validate as val
 
     path = _check(checks.input_file, "FIGURES", figures)
-    _check(checks.float_in, "--scale", scale, 0.0, 1.0, low_open=True)
+    if run_dir is not None and (scale is not None or seed is not None):
+        _fail(ArgumentError("--scale" if scale is not None else "--seed",
+                            "applies only without --run (the folder's runs have their own)"))
+    scale = 0.02 if scale is None else _check(checks.float_in, "--scale", scale, 0.0, 1.0,
+                                              low_open=True)
     if seed is not None:
         _check(checks.int_in, "--seed", seed, 0, checks.SEED_MAX)
     if csv is not None:
