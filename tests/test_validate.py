@@ -174,7 +174,6 @@ def test_the_command_refuses_a_bad_file_before_running_anything(tmp_path):
     assert "running" not in res.output and "Traceback" not in res.output
 
 
-@pytest.mark.slow
 def test_without_run_the_command_runs_the_default_scenario_once_at_the_stated_scale(
         tmp_path):
     p = _file(tmp_path, "2019-12-31,existing_users,2148000,stock,persons,reported,x,\n")
