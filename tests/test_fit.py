@@ -115,6 +115,20 @@ def test_cli_fit_prints_and_saves(tmp_path):
     assert "785,900" in res.output and "90% interval" in res.output
     assert "hard targets" in res.output
     assert (tmp_path / "fit.csv").exists() and (tmp_path / "fit_registry.png").exists()
+    saved = pd.read_csv(tmp_path / "fit.csv").set_index("id")
+    assert saved.loc["registered_2007_03", "role"] == "input"
+    assert saved.loc["survey_travel", "role"] == "predicted"
+
+
+def test_cli_fit_table_fits_80_columns_and_marks_roles(tmp_path):
+    res = CliRunner().invoke(app, ["fit", "--seeds", "2", "--scale", str(SMALL), "--out",
+                                   str(tmp_path)], env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    assert max(len(ln) for ln in res.output.splitlines()) <= 80
+    rows = [ln.split() for ln in res.output.splitlines() if "=" not in ln]
+    roles = [w for r in rows for w in r if w in ("input", "calibrated", "predicted")]
+    assert roles.count("input") == 2 and roles.count("predicted") == 4  # the 2011 survey
+    assert "785,900" in res.output and "role: input = a rule is set" in res.output
 
 
 def test_scale_check_flags_only_real_differences():

@@ -145,18 +145,24 @@ def _fmt(v: float, unit: str) -> str:
         return f"{100 * v:.2f}%"
     if unit == "persons":
         return f"{v:,.0f}"
+    if unit == "per_day":
+        return f"{v:,.2f}"
     return f"{v:,.1f}"
 
 
 def _print_comparison(df) -> None:  # noqa: ANN001 - a DataFrame
-    t = Table(title="The model beside the paper's figures")
-    for col in ("figure", "source", "paper", "model", "error"):
-        t.add_column(col, justify="left" if col in ("figure", "source") else "right")
+    """The paper's figures beside the model, each marked input, calibrated or predicted."""
+    t = Table(title="The model beside the paper's figures (values from targets.yaml)")
+    for col in ("figure", "source", "role", "published", "model", "error"):
+        t.add_column(col, justify="left" if col in ("figure", "source", "role") else "right")
     for r in df.itertuples():
         err = r.relative_error
-        t.add_row(r.figure, r.source, _fmt(r.paper, r.unit), _fmt(r.model, r.unit),
+        t.add_row(r.figure, r.source, r.role, _fmt(r.published, r.unit), _fmt(r.model, r.unit),
                   "-" if err != err else f"{100 * err:+.1f}%")
     console.print(t)
+    console.print("role: input = a rule is set from the figure (it checks the bookkeeping, not "
+                  "the model); calibrated = the model was fitted to it; predicted = neither.",
+                  soft_wrap=False)
 
 
 @app.command()
@@ -315,6 +321,28 @@ def calibrate(
                   f"[bold]{escape(str(result.overlay))}[/]")
 
 
+def _print_fit(cells: list[dict[str, str]], title: str) -> None:
+    """The fit table in 80 columns: source, kind and tolerance under each target's label, the
+    interval under the mean, points under the relative error."""
+    from rich import box
+
+    t = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    t.add_column("target\n(source; kind; tolerance)", ratio=1, overflow="fold")
+    t.add_column("role", no_wrap=True)
+    for col in ("published", "model mean\n90% interval", "error"):
+        t.add_column(col, justify="right", no_wrap=True)
+    t.add_column("result", no_wrap=True)
+    for c in cells:
+        style = {"FAIL": "bold red", "miss": "yellow"}.get(c["result"], "")
+        lo, hi = c["90% interval"].split(" to ")
+        err = c["error"].replace(" (", "\n(")
+        t.add_row(Text(c["target"]) + Text(f"\n({c['source']}; {c['kind']}; {c['tolerance']})",
+                                          style="dim"),
+                  c["role"], c["published"], f"{c['model mean']}\n{lo} to\n{hi}", err,
+                  c["result"], style=style)
+    console.print(t)
+
+
 @app.command()
 def fit(
     scenario: ScenarioArg = None,
@@ -364,15 +392,10 @@ def fit(
     except OSError as e:
         _fail(ArgumentError("--out", f"cannot write into {out}: {e.strerror or e}"))
     table = report.table
-    t = Table(title=f"fit to the published figures ({seeds} seeds, scale {sc.scale:g})")
-    cells = formatted(table)
-    for col in cells[0]:
-        t.add_column(col, justify="right" if col in ("published", "model mean",
-                                                     "90% interval", "error") else "left")
-    for c in cells:
-        style = {"FAIL": "bold red", "miss": "yellow"}.get(c["result"], "")
-        t.add_row(*[c[k] for k in c], style=style)
-    console.print(t)
+    _print_fit(formatted(table), f"fit to the published figures ({seeds} seeds, scale "
+                                 f"{sc.scale:g}; all columns in fit.md)")
+    console.print("role: input = a rule is set from the figure, calibrated = the calibration "
+                  "used it (weight > 0 or it informs a fitted value), predicted = never used.")
     hard = table[table["kind"] == "hard"]
     failed = hard[~hard["passes"]]
     if failed.empty:
@@ -598,3 +621,115 @@ def report(
             console.print(f"[bold red]error:[/] {e}", soft_wrap=True)
             raise typer.Exit(2) from None
         console.print(f"{len(paths)} PNG figures in [bold]{png}[/]")
+
+
+# --------------------------------------------------------------------------- validate
+
+
+def _validate_runs(run_dir: Path | None, scale: float, seed: int | None):  # noqa: ANN202
+    """Per-seed model series: from a run or ensemble/compare folder, or one fresh run of the
+    default scenario at `scale`; and a line saying which."""
+    from . import validate as val
+    from .report.source import SourceError
+
+    if run_dir is not None:
+        try:
+            return val.run_folder_series(run_dir)
+        except (SourceError, OSError, KeyError, ValueError) as e:  # ValueError: bad parquet
+            _fail(ArgumentError("--run", str(e)))
+    from . import results
+    from .model import prepare, simulate
+
+    sc = _scenario(None, scale=scale, seed=seed)
+    console.print(f"no --run: running {escape(sc.name)} once at scale {sc.scale:g}, seed "
+                  f"{sc.seed} (a single run: no interval)")
+    _compile_first()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("simulating persons", total=None)
+        run = simulate(prepare(sc), progress=lambda d, n: bar.update(task, completed=d,
+                                                                     total=n))
+    series = val.model_series(results.monthly_table(run))
+    return [series], f"one run of {sc.name} (seed {sc.seed}, scale {sc.scale:g}): no interval"
+
+
+UNIT_SHORT = {"persons": "persons", "person-times": "p-times", "share": "share"}
+
+
+def _print_validation(table, what: str) -> None:  # noqa: ANN001 - a DataFrame
+    """Compared figures as a table that fits 80 columns; then the figures not modelled,
+    grouped by reason (each with its line numbers)."""
+    from rich import box
+
+    compared = table[table["not_modelled"] == ""]
+    console.print(Text(f"official figures beside the model: {what}"))
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    t.add_column("figure, date", min_width=20, overflow="fold")
+    t.add_column("kind, unit,\nstatus", min_width=10)
+    for col in ("published", "model", "diff"):
+        t.add_column(col, justify="right", no_wrap=True)
+    t.add_column("role", no_wrap=True)
+    for r in compared.itertuples():
+        unit = "share" if r.unit == "share" else "persons"
+        model = _fmt(r.model, unit)
+        if r.model_p05 == r.model_p05:
+            model += f"\n{_fmt(r.model_p05, unit)}-\n{_fmt(r.model_p95, unit)}"
+        diff = r.relative_difference
+        t.add_row(f"{r.quantity}\n{r.date}", f"{r.kind}\n{UNIT_SHORT[r.unit]}\n{r.status}",
+                  _fmt(r.published, unit), model, "-" if diff != diff else f"{100 * diff:+.0f}%",
+                  r.role)
+    console.print(t)
+    skipped = table[table["not_modelled"] != ""]
+    if not skipped.empty:
+        console.print(f"not modelled ({len(skipped)}):")
+        for reason, group in skipped.groupby("not_modelled", sort=False):
+            lines = ", ".join(str(x) for x in group["line"])
+            names = ", ".join(dict.fromkeys(group["quantity"]))
+            console.print(Text(f"- {names} (line {lines}): {reason}"))
+    console.print(f"{len(compared)} figures compared, {len(skipped)} not modelled. diff: model "
+                  "minus published, relative. role: input = a rule is set from it, calibrated "
+                  "= fitted to it, predicted = neither.")
+
+
+@app.command()
+def validate(
+    figures: Annotated[Path, typer.Argument(
+        help="CSV of official figures in the schema of official_series.csv")],
+    run_dir: Annotated[Path | None, typer.Option(
+        "--run", help="a `dcsim run` folder, or an ensemble/compare folder (its baseline's "
+                      "seeds give a 90% interval); default: one run of the default scenario")
+    ] = None,
+    scale: Annotated[float | None, typer.Option(
+        help="scale of the run made when --run is not given; default 0.02")] = None,
+    seed: Annotated[int | None, typer.Option(
+        help="seed of the run made when --run is not given; default: the scenario's")] = None,
+    csv: Annotated[Path | None, typer.Option("--csv", help="also write the table as CSV")] = None,
+) -> None:
+    """Set the model beside every figure of an official-figures file (any year)."""
+    from . import validate as val
+
+    path = _check(checks.input_file, "FIGURES", figures)
+    if run_dir is not None and (scale is not None or seed is not None):
+        _fail(ArgumentError("--scale" if scale is not None else "--seed",
+                            "applies only without --run (the folder's runs have their own)"))
+    scale = 0.02 if scale is None else _check(checks.float_in, "--scale", scale, 0.0, 1.0,
+                                              low_open=True)
+    if seed is not None:
+        _check(checks.int_in, "--seed", seed, 0, checks.SEED_MAX)
+    if csv is not None:
+        csv = _check(checks.output_file, "--csv", csv)
+    if run_dir is not None and not run_dir.is_dir():
+        _fail(ArgumentError("--run", f"{run_dir} is not a folder"))
+    try:
+        rows = val.read_figures(path)
+    except val.FiguresError as e:
+        _fail(e)
+    runs, what = _validate_runs(run_dir, scale, seed)
+    table = val.compare(rows, runs)
+    _print_validation(table, what)
+    if csv is not None:
+        try:
+            table.to_csv(csv, index=False)
+        except OSError as e:
+            _fail(ArgumentError("--csv", f"cannot write {csv}: {e.strerror or e}"))
+        console.print(f"table written to [bold]{escape(str(csv))}[/]")

@@ -23,12 +23,33 @@ from .model import Run, prepare, simulate
 from .scenario import Scenario
 from .targets import AtMeasure, Target, TargetsFile
 
-__all__ = ["FitReport", "fit", "fit_table", "markdown", "plot_series", "scale_check", "write"]
+__all__ = ["FitReport", "fit", "fit_table", "markdown", "plot_series", "role", "scale_check",
+           "write"]
 
 TABLE_COLUMNS = [
-    "target", "id", "source", "kind", "unit", "published", "model_mean", "model_p05",
-    "model_p95", "relative_error", "absolute_error", "tolerance", "passes",
+    "target", "id", "source", "kind", "unit", "role", "published", "model_mean", "model_p05",
+    "model_p95", "relative_error", "absolute_error", "tolerance", "passes", "role_why",
 ]
+ROLES = ("input", "calibrated", "predicted")
+
+
+def role(targets: TargetsFile, target: Target) -> tuple[str, str]:
+    """(role, why) of a target: `input` if a rule is set from the figure (the report's list,
+    report/labels.yaml input_targets), else `calibrated` if calibration uses it (weight > 0,
+    or a fitted value names it in `informs`), else `predicted` (never used to set or fit the
+    model: a test of it). The report marks published figures by the same list."""
+    from .report.labels import load_labels
+
+    inputs = load_labels().input_targets
+    if target.id in inputs:
+        return "input", inputs[target.id]
+    informs = [f.id for f in targets.calibration.fitted if target.id in f.informs]
+    if target.weight > 0 or informs:
+        why = f"weight {target.weight:g} in the calibration loss"
+        if informs:
+            why += "; informs fitted " + ", ".join(informs)
+        return "calibrated", why
+    return "predicted", "weight 0 and no fitted value names it: reported only"
 
 
 @dataclass
@@ -101,8 +122,9 @@ def _series(t: Target, run: Run) -> np.ndarray:
 
 
 def fit_table(targets: TargetsFile, values: pd.DataFrame) -> pd.DataFrame:
-    """One row per target: published value, model mean and 90% interval over the seeds,
-    relative and absolute error, the tolerance and whether the mean passes it."""
+    """One row per target: its role (input, calibrated, predicted), published value, model
+    mean and 90% interval over the seeds, relative and absolute error, the tolerance and
+    whether the mean passes it."""
     rows = []
     for t in targets.targets:
         x = values[t.id].to_numpy(dtype=np.float64)
@@ -110,9 +132,11 @@ def fit_table(targets: TargetsFile, values: pd.DataFrame) -> pd.DataFrame:
         mean = float(x.mean()) if x.size else math.nan
         lo, hi = (float(np.quantile(x, 0.05)), float(np.quantile(x, 0.95))) if x.size else (
             math.nan, math.nan)
+        used, why = role(targets, t)
         rows.append({
             "target": t.label, "id": t.id, "source": t.source, "kind": t.kind, "unit": t.unit,
-            "published": t.value, "model_mean": mean, "model_p05": lo, "model_p95": hi,
+            "role": used, "role_why": why, "published": t.value, "model_mean": mean,
+            "model_p05": lo, "model_p95": hi,
             "relative_error": (mean - t.value) / t.value if t.value else math.nan,
             "absolute_error": mean - t.value,
             "tolerance": t.tolerance.describe(t.unit),
@@ -146,7 +170,7 @@ def formatted(table: pd.DataFrame) -> list[dict[str, str]]:
     for _, r in table.iterrows():
         verdict = "pass" if r["passes"] else ("FAIL" if r["kind"] == "hard" else "miss")
         out.append({
-            "target": r["target"], "source": r["source"], "kind": r["kind"],
+            "target": r["target"], "source": r["source"], "kind": r["kind"], "role": r["role"],
             "published": _fmt(r["published"], r["unit"]),
             "model mean": _fmt(r["model_mean"], r["unit"]),
             "90% interval": f"{_fmt(r['model_p05'], r['unit'])} to "

@@ -114,7 +114,8 @@ def _official_rows() -> list[dict[str, str]]:
     return list(csv.DictReader(lines))
 
 
-def _targets() -> list[dict[str, Any]]:
+def published_targets() -> list[dict[str, Any]]:
+    """The published figures of data/targets.yaml, as plain records."""
     text = resources.files("dcsim").joinpath("data/targets.yaml").read_text("utf-8")
     return yaml.safe_load(text)["targets"]
 
@@ -136,8 +137,8 @@ def _target_keys(t: dict[str, Any]) -> list[str] | None:
 SAME_FIGURE = 0.1  # a published value within 10% of a target's is the same figure, rounded
 
 
-def _status(labels: Labels, keys: list[str], month: str, targets: list[dict],
-            value: float) -> tuple[str, str]:
+def figure_status(labels: Labels, keys: list[str], month: str, targets: list[dict],
+                  value: float) -> tuple[str, str]:
     """(status, why) of a published figure: input if a rule is set from a target read at the
     same month from the same outputs with (about) the same value; calibrated if such a target
     informs calibration (weight > 0); predicted otherwise (a figure that conflicts with the
@@ -156,7 +157,7 @@ def _status(labels: Labels, keys: list[str], month: str, targets: list[dict],
 def published_points(labels: Labels, src: Source, kind: str) -> list[dict[str, Any]]:
     """Published figures for the registry charts ('stock' or 'cumulative'), official series
     first, then targets.yaml figures that are not in it, each with its status."""
-    targets = _targets()
+    targets = published_targets()
     months = set(src.months)
     out = []
     for r in _official_rows():
@@ -170,7 +171,7 @@ def published_points(labels: Labels, src: Source, kind: str) -> list[dict[str, A
         month = _month_of(r["date"])
         if month not in months:
             continue
-        status, why = _status(labels, keys, month, targets, float(r["value"]))
+        status, why = figure_status(labels, keys, month, targets, float(r["value"]))
         out.append({"quantity": labels.official_quantities[q], "keys": keys, "month": month,
                     "value": float(r["value"]), "status": status, "why": why,
                     "source": r["source"], "note": r["note"], "reported": r["status"]})
@@ -182,7 +183,7 @@ def published_points(labels: Labels, src: Source, kind: str) -> list[dict[str, A
         if month not in months or any(p["month"] == month and p["keys"] == keys
                                       and p["value"] == t["value"] for p in out):
             continue
-        status, why = _status(labels, keys, month, targets, float(t["value"]))
+        status, why = figure_status(labels, keys, month, targets, float(t["value"]))
         out.append({"quantity": t["label"], "keys": keys, "month": month,
                     "value": float(t["value"]), "status": status, "why": why,
                     "source": t["source"], "note": " ".join(t["interpretation"].split()),

@@ -1,0 +1,326 @@
+"""Hold the model to any file of official figures: `dcsim validate FIGURES.csv [--run DIR]`.
+
+The file has the schema of `official_series.csv` (a `#` comment header, then the columns
+date, quantity, value, kind, unit, status, source, note). Each figure is read here as the model
+counts it, by one row of MAPPING below (which monthly metric, a stock on a date, a flow in the
+year ending on the date or a count since a date, persons or person-times); a figure with no row
+there is listed as not modelled with the reason, never dropped. Dates after 2019, and in the
+future, are accepted: the point is that anyone can set the next annual report beside the model.
+
+Whether a figure was an input of the model, calibrated to or predicted is read from targets.yaml
+and the report's list of inputs, by the same rule the report uses (report/charts.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["COLUMNS", "MAPPING", "NOT_MODELLED", "Figure", "FiguresError", "Mapping",
+           "compare", "model_series", "read_figures", "run_folder_series"]
+
+COLUMNS = ("date", "quantity", "value", "kind", "unit", "status", "source", "note")
+KINDS = ("stock", "flow", "cumulative")
+UNITS = ("persons", "person-times", "share")
+STATUSES = ("reported", "derived", "unclear", "conflicting")
+ENTRY_KEYS = ("flow.entries_detained_positive", "flow.entries_stopped_not_detained",
+              "flow.entries_voluntary", "flow.entries_data_error")
+
+
+class FiguresError(ValueError):
+    """A figures file is unusable; the text names the file, the line and the column."""
+
+    def __init__(self, path: Path, line: int | None, column: str | None, message: str) -> None:
+        where = "".join([f": line {line}" if line else "",
+                         f", column {column!r}" if column else ""])
+        super().__init__(f"{path}{where}: {message}")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One official figure as the file states it (line: its line number in the file)."""
+
+    line: int
+    date: dt.date
+    quantity: str
+    value: float
+    kind: str
+    unit: str
+    status: str
+    source: str
+    note: str
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """What the model counts as the same thing as an official quantity.
+
+    reading: `stock` (sum of `keys` at the end of the month holding the date), `flow` (sum of
+    `keys` over the twelve months ending with that month), `cumulative` (sum of `keys` from
+    `since`, or the run's first month, to that month). kind and unit: what the figure must
+    say it is for the reading to apply.
+    """
+
+    quantity: str
+    reading: str
+    unit: str
+    keys: tuple[str, ...]
+    meaning: str
+    since: dt.date | None = None
+
+
+# One row per official quantity the model has a counterpart for (evidence.md#official-series,
+# #official-definitions; the header of official_series.csv).
+MAPPING: dict[str, Mapping] = {m.quantity: m for m in (
+    # stock, persons: records with a detected use (or an entry) in the last three years
+    Mapping("existing_users", "stock", "persons", ("stock.existing_users",),
+            "records with a detected use in the last three years, or entered in them"),
+    # stock, persons: records with no detected use for three years, alive, not emigrated
+    Mapping("abstinent_3y", "stock", "persons", ("stock.abstinent_3y_recorded",),
+            "records with no detected use for three years or more"),
+    # stock, persons: 'registered' with no stated definition, read as living records
+    Mapping("registered", "stock", "persons",
+            ("stock.existing_users", "stock.abstinent_3y_recorded"),
+            "living records: existing users plus abstinent three years (definition unclear)"),
+    # cumulative, persons: everyone entered since the 2006 launch (the model's registry starts
+    # empty, so records made before 2006 are counted only if the sweep entered them again)
+    Mapping("registered_cumulative", "cumulative", "persons", ENTRY_KEYS,
+            "everyone entered from the run's start (records before 2006 only via the sweep)"),
+    # cumulative, persons: records entered in the DCS since its launch in 2006
+    Mapping("dcs_records_entered", "cumulative", "persons", ENTRY_KEYS,
+            "everyone entered from the 2006 launch"),
+    # cumulative, persons: registrants who died (the model's deaths include emigration)
+    Mapping("registered_dead_cumulative", "cumulative", "persons", ("flow.deaths",),
+            "deaths and emigration of registrants from the run's start"),
+    # flow, person-times: orders to compulsory isolation made in the year
+    Mapping("isolation_orders", "flow", "person-times", ("flow.orders_isolation",),
+            "orders to compulsory isolation in the year"),
+    # flow, person-times: community detoxification and rehabilitation orders in the year
+    Mapping("community_orders", "flow", "person-times",
+            ("flow.orders_community_detox", "flow.orders_community_rehab"),
+            "community detoxification plus rehabilitation orders in the year"),
+    # flow, person-times: detections in the year, new users (entries after a detection) and
+    # detected relapses; voluntary and erroneous entries are not 'caught'
+    Mapping("caught", "flow", "person-times",
+            ("flow.entries_detained_positive", "flow.entries_stopped_not_detained",
+             "flow.detected_relapses"),
+            "new entries after a detection plus detected relapses in the year"),
+    # flow, person-times: detected relapses of registrants in the year
+    Mapping("relapsers_caught", "flow", "person-times", ("flow.detected_relapses",),
+            "detected relapses in the year"),
+    # stock, persons: held in compulsory isolation; the model does not split the centres run
+    # by the judicial administration from those run by public security, so it counts all
+    Mapping("isolation_held_justice_centres", "stock", "persons",
+            ("stock.pathway_isolation",),
+            "everyone in compulsory isolation (all centres, not the judicial ones only)"),
+    # cumulative since 2008 (the 2008 law), orders to compulsory isolation: person-times,
+    # against persons admitted to the judicial centres
+    Mapping("isolation_admitted_justice_centres", "cumulative", "persons",
+            ("flow.orders_isolation",),
+            "orders to compulsory isolation since 2008 (all centres; person-times)",
+            since=dt.date(2008, 1, 1)),
+)}
+
+# Official quantities the model has no counterpart for, and why.
+NOT_MODELLED: dict[str, str] = {
+    "heroin_share": "the run's tables do not count registrants by drug (dcsim fit reads the "
+                    "heroin share of registrations from the population, targets heroin_share_*)",
+    "new_users_meth_share": "the model does not follow which drug new users take up",
+}
+
+
+# --------------------------------------------------------------------------- reading the file
+
+
+def _rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """Header and data rows (with their line numbers), comment lines skipped."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise FiguresError(path, None, None, f"not UTF-8 text ({e.reason})") from None
+    except OSError as e:
+        raise FiguresError(path, None, None, f"cannot read: {e.strerror or e}") from None
+    numbered = [(i + 1, ln) for i, ln in enumerate(text.splitlines())
+                if ln.strip() and not ln.lstrip().startswith("#")]
+    if not numbered:
+        raise FiguresError(path, None, None, "no header row (date,quantity,value,...)")
+    reader = csv.reader(ln for _, ln in numbered)
+    out: list[tuple[int, list[str]]] = []
+    try:
+        for cells in reader:
+            out.append((numbered[reader.line_num - 1][0], cells))
+    except csv.Error as e:
+        raise FiguresError(path, numbered[reader.line_num - 1][0], None, str(e)) from None
+    header_line, header = out[0]
+    header = [h.strip() for h in header]
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise FiguresError(path, header_line, missing[0],
+                           f"missing column (the header needs {', '.join(COLUMNS)})")
+    return header, out[1:]
+
+
+def _cell(path: Path, line: int, row: dict[str, str], column: str, allowed: tuple) -> str:
+    v = row[column].strip()
+    if v not in allowed:
+        raise FiguresError(path, line, column, f"unknown {column} {v!r} "
+                                               f"(one of {', '.join(allowed)})")
+    return v
+
+
+def _figure(path: Path, line: int, row: dict[str, str]) -> Figure:
+    try:
+        date = dt.date.fromisoformat(row["date"].strip())
+    except ValueError:
+        raise FiguresError(path, line, "date", f"bad date {row['date']!r} "
+                                               "(write YYYY-MM-DD)") from None
+    if not row["quantity"].strip():
+        raise FiguresError(path, line, "quantity", "empty")
+    try:
+        value = float(row["value"].replace(",", "").strip())
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise FiguresError(path, line, "value", f"{row['value']!r} is not a number >= 0")
+    kind = _cell(path, line, row, "kind", KINDS)
+    unit = _cell(path, line, row, "unit", UNITS)
+    if unit == "share" and value > 1:
+        raise FiguresError(path, line, "value", f"a share is from 0 to 1, got {value:g}")
+    status = _cell(path, line, row, "status", STATUSES)
+    return Figure(line, date, row["quantity"].strip(), value, kind, unit, status,
+                  row["source"].strip(), row["note"].strip())
+
+
+def read_figures(path: str | Path) -> list[Figure]:
+    """Every figure of the file, checked; the first bad row raises FiguresError naming the
+    line and column, before anything is simulated."""
+    path = Path(path)
+    header, rows = _rows(path)
+    figures = []
+    for line, cells in rows:
+        if len(cells) != len(header):
+            raise FiguresError(path, line, None, f"{len(cells)} cells, the header has "
+                                                 f"{len(header)}")
+        figures.append(_figure(path, line, dict(zip(header, cells, strict=True))))
+    if not figures:
+        raise FiguresError(path, None, None, "no figures below the header")
+    return figures
+
+
+# --------------------------------------------------------------------------- the model's side
+
+
+def model_series(monthly: pd.DataFrame) -> dict[str, np.ndarray]:
+    """National monthly series keyed `group.metric` (national-equivalent: the tables' value),
+    from a run's monthly table; index 0 is the run's first month."""
+    nat = monthly.groupby(["group", "metric", "month"], sort=True)["value"].sum()
+    out: dict[str, np.ndarray] = {}
+    for (group, metric), s in nat.groupby(level=[0, 1], sort=False):
+        out[f"{group}.{metric}"] = s.to_numpy(np.float64)
+    months = sorted(pd.to_datetime(monthly["month"].unique()))
+    out["_first_month"] = np.array([months[0].year, months[0].month])
+    out["_n_months"] = np.array([len(months)])
+    return out
+
+
+def run_folder_series(folder: Path) -> tuple[list[dict[str, np.ndarray]], str]:
+    """Series of each seed's run in a `dcsim run` folder (one) or an ensemble/compare folder
+    (its baseline arm's runs), and a description of what was read."""
+    from .report.source import load
+
+    src = load(folder)
+    if src.kind == "run":
+        paths = [folder]
+        what = f"one run (seed {src.seeds[0]}, scale {src.scale:g}): no interval"
+    else:
+        paths = [folder / p for p in src.manifest["runs"][src.baseline].values()]
+        what = (f"{src.kind} arm {src.baseline!r}: {len(paths)} seeds at scale {src.scale:g}, "
+                "the range of 90% of the seeds (5th to 95th percentile, as dcsim fit) below "
+                "the mean")
+    return [model_series(pd.read_parquet(p / "monthly.parquet")) for p in paths], what
+
+
+def _month(series: dict[str, np.ndarray], day: dt.date) -> int:
+    y, m = (int(x) for x in series["_first_month"])
+    return (day.year - y) * 12 + day.month - m
+
+
+def _value(mp: Mapping, fig: Figure, series: dict[str, np.ndarray]) -> float | str:
+    """The model's value for one figure of one run, or why the run cannot give it."""
+    n = int(series["_n_months"][0])
+    at = _month(series, fig.date)
+    first = 0 if mp.since is None else max(_month(series, mp.since), 0)
+    start = {"stock": at, "flow": at - 11, "cumulative": first}[mp.reading]
+    if not 0 <= start <= at < n:
+        y, m = (int(x) for x in series["_first_month"])
+        last = dt.date(y + (m - 1 + n - 1) // 12, (m - 1 + n - 1) % 12 + 1, 1)
+        span = "the month read lies" if mp.reading == "stock" else "the months read lie"
+        return f"outside the run: {span} outside {y:04d}-{m:02d} to {last:%Y-%m}"
+    zero = np.zeros(n)
+    total = sum(series.get(k, zero) for k in mp.keys)
+    return float(total[at] if mp.reading == "stock" else total[start:at + 1].sum())
+
+
+def _role(mp: Mapping, fig: Figure) -> tuple[str, str]:
+    """input / calibrated / predicted, by the report's rule (report/charts.py)."""
+    from .report.charts import figure_status, published_targets
+    from .report.labels import load_labels
+
+    if mp.reading == "stock":
+        keys = list(mp.keys)  # the report's keys of a stock target
+    elif mp.reading == "cumulative" and mp.keys == ENTRY_KEYS and mp.since is None:
+        keys = ["cumulative"]  # the report's key of a cumulative_entries target
+    else:  # no target of targets.yaml reads a flow in a year
+        return "predicted", "not a target of the calibration"
+    if not keys:
+        return "predicted", "not a target of the calibration"
+    month = f"{fig.date.year:04d}-{fig.date.month:02d}-01"
+    return figure_status(load_labels(), keys, month, published_targets(), fig.value)
+
+
+def _not_modelled(fig: Figure) -> str | None:
+    mp = MAPPING.get(fig.quantity)
+    if mp is None:
+        return NOT_MODELLED.get(fig.quantity, f"no mapping for the quantity {fig.quantity!r} "
+                                              "(see dcsim/validate.py MAPPING)")
+    if (fig.kind, fig.unit) != (mp.reading, mp.unit):
+        return (f"the model reads {fig.quantity} as {mp.reading} in {mp.unit}; the file says "
+                f"{fig.kind} in {fig.unit}")
+    return None
+
+
+def compare(figures: list[Figure], runs: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+    """One row per figure: the figure, the model's mean and 90% interval over the runs (NaN
+    interval for one run), relative difference, role; or the reason it is not compared."""
+    rows = []
+    for f in figures:
+        why = _not_modelled(f)
+        mean = lo = hi = math.nan
+        role, role_why, meaning = "", "", ""
+        if why is None:
+            mp = MAPPING[f.quantity]
+            meaning = mp.meaning
+            values = [_value(mp, f, s) for s in runs]
+            if isinstance(values[0], str):
+                why = values[0]
+            else:
+                x = np.array(values, dtype=np.float64)
+                mean = float(x.mean())
+                if x.size > 1:
+                    lo, hi = float(np.quantile(x, 0.05)), float(np.quantile(x, 0.95))
+                role, role_why = _role(mp, f)
+        rows.append({
+            "line": f.line, "date": f.date.isoformat(), "quantity": f.quantity,
+            "kind": f.kind, "unit": f.unit, "status": f.status, "published": f.value,
+            "model": mean, "model_p05": lo, "model_p95": hi,
+            "relative_difference": (mean - f.value) / f.value if f.value else math.nan,
+            "role": role, "role_why": role_why, "model_counts": meaning,
+            "not_modelled": why or "", "source": f.source,
+        })
+    return pd.DataFrame(rows)
