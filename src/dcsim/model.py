@@ -130,10 +130,15 @@ def simulate(prepared: Prepared, progress: Callable[[int, int], None] | None = N
     work = engine.scratch(c)
     order = np.argsort(pop.jurisdiction, kind="stable")  # by locality, then by entry
     args = (sc.seed, order, pop.arrays(), prepared.rules(), tallies, work)
-    with ThreadPoolExecutor(max_workers=numba.get_num_threads()) as pool:
+    # each thread takes a fixed block of chunks, as a static parallel loop would: chunks run
+    # side by side are then far apart, so threads never write the same cache lines (persons
+    # of neighbouring chunks are neighbours in memory)
+    n_threads = max(1, min(numba.get_num_threads(), c))
+    blocks = [range(c * w // n_threads, c * (w + 1) // n_threads) for w in range(n_threads)]
+    with ThreadPoolExecutor(max_workers=n_threads) as pool:
         for r in range(rounds):
             span = (per_chunk * r // rounds, per_chunk * (r + 1) // rounds)
-            list(pool.map(lambda chunk, span=span: _run_chunk(chunk, span, *args), range(c)))
+            list(pool.map(lambda block, span=span: _run_block(block, span, *args), blocks))
             if progress is not None:
                 progress(min(n, span[1] * c), n)
     stocks = np.cumsum(tallies.stock_delta.sum(axis=0), axis=1)
@@ -159,10 +164,13 @@ def compile_kernels() -> float:
     return time.perf_counter() - t0
 
 
-def _run_chunk(c: int, span: tuple[int, int], seed: int, order: np.ndarray, *bundles) -> None:
-    """One chunk on a Python thread: the kernel releases the GIL, so chunks run in parallel;
-    each writes only its own accumulators, so the thread count cannot change the sums."""
-    engine.run_chunk(c, seed, order, span, *bundles)
+def _run_block(block: range, span: tuple[int, int], seed: int, order: np.ndarray,
+               *bundles) -> None:
+    """A block of chunks on one Python thread: the kernel releases the GIL, so blocks run in
+    parallel; each chunk writes only its own accumulators, so the thread count cannot change
+    the sums."""
+    for c in block:
+        engine.run_chunk(c, seed, order, span, *bundles)
 
 
 def _monthly_activity(rates: np.ndarray, month_of_day: np.ndarray, n_m: int) -> np.ndarray:
