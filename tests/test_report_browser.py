@@ -161,6 +161,10 @@ def _table(p: Page, chart_id: str) -> list[list[str]]:
     """The numbers of a chart's table (opening it if closed), as their raw values."""
     if not p.page.eval_on_selector(f'details[data-chart="{chart_id}"]', "d => d.open"):
         p.page.click(f'details[data-chart="{chart_id}"] > summary')
+    # the table is filled on the details' toggle event, which the page dispatches as a task
+    # of its own after the click: wait for its rows rather than read them at once
+    p.page.wait_for_function(
+        f"document.querySelectorAll('#table-{chart_id} tbody tr').length > 0", timeout=10_000)
     return p.page.eval_on_selector_all(
         f"#table-{chart_id} tbody tr",
         "rows => rows.map(r => [...r.children].map(td => td.dataset.value))")
