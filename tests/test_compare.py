@@ -140,6 +140,9 @@ def test_ten_seed_paired_intervals_match_a_direct_computation(tmp_path):
     (["compare", "national-baseline", "exit_law_2026", "--scale", "0.002"], "after the period"),
     (["compare", "national-baseline", "exit_law_2011", "--seeds", "0"], "--seeds"),
     (["compare", "national-baseline", "nowhere"], "no rule overlay"),
+    (["compare", "national-baseline", "exit_law_2011", "--scheduler", "nowhere"],
+     "--scheduler"),
+    (["ensemble", "--seeds", "2", "--scheduler", "tcp://127.0.0.1:99999"], "--scheduler"),
     (["run", "--overlay", "nowhere.yaml", "--scale", "0.002"], "--overlay"),
 ])
 def test_cli_errors_exit_2_before_any_run(args, message):

@@ -25,6 +25,7 @@ __all__ = [
     "output_file",
     "output_folder",
     "package_folder",
+    "scheduler_address",
     "seed_list",
 ]
 
@@ -48,6 +49,16 @@ def package_folder() -> Path:
 
 
 # --------------------------------------------------------------------------- numbers
+
+
+def scheduler_address(argument: str, text: str) -> str:
+    """A Dask scheduler's address: [tcp://]HOST:PORT with a port from 1 to 65535."""
+    rest = text.split("://", 1)[1] if "://" in text else text
+    host, _, port = rest.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ArgumentError(argument, f"expected a scheduler address such as "
+                            f"tcp://127.0.0.1:8786, got {text!r}")
+    return text
 
 
 def int_in(argument: str, value: int, low: int, high: int | None = None) -> int:

@@ -490,6 +490,8 @@ def _run_comparison(baseline: str | None, reforms: list[str], seeds: int, scale:
         _check(checks.int_in, "--workers", workers, 1, 1024)
     if first_seed is not None:
         _check(checks.int_in, "--first-seed", first_seed, 0, checks.SEED_MAX - seeds)
+    if scheduler is not None:
+        _check(checks.scheduler_address, "--scheduler", scheduler)
     if out is not None:
         _check(checks.output_folder, "--out", out)
     try:
