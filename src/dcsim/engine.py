@@ -34,7 +34,7 @@ from . import (
     testing,
 )
 from .jit import KERNEL
-from .measures import N_DIMS, N_PERIODIC, Flow
+from .measures import N_DIMS, N_FLOWS, N_PERIODIC, N_RATES, N_STOCKS, Flow
 from .rng import person_key
 from .state import NEVER, Changed, F, K, Life, S
 
@@ -107,8 +107,6 @@ class Work(NamedTuple):
 
 
 def tallies(n_chunks: int, n_jurisdictions: int, n_months: int, n_days: int) -> Tallies:
-    from .measures import N_FLOWS, N_RATES, N_STOCKS
-
     return Tallies(np.zeros((n_chunks, n_jurisdictions, n_months, N_FLOWS), np.int64),
                    np.zeros((n_chunks, n_jurisdictions, n_months, N_STOCKS), np.int64),
                    np.zeros((n_chunks, n_jurisdictions, n_days + 1, N_RATES), np.int64))
