@@ -186,14 +186,17 @@ def test_no_id_use_after_release(baseline, trace_cache):
 
 def test_release_without_alerts_lowers_alerts(baseline, run_with):
     """Every eligible person released at once, partially (alerts off, control on): alerts
-    fall, and no one is fully released."""
+    fall against a run where no record is ever updated (no one released), and no one is
+    fully released."""
     run = run_with({"exit.partial_release_share": 1.0, "exit.record_update_probability": 1.0,
                     "exit.mean_update_delay_days": 0})
+    none = run_with({"exit.record_update_probability": 0.0}).flows
     fl, base = run.flows, baseline.flows
     assert fl[:, :, Flow.RELEASES_FULL].sum() == 0
+    assert none[:, :, Flow.RELEASES_FULL].sum() == none[:, :, Flow.RELEASES_PARTIAL].sum() == 0
     assert fl[:, :, Flow.RELEASES_PARTIAL].sum() > base[:, :, Flow.RELEASES_PARTIAL].sum()
     late = slice(120, None)  # from 2016, when many have been eligible
-    assert fl[:, late, Flow.ALERTS].sum() < 0.9 * base[:, late, Flow.ALERTS].sum()
+    assert fl[:, late, Flow.ALERTS].sum() < 0.9 * none[:, late, Flow.ALERTS].sum()
 
 
 def test_no_response_no_contact(run_with):

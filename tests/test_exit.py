@@ -213,13 +213,12 @@ def test_record_update_probability(run_with, P):
     """With no delay, an eligible person is released on the day of eligibility if the record
     is ever updated: releases per new episode = record_update_probability (binomial). The
     serious area releases no one, so it is left out."""
-    run = run_with({"exit.mean_update_delay_days": 0})
+    run = run_with({"exit.mean_update_delay_days": 0, "exit.record_update_probability": 0.5})
     j = jur(run, "serious_area")
     keep = [k for k in range(run.flows.shape[0]) if k != j]
     fl = run.flows[keep].sum(axis=(0, 1))
     n = fl[Flow.NEWLY_ELIGIBLE]
-    _binomial_ok(fl[Flow.RELEASES_FULL] + fl[Flow.RELEASES_PARTIAL], n,
-                 P[Par.EXIT__RECORD_UPDATE_PROBABILITY])
+    _binomial_ok(fl[Flow.RELEASES_FULL] + fl[Flow.RELEASES_PARTIAL], n, 0.5)
     pop = run.population
     ok = (pop.out("first_release_day") != NEVER) & (pop.out("eligible_day") != NEVER)
     assert np.all(pop.out("first_release_day")[ok] <= pop.out("eligible_day")[ok])
@@ -261,7 +260,8 @@ def test_deletion_reform(run_with):
     assert before.sum() > 0 and np.all(st[:, 120:, Stock.RELEASED] == 0)
     # records held now fall by deletions too; re-entries bring deleted persons back
     ent = fl[:, :, [Flow.ENTRIES_DETAINED_POSITIVE, Flow.ENTRIES_STOPPED_NOT_DETAINED,
-                    Flow.ENTRIES_VOLUNTARY, Flow.ENTRIES_DATA_ERROR]].sum(axis=2)
+                    Flow.ENTRIES_VOLUNTARY, Flow.ENTRIES_DATA_ERROR,
+                    Flow.ENTRIES_PRE_LAUNCH]].sum(axis=2)
     change = ent - fl[:, :, Flow.ERROR_CORRECTIONS] - fl[:, :, Flow.RECORD_DELETIONS] \
         + fl[:, :, Flow.REENTRIES]
     np.testing.assert_array_equal(st[:, :, Stock.RECORDS_HELD], np.cumsum(change, axis=1))
@@ -276,6 +276,7 @@ def test_lowered_test_minimum_applies_from_its_date(run_with):
     three years without detected use on 1 January 2016 meets the law that day, so the row of
     the rule_change event must show them eligible from that day."""
     run = run_with({"exit.min_negative_tests.other": [("2016-01-01", None, 0)],
+                    "exit.min_negative_tests.dependent_no_order": [("2016-01-01", None, 0)],
                     "exit.min_negative_tests.community_detox": [("2016-01-01", None, 0)],
                     "exit.min_negative_tests.community_rehab": [("2016-01-01", None, 0)]})
     rc = day_of(RULE_CHANGE)

@@ -32,7 +32,7 @@ SCALE = 0.0001
 SHARES = ("registration.share.detained_positive", "registration.share.stopped_not_detained",
           "registration.share.voluntary")
 ENTRIES = [Flow.ENTRIES_DETAINED_POSITIVE, Flow.ENTRIES_STOPPED_NOT_DETAINED,
-           Flow.ENTRIES_VOLUNTARY, Flow.ENTRIES_DATA_ERROR]
+           Flow.ENTRIES_VOLUNTARY, Flow.ENTRIES_DATA_ERROR, Flow.ENTRIES_PRE_LAUNCH]
 GROUPS = {"official": (Stock.EXISTING_USERS, Stock.ABSTINENT_3Y_RECORDED + 1),
           "control": (Stock.UNDER_CONTROL, Stock.RELEASED + 1),
           "pathway": (Stock.PATHWAY_NONE, Stock.PATHWAY_DETENTION + 1),
@@ -128,7 +128,8 @@ def _release_violations(run) -> list[str]:
     for field in ("eligible_day", "first_release_day"):
         day = pop.out(field)
         has = day != NEVER
-        if (day[has] - pop.entry_day[has] < need[has]).any():
+        last = pop.entry_day - pop.history_days  # a pre-launch record's last detection
+        if (day[has] - last[has] < need[has]).any():
             found.append(f"exit: {field} sooner after entry than the law's abstinence period")
     never = (table[:, :, Par.EXIT__RELEASE_ALLOWED] < 0.5).all(axis=1)[pop.jurisdiction]
     if (pop.out("first_release_day")[never] != NEVER).any():

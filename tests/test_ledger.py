@@ -19,6 +19,7 @@ from dcsim.measures import (
     FIXED_POINT,
     N_DIMS,
     N_PERIODIC,
+    Dim,
     Flow,
     Intrusion,
     Rate,
@@ -54,7 +55,7 @@ def test_codes_of_a_person_under_control(P):
     s[S.PATHWAY] = Pathway.COMMUNITY_DETOX
     c = _codes(s, 10, P)
     assert list(c) == [Stock.EXISTING_USERS, Stock.UNDER_CONTROL, Stock.PATHWAY_COMMUNITY_DETOX,
-                       Stock.TRUE_USING, -1, -1, -1, Stock.RECORDS_HELD]
+                       Stock.TRUE_USING, -1, -1, -1, Stock.RECORDS_HELD, -1]
 
 
 def test_official_and_true_abstinence(P):
@@ -94,7 +95,7 @@ def test_codes_out_of_the_registry(P):
     dead = s.copy()
     dead[S.IN_REGISTRY] = 0
     dead[S.ALIVE] = 0
-    assert list(_codes(dead, 5, P)) == [-1] * 7 + [Stock.RECORDS_HELD]  # the record stays
+    assert list(_codes(dead, 5, P)) == [-1] * 7 + [Stock.RECORDS_HELD, -1]  # the record stays
     corrected = dead.copy()
     corrected[S.CORRECTED] = 1
     assert list(_codes(corrected, 5, P)) == [-1] * N_DIMS
@@ -103,14 +104,24 @@ def test_codes_out_of_the_registry(P):
     assert list(_codes(deleted, 5, P)) == [-1] * N_DIMS
 
 
+def test_community_codes_follow_the_order_carried_out_and_the_truth(P):
+    s = _state()
+    s[S.PATHWAY] = Pathway.COMMUNITY_DETOX
+    assert _codes(s, 10, P)[Dim.COMMUNITY] == -1  # ordered, not carried out
+    s[S.ORDER_ACTIVE] = 1
+    assert _codes(s, 10, P)[Dim.COMMUNITY] == Stock.COMMUNITY_ORDER_NOT_USING
+    s[S.USING] = 1
+    assert _codes(s, 10, P)[Dim.COMMUNITY] == Stock.COMMUNITY_ORDER_USING
+
+
 def test_move_stocks():
-    prev = np.array([0, 2, 5, 11, -1, -1, -1, 21], np.int64)
-    new = np.array([1, 2, 6, 11, 16, -1, -1, 21], np.int64)
+    prev = np.array([0, 2, 5, 11, -1, -1, -1, 21, -1], np.int64)
+    new = np.array([1, 2, 6, 11, 16, -1, -1, 21, 22], np.int64)
     delta = np.zeros(len(Stock), np.int64)
     ledger.move_stocks(prev, new, delta)
     expected = np.zeros(len(Stock), np.int64)
     expected[[0, 5]] = -1
-    expected[[1, 6, 16]] = 1
+    expected[[1, 6, 16, 22]] = 1
     np.testing.assert_array_equal(delta, expected)
     np.testing.assert_array_equal(prev, new)
     out = np.zeros(len(Stock), np.int64)

@@ -36,6 +36,15 @@ def _share_ok(count: int, n: int, p: float) -> None:
     assert abs(count / n - p) <= 4 * math.sqrt(p * (1 - p) / n) + 1e-12, (count / n, p)
 
 
+@pytest.fixture
+def P(national_params: np.ndarray) -> np.ndarray:
+    """National rules with every isolation order carried out, so the draws below test the
+    choice of order alone; test_isolation_not_carried_out_* test the admission draw."""
+    out = national_params.copy()
+    out[Par.PATHWAYS__ORDER_CARRIED_OUT__ISOLATION] = 1.0
+    return out
+
+
 @pytest.fixture(scope="module")
 def pw_keys() -> np.ndarray:
     return person_key_np(SEED, Stream.PATHWAY, np.arange(N))
@@ -51,7 +60,8 @@ def test_set_order_lengths_kinds_and_flows(P, pw):
     s, f, keys, k = blank_state()
     fl = np.zeros(N_FLOWS, np.int64)
     pathways.set_order(s, 100, P, int(pw), 1, fl)
-    assert s[S.PATHWAY] == pw and s[S.ORDER_ACTIVE] == 1
+    # ORDER_ACTIVE marks a community order's tests; an isolation order carried out admits
+    assert s[S.PATHWAY] == pw and s[S.ORDER_ACTIVE] == (0 if pw == Pathway.ISOLATION else 1)
     if pw == Pathway.NONE:
         assert s[S.ORDER_END] == NEVER
     else:
@@ -63,6 +73,8 @@ def test_set_order_lengths_kinds_and_flows(P, pw):
     expected = np.zeros(N_FLOWS, np.int64)
     if flow is not None:
         expected[flow] = 1
+    if pw == Pathway.ISOLATION:
+        expected[Flow.ISOLATION_ADMISSIONS] = 1
     np.testing.assert_array_equal(fl, expected)
 
 
@@ -70,7 +82,7 @@ def test_law_lengths(P):
     """Community orders three years, isolation two (paper fn 37, 77)."""
     assert P[Par.PATHWAYS__COMMUNITY_DETOX_DAYS] == 1095
     assert P[Par.PATHWAYS__COMMUNITY_REHAB_DAYS] == 1095
-    assert P[Par.PATHWAYS__ISOLATION_DAYS] == 730
+    assert 365 <= P[Par.PATHWAYS__ISOLATION_DAYS] <= 730  # the time served, calibrated
 
 
 def test_carried_out(P):
@@ -80,7 +92,9 @@ def test_carried_out(P):
     q = P[Par.PATHWAYS__ORDER_CARRIED_OUT__COMMUNITY_REHAB]
     assert pathways.carried_out(P, Pathway.COMMUNITY_REHAB, q - 1e-9) == 1
     assert pathways.carried_out(P, Pathway.COMMUNITY_REHAB, q) == 0
-    for pw in (Pathway.NONE, Pathway.ISOLATION, Pathway.DETENTION, Pathway.VOLUNTARY):
+    r = P[Par.PATHWAYS__ORDER_CARRIED_OUT__ISOLATION]
+    assert pathways.carried_out(P, Pathway.ISOLATION, r - 1e-9) == 1
+    for pw in (Pathway.NONE, Pathway.DETENTION, Pathway.VOLUNTARY):
         assert pathways.carried_out(P, int(pw), 0.0) == 0
 
 
@@ -182,7 +196,7 @@ def test_order_ends(P, pw_keys):
     fl = np.zeros(N_FLOWS, np.int64)
     rehab = 0
     for key in pw_keys:
-        pathways.set_order(s, 0, P, Pathway.ISOLATION, 0, fl)
+        pathways.set_order(s, 0, P, Pathway.ISOLATION, 1, fl)
         k[:] = 0
         keys[Stream.PATHWAY] = key
         pathways.order_ends(s, 730, P, keys, k, fl)
@@ -241,9 +255,10 @@ def test_orders_last_their_legal_length_in_the_engine(baseline, baseline_prepare
                 if pathways.is_custodial(cur) or r.event == "order_end":
                     assert r.event == "order_end", (i, r)
                     assert r.day == start + length, (i, r, start)
-                else:  # community order cut short by isolation after a detection
-                    assert r.pathway == Pathway.ISOLATION and r.last_detect == r.day, (i, r)
-                    assert r.day < start + length
+                else:  # community order cut short by an isolation order after a detection
+                    # (not carried out: the person stays out, on no order)
+                    assert r.pathway in (Pathway.ISOLATION, Pathway.NONE), (i, r)
+                    assert r.last_detect == r.day and r.day < start + length, (i, r)
                 checked[cur] += 1
             cur, start = int(r.pathway), int(r.day)
         if cur != Pathway.NONE and pop.out("control_code")[i] >= 0:  # alive at the end
@@ -290,3 +305,32 @@ def test_health_led_isolation_is_not_followed_by_rehabilitation(P):
         keys[Stream.PATHWAY] = key
         pathways.order_ends(s, 800, P, keys, k, fl)
         assert s[S.PATHWAY] == Pathway.NONE and k[Stream.PATHWAY] == 3
+
+
+def test_isolation_not_carried_out_counts_the_order_but_no_admission(national_params):
+    """An isolation order not carried out (pathways.order_carried_out.isolation) is counted
+    as an order, admits no one and leaves the person on no order; one carried out admits."""
+    P = national_params.copy()
+    for done, pathway, admitted in ((0, Pathway.NONE, 0), (1, Pathway.ISOLATION, 1)):
+        s, *_ = blank_state()
+        fl = np.zeros(N_FLOWS, np.int64)
+        pathways.set_order(s, 100, P, Pathway.ISOLATION, np.int64(done), fl)
+        assert s[S.PATHWAY] == pathway and fl[Flow.ORDERS_ISOLATION] == 1
+        assert fl[Flow.ISOLATION_ADMISSIONS] == admitted
+        assert s[S.ORDER_END] == (100 + int(P[Par.PATHWAYS__ISOLATION_DAYS]) if done else NEVER)
+
+
+def test_isolation_admission_share(national_params, pw_keys):
+    """carried_out for isolation follows its rule value over N persons' draws."""
+    P = national_params.copy()
+    p = P[Par.PATHWAYS__ORDER_CARRIED_OUT__ISOLATION]
+    from dcsim.rng import uniform_np
+    u = uniform_np(pw_keys, 0)
+    done = sum(pathways.carried_out(P, Pathway.ISOLATION, float(x)) for x in u)
+    _share_ok(done, N, p)
+
+
+def test_admissions_never_exceed_orders_in_the_engine(baseline):
+    fl = baseline.flows
+    adm, orders = fl[:, :, Flow.ISOLATION_ADMISSIONS], fl[:, :, Flow.ORDERS_ISOLATION]
+    assert np.all(adm <= orders) and 0 < adm.sum() < orders.sum()

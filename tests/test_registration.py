@@ -66,8 +66,8 @@ def test_entries_per_month_follow_cumulative_rounding(baseline, baseline_prepare
     expectation rule/12 x share x scale: exact, and every partial sum within 0.5 of it."""
     sc = baseline_prepared.scenario
     shares = np.array([j.share for j in sc.jurisdictions])
-    expected = np.array([[_rule_value(m) / 12 for m in baseline_prepared.months]] * len(shares))
-    expected *= shares[:, None] * sc.scale
+    rule = baseline_prepared.table[:, :, Par.REGISTRATION__NEWLY_FOUND_PER_YEAR]
+    expected = rule / 12 * shares[:, None] * sc.scale
     got = entries(baseline)
     np.testing.assert_array_equal(got, entry_counts(baseline_prepared.table, shares, sc.scale,
                                                     sc.start, sc.end))
@@ -76,13 +76,19 @@ def test_entries_per_month_follow_cumulative_rounding(baseline, baseline_prepare
     assert len(baseline.population) == got.sum()
 
 
-def test_entries_per_year_equal_inflow_rule_times_scale(baseline):
-    """Each calendar year: rule x scale, within one person per jurisdiction (0.5 at each end)."""
+def test_entries_per_year_equal_inflow_rule_times_scale(baseline, baseline_prepared):
+    """Each calendar year: rule x scale, within one person per jurisdiction (0.5 at each end).
+    The rule is the scenario's (national.yaml, then calibrated.yaml's factor on the assumed
+    years); the years with data keep national.yaml's values exactly."""
     n_j = baseline.flows.shape[0]
     got = entries(baseline).sum(axis=0)
+    rule = baseline_prepared.table[0, :, Par.REGISTRATION__NEWLY_FOUND_PER_YEAR]
+    for year in (2006, 2009, *range(2014, 2023)):
+        m0 = month_of(dt.date(year, 1, 1))
+        assert rule[m0 + 11] == _rule_value(dt.date(year, 12, 1)), year
     for year in range(2006, 2026):
         m0 = month_of(dt.date(year, 1, 1))
-        expected = sum(_rule_value(dt.date(year, m, 1)) / 12 for m in range(1, 13))
+        expected = rule[m0:m0 + 12].sum() / 12
         assert abs(got[m0:m0 + 12].sum() - expected * 0.002) <= n_j * 1.0, year
 
 
@@ -135,7 +141,7 @@ def test_data_error_share(big_registry):
 
 def test_entry_path_shares_among_non_errors(big_registry):
     pop, P = big_registry
-    ok = pop.path != Path.DATA_ERROR
+    ok = (pop.path != Path.DATA_ERROR) & (pop.path != Path.PRE_LAUNCH)
     p_det = P[ok, Par.REGISTRATION__SHARE__DETAINED_POSITIVE]
     p_stop = P[ok, Par.REGISTRATION__SHARE__STOPPED_NOT_DETAINED]
     p_vol = P[ok, Par.REGISTRATION__SHARE__VOLUNTARY]
@@ -217,7 +223,7 @@ def test_attributes_are_the_documented_function_of_the_entry_draws(baseline, bas
     pop = baseline.population
     n = 3000
     key = person_key_np(baseline.scenario.seed, Stream.ENTRY, np.arange(n))
-    u = {d: uniform_np(key, d) for d in range(10)}
+    u = {d: uniform_np(key, d) for d in range(12)}
     P = baseline_prepared.table[pop.jurisdiction[:n],
                                 baseline_prepared.month_of_day[pop.entry_day[:n]]]
     det = P[:, Par.REGISTRATION__SHARE__DETAINED_POSITIVE]
@@ -226,6 +232,12 @@ def test_attributes_are_the_documented_function_of_the_entry_draws(baseline, bas
                     np.where(u[reg._D_PATH] < det, Path.DETAINED_POSITIVE,
                              np.where(u[reg._D_PATH] < det + stop, Path.STOPPED_NOT_DETAINED,
                                       Path.VOLUNTARY)))
+    pre = u[reg._D_PRE] < P[:, Par.REGISTRATION__SHARE__PRE_LAUNCH]
+    path = np.where(pre, Path.PRE_LAUNCH, path)
+    assert pre.any() and not pre.all()
+    history = np.where(pre, (u[reg._D_HISTORY]
+                             * P[:, Par.REGISTRATION__PRE_LAUNCH_HISTORY_DAYS]).astype(np.int64), 0)
+    np.testing.assert_array_equal(pop.history_days[:n], history)
     np.testing.assert_array_equal(pop.path[:n], path)
     heroin = u[reg._D_DRUG] < P[:, Par.REGISTRATION__HEROIN_SHARE]
     np.testing.assert_array_equal(pop.drug[:n], np.where(heroin, Drug.HEROIN, Drug.SYNTHETIC))
@@ -235,10 +247,11 @@ def test_attributes_are_the_documented_function_of_the_entry_draws(baseline, bas
     np.testing.assert_array_equal(pop.dependent[:n], dep)
     use_p = np.select(
         [path == Path.DETAINED_POSITIVE, path == Path.STOPPED_NOT_DETAINED,
-         path == Path.VOLUNTARY],
+         path == Path.VOLUNTARY, path == Path.PRE_LAUNCH],
         [P[:, Par.REGISTRATION__USING_AT_ENTRY__DETAINED_POSITIVE],
          P[:, Par.REGISTRATION__USING_AT_ENTRY__STOPPED_NOT_DETAINED],
-         P[:, Par.REGISTRATION__USING_AT_ENTRY__VOLUNTARY]], 0.0)
+         P[:, Par.REGISTRATION__USING_AT_ENTRY__VOLUNTARY],
+         P[:, Par.REGISTRATION__USING_AT_ENTRY__PRE_LAUNCH]], 0.0)
     np.testing.assert_array_equal(pop.using_at_entry[:n], u[reg._D_USING] < use_p)
     np.testing.assert_array_equal(
         pop.lost[:n], u[reg._D_LOST] < P[:, Par.REGISTRATION__LOST_TO_FOLLOW_UP_SHARE])

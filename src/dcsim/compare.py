@@ -25,6 +25,7 @@ from .rules import RuleError, load_rule_file
 from .scenario import PACKAGE_REFORMS, Scenario, ScenarioError, find_scenario, load_scenario
 
 INTERVAL = 0.9
+PACKAGE_SWITCHES = "data/switches"
 INTERVAL_METHOD = (
     "90% Student t interval of the mean over seeds: mean +- t(0.95, n-1) x sd / sqrt(n); for a "
     "difference, computed on the per-seed paired differences (reform minus baseline on the same "
@@ -48,12 +49,24 @@ def package_reforms() -> dict[str, Path]:
             if f.name.endswith(".yaml")}
 
 
+def package_switches() -> dict[str, Path]:
+    """The package's structural switches by name: overlays that set one contested reading of
+    the evidence the other way (data/switches; docs/calibration.md reports their effects)."""
+    folder = resources.files("dcsim").joinpath(PACKAGE_SWITCHES)
+    return {Path(f.name).stem: Path(str(f)) for f in sorted(folder.iterdir(), key=str)
+            if f.name.endswith(".yaml")}
+
+
 def find_reform(ref: str | Path) -> Path | None:
-    """A rule overlay: a file path, else a package reform by name (with or without .yaml)."""
+    """A rule overlay: a file path, else a package reform or switch by name (with or without
+    .yaml)."""
     p = Path(ref)
     if p.is_file():
         return p.resolve()
-    return package_reforms().get(p.name.removesuffix(".yaml")) if p.parent == Path(".") else None
+    if p.parent != Path("."):
+        return None
+    name = p.name.removesuffix(".yaml")
+    return package_reforms().get(name) or package_switches().get(name)
 
 
 @dataclass

@@ -48,13 +48,32 @@ def start_abstinence(s, t, P, keys, k, hazard_multiplier) -> None:  # noqa: ANN0
 
 @njit(**KERNEL)
 def enter_custody(s, t, P) -> None:  # noqa: ANN001
-    """Use stops in custody; the abstinent spell (and its relapse draw) starts on release."""
+    """Use stops in custody; the abstinent spell (and its relapse draw) starts on release.
+    Bit 8 of FLIPS_DONE remembers whether the person was using when custody began."""
+    s[S.FLIPS_DONE] &= ~8
     if s[S.USING] == 1:
         s[S.ABST_START] = t
         s[S.TRUE_FLIP] = true_flip_day(t, P)
         s[S.FLIPS_DONE] &= ~4
+        s[S.FLIPS_DONE] |= 8
     s[S.USING] = 0
     s[S.USE_NEXT] = NEVER
+
+
+@njit(**KERNEL)
+def leave_custody(s, t, P, keys, k, detention) -> None:  # noqa: ANN001
+    """Release from custody (two USE draws). Whether custody ends the spell of use it
+    interrupted is a rule value: drug_use.custody_ends_use for isolation and voluntary
+    treatment (1: the follow-up studies' reading, evidence.md#relapse, relapse is counted from
+    release; 0: no lasting effect), drug_use.detention_ends_use for administrative detention
+    (`detention` true), which no study follows. Where custody does not end use, a person
+    using when it began resumes use."""
+    ends = P[Par.DRUG_USE__DETENTION_ENDS_USE] if detention else P[Par.DRUG_USE__CUSTODY_ENDS_USE]
+    if ends < 0.5 and s[S.FLIPS_DONE] & 8:
+        start_use(s, t, P, keys, k)
+    else:
+        start_abstinence(s, t, P, keys, k, 1.0)
+    s[S.FLIPS_DONE] &= ~8
 
 
 @njit(**KERNEL)

@@ -32,12 +32,16 @@ def exit_flip_day(last_detect, P) -> int:  # noqa: ANN001
 
 @njit(**KERNEL)
 def min_tests(s, P) -> float:  # noqa: ANN001
-    """The minimum depends on the last community order (paper fn 37)."""
+    """The minimum depends on the last community order (paper fn 37); without one, the trap
+    of fn 46 (no record of regular tests) is scoped as the paper scopes it, to the
+    non-dependent, and the dependent have their own rule value."""
     kind = s[S.ORDER_KIND]
     if kind == 1:
         return P[Par.EXIT__MIN_NEGATIVE_TESTS__COMMUNITY_DETOX]
     if kind == 2:
         return P[Par.EXIT__MIN_NEGATIVE_TESTS__COMMUNITY_REHAB]
+    if s[S.DEPENDENT] == 1:
+        return P[Par.EXIT__MIN_NEGATIVE_TESTS__DEPENDENT_NO_ORDER]
     return P[Par.EXIT__MIN_NEGATIVE_TESTS__OTHER]
 
 

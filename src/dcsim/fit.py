@@ -150,7 +150,9 @@ def _fmt(v: float, unit: str) -> str:
         return "-"
     if unit == "share":
         return f"{100 * v:.2f}%"
-    if unit == "persons":
+    if unit == "ratio":
+        return f"{v:.3f}"
+    if unit in ("persons", "person_times"):
         return f"{v:,.0f}"
     return f"{v:,.2f}"
 

@@ -73,6 +73,9 @@ def stock_codes(s, t, P, out) -> None:  # noqa: ANN001
         out[Dim.ELIGIBLE] = Stock.ELIGIBLE_BY_LAW
     if s[S.LOST] == 1:
         out[Dim.LOST] = Stock.WHEREABOUTS_UNKNOWN
+    if s[S.ORDER_ACTIVE] == 1 and s[S.NEVER_USED] == 0:  # a community order carried out
+        out[Dim.COMMUNITY] = (Stock.COMMUNITY_ORDER_USING if s[S.USING] == 1
+                              else Stock.COMMUNITY_ORDER_NOT_USING)
 
 
 @njit(inline="always", **KERNEL)

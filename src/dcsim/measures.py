@@ -32,14 +32,16 @@ N_INTRUSIONS = len(Intrusion)
 
 _flow_names = [
     "entries_detained_positive", "entries_stopped_not_detained", "entries_voluntary",
-    "entries_data_error", "reentries", "deaths", "error_corrections", "record_deletions",
+    "entries_data_error", "entries_pre_launch", "reentries", "deaths", "error_corrections",
+    "record_deletions",
     *[f"alerts_{v}" for v in VENUES],
     *[f"interrogations_{v}" for v in VENUES],
     "alerts", "alert_responses", "alert_contacts", "alert_tests", "alert_positives",
     "scheduled_tests_due", "scheduled_tests_done", "scheduled_test_positives",
     "inspections_home", "inspections_workplace", "inspection_positives",
     "encounter_detections", "detected_relapses", "false_positive_detections",
-    "orders_community_detox", "orders_community_rehab", "orders_isolation", "detentions",
+    "orders_community_detox", "orders_community_rehab", "orders_isolation", "isolation_admissions",
+    "detentions",
     "newly_eligible", "releases_full", "releases_partial", "releases_revoked",
     "true_relapses", "true_cessations", "app_alerts", "whereabouts_found",
     "officer_minutes_alerts", "officer_minutes_inspections", "staff_minutes_app",
@@ -86,6 +88,10 @@ class Stock(enum.IntEnum):
     WHEREABOUTS_UNKNOWN = 20
     # records alive in the system, whatever their status (never deleted in the baseline)
     RECORDS_HELD = 21
+    # persons under a community order that is carried out, by the true state (the follow-up
+    # of community treatment measures drug use at 12 and 24 months: evidence.md#relapse)
+    COMMUNITY_ORDER_USING = 22
+    COMMUNITY_ORDER_NOT_USING = 23
 
 
 N_STOCKS = len(Stock)
@@ -102,6 +108,7 @@ class Dim(enum.IntEnum):
     ELIGIBLE = 5
     LOST = 6
     RECORDS = 7
+    COMMUNITY = 8
 
 
 N_DIMS = len(Dim)

@@ -14,11 +14,11 @@ import numpy as np
 from numba import njit
 
 from .catalogue import Par
-from .drug_use import start_abstinence
+from .drug_use import leave_custody
 from .jit import KERNEL
 from .measures import Flow
 from .rng import Stream, draw, peek
-from .state import NEVER, Changed, Pathway, S
+from .state import NEVER, Changed, Path, Pathway, S
 
 
 @njit(**KERNEL)
@@ -44,8 +44,14 @@ def set_order(s, t, P, pathway, carried_out, flows_row) -> None:  # noqa: ANN001
         s[S.ORDER_KIND] = 2
         flows_row[Flow.ORDERS_COMMUNITY_REHAB] += 1
     elif pathway == Pathway.ISOLATION:
-        s[S.ORDER_END] = t + int(P[Par.PATHWAYS__ISOLATION_DAYS])
         flows_row[Flow.ORDERS_ISOLATION] += 1
+        s[S.ORDER_ACTIVE] = 0
+        if carried_out == 1:
+            s[S.ORDER_END] = t + int(P[Par.PATHWAYS__ISOLATION_DAYS])
+            flows_row[Flow.ISOLATION_ADMISSIONS] += 1
+        else:  # ordered but not admitted: the person stays out, on no order
+            s[S.PATHWAY] = Pathway.NONE
+            s[S.ORDER_END] = NEVER
     elif pathway == Pathway.VOLUNTARY:
         s[S.ORDER_END] = t + int(P[Par.PATHWAYS__VOLUNTARY_DAYS])
     elif pathway == Pathway.DETENTION:
@@ -57,7 +63,10 @@ def set_order(s, t, P, pathway, carried_out, flows_row) -> None:  # noqa: ANN001
 
 @njit(**KERNEL)
 def carried_out(P, pathway, u) -> int:  # noqa: ANN001
-    """Whether a community order is actually carried out (evidence.md#community-orders)."""
+    """Whether an order is actually carried out: a community order's tests happen
+    (evidence.md#community-orders); an isolation order leads to admission to a centre."""
+    if pathway == Pathway.ISOLATION:
+        return 1 if u < P[Par.PATHWAYS__ORDER_CARRIED_OUT__ISOLATION] else 0
     if pathway == Pathway.COMMUNITY_DETOX:
         return 1 if u < P[Par.PATHWAYS__ORDER_CARRIED_OUT__COMMUNITY_DETOX] else 0
     if pathway == Pathway.COMMUNITY_REHAB:
@@ -70,11 +79,11 @@ def order_at_entry(s, t, P, entry_path, keys, k, flows_row) -> None:  # noqa: AN
     u_order = draw(keys, k, Stream.PATHWAY)
     u_done = draw(keys, k, Stream.PATHWAY)
     u_offer = draw(keys, k, Stream.PATHWAY)
-    if entry_path == 3:  # registered in error: no order follows
-        pathway = Pathway.NONE
-    elif entry_path == 2:
+    if entry_path == Path.DATA_ERROR or entry_path == Path.PRE_LAUNCH:
+        pathway = Pathway.NONE  # an error, or a record entered by the sweep: no detection
+    elif entry_path == Path.VOLUNTARY:
         pathway = Pathway.VOLUNTARY
-    elif entry_path == 1:  # stopped but not detained: no order
+    elif entry_path == Path.STOPPED_NOT_DETAINED:  # no order
         pathway = Pathway.NONE
     elif P[Par.PATHWAYS__HEALTH_LED] > 0.5:
         pathway = treatment_offer(P, u_offer)
@@ -107,16 +116,24 @@ def order_after_detection(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
                 set_order(s, t, P, Pathway.VOLUNTARY, 0, flows_row)
     elif pw == Pathway.COMMUNITY_DETOX or pw == Pathway.COMMUNITY_REHAB:
         if _chance(P[Par.PATHWAYS__POSITIVE_IN_COMMUNITY_TO_ISOLATION], keys, k, 0):
-            set_order(s, t, P, Pathway.ISOLATION, np.int64(0), flows_row)
+            _isolate(s, t, P, keys, k, flows_row)
     elif pw == Pathway.NONE:
         if _chance(P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_ISOLATION], keys, k, 0):
-            set_order(s, t, P, Pathway.ISOLATION, np.int64(0), flows_row)
+            _isolate(s, t, P, keys, k, flows_row)
         elif _chance(P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_DETOX], keys, k, 1):
             done = carried_out(P, Pathway.COMMUNITY_DETOX, peek(keys, k, Stream.PATHWAY, 2))
             set_order(s, t, P, Pathway.COMMUNITY_DETOX, done, flows_row)
         elif _chance(P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_DETENTION], keys, k, 2):
             set_order(s, t, P, Pathway.DETENTION, np.int64(0), flows_row)
     k[Stream.PATHWAY] += 3
+
+
+@njit(**KERNEL)
+def _isolate(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
+    """An isolation order after a detected relapse; draw 1 of the block says if carried out
+    (draw 0 chose isolation, so draw 1 is free in both branches that isolate)."""
+    done = carried_out(P, Pathway.ISOLATION, peek(keys, k, Stream.PATHWAY, 1))
+    set_order(s, t, P, Pathway.ISOLATION, done, flows_row)
 
 
 @njit(inline="always", **KERNEL)
@@ -142,13 +159,15 @@ def order_ends(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
 @njit(inline="always", **KERNEL)
 def on_order_end(life, t, P, fl) -> int:  # noqa: ANN001
     """Event ORDER_END: an order or custody ends; isolation may be followed by rehabilitation,
-    and whoever leaves custody starts an abstinent spell (its relapse clock starts now).
+    and whoever leaves custody starts an abstinent spell (its relapse clock starts now), or
+    resumes use under drug_use.custody_ends_use = 0.
 
     Writes s[PATHWAY, ORDER_END, ORDER_ACTIVE, ORDER_KIND] and the spell; counts the new
     order; owns three PATHWAY draws, and two USE draws on leaving custody."""
     s = life.s
     was_custodial = is_custodial(s[S.PATHWAY])
+    detention = s[S.PATHWAY] == Pathway.DETENTION
     order_ends(s, t, P, life.keys, life.k, fl)
     if was_custodial and s[S.NEVER_USED] == 0:
-        start_abstinence(s, t, P, life.keys, life.k, 1.0)
+        leave_custody(s, t, P, life.keys, life.k, detention)
     return Changed.STATE

@@ -40,6 +40,7 @@ class Persons(NamedTuple):
     dependent: np.ndarray
     birth_day: np.ndarray
     using_at_entry: np.ndarray
+    history_days: np.ndarray
     lost: np.ndarray
     grid_rank: np.ndarray
     app_rank: np.ndarray
@@ -57,6 +58,7 @@ class Population:
     dependent: np.ndarray  # int8
     birth_day: np.ndarray  # int32, days since the scenario start (negative before it)
     using_at_entry: np.ndarray  # int8
+    history_days: np.ndarray  # int32, days from the last detection before entry to entry
     lost: np.ndarray  # int8, whereabouts will be unknown
     grid_rank: np.ndarray  # float32 in [0, 1): place in the grid roll-out
     app_rank: np.ndarray  # float32 in [0, 1): place in the app roll-out
@@ -70,7 +72,8 @@ class Population:
             entry_day=np.zeros(n, np.int32), jurisdiction=np.zeros(n, np.int8),
             path=np.zeros(n, np.int8), drug=np.zeros(n, np.int8),
             dependent=np.zeros(n, np.int8), birth_day=np.zeros(n, np.int32),
-            using_at_entry=np.zeros(n, np.int8), lost=np.zeros(n, np.int8),
+            using_at_entry=np.zeros(n, np.int8), history_days=np.zeros(n, np.int32),
+            lost=np.zeros(n, np.int8),
             grid_rank=np.zeros(n, np.float32), app_rank=np.zeros(n, np.float32),
             intrusions=np.zeros((n, N_INTRUSIONS), np.int32),
             outcome=np.zeros((n, len(PERSON_OUT)), np.int32),

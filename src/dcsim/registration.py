@@ -30,7 +30,7 @@ from .state import FNEVER, NEVER, Drug, F, Path, S
 
 # position of each attribute's draw in the ENTRY stream
 _D_PATH, _D_ERROR, _D_DRUG, _D_DEPENDENT, _D_AGE1, _D_AGE2 = 0, 1, 2, 3, 4, 5
-_D_USING, _D_LOST, _D_GRID, _D_APP = 6, 7, 8, 9
+_D_USING, _D_LOST, _D_GRID, _D_APP, _D_PRE, _D_HISTORY = 6, 7, 8, 9, 10, 11
 MIN_AGE, MAX_AGE = 16.0, 75.0  # assumption: ages at entry clipped to this range
 
 
@@ -110,6 +110,36 @@ def _place_entries(counts, initial, a, b, out_day, out_j, next_q) -> None:  # no
                     next_q[j] += 1
 
 
+@njit(**KERNEL)
+def _entry_path(key, P) -> int:  # noqa: ANN001
+    """Entry path from the ENTRY draws _D_PRE, _D_ERROR and _D_PATH (in that order of rules)."""
+    if uniform(key, _D_PRE) < P[Par.REGISTRATION__SHARE__PRE_LAUNCH]:
+        return Path.PRE_LAUNCH
+    if uniform(key, _D_ERROR) < P[Par.REGISTRATION__ERROR_SHARE]:
+        return Path.DATA_ERROR
+    u = uniform(key, _D_PATH)
+    if u < P[Par.REGISTRATION__SHARE__DETAINED_POSITIVE]:
+        return Path.DETAINED_POSITIVE
+    if u < (P[Par.REGISTRATION__SHARE__DETAINED_POSITIVE]
+            + P[Par.REGISTRATION__SHARE__STOPPED_NOT_DETAINED]):
+        return Path.STOPPED_NOT_DETAINED
+    return Path.VOLUNTARY
+
+
+@njit(**KERNEL)
+def _using_share(P, p) -> float:  # noqa: ANN001
+    """Probability of truly using at entry, by entry path."""
+    if p == Path.DETAINED_POSITIVE:
+        return P[Par.REGISTRATION__USING_AT_ENTRY__DETAINED_POSITIVE]
+    if p == Path.STOPPED_NOT_DETAINED:
+        return P[Par.REGISTRATION__USING_AT_ENTRY__STOPPED_NOT_DETAINED]
+    if p == Path.VOLUNTARY:
+        return P[Par.REGISTRATION__USING_AT_ENTRY__VOLUNTARY]
+    if p == Path.PRE_LAUNCH:
+        return P[Par.REGISTRATION__USING_AT_ENTRY__PRE_LAUNCH]
+    return 0.0
+
+
 @njit(nogil=True, **KERNEL)
 def _draw_attributes(seed, persons, table, month_of_day, span) -> None:  # noqa: ANN001
     """Attributes of persons span[0] <= i < span[1] (keyed by person: any split is the same)."""
@@ -120,16 +150,7 @@ def _draw_attributes(seed, persons, table, month_of_day, span) -> None:  # noqa:
         key = person_key(seed, Stream.ENTRY, i)
         t = entry_day[i]
         P = table[jur[i], month_of_day[t]]
-        u = uniform(key, _D_PATH)
-        if uniform(key, _D_ERROR) < P[Par.REGISTRATION__ERROR_SHARE]:
-            p = Path.DATA_ERROR
-        elif u < P[Par.REGISTRATION__SHARE__DETAINED_POSITIVE]:
-            p = Path.DETAINED_POSITIVE
-        elif u < (P[Par.REGISTRATION__SHARE__DETAINED_POSITIVE]
-                  + P[Par.REGISTRATION__SHARE__STOPPED_NOT_DETAINED]):
-            p = Path.STOPPED_NOT_DETAINED
-        else:
-            p = Path.VOLUNTARY
+        p = _entry_path(key, P)
         path[i] = p
         heroin = uniform(key, _D_DRUG) < P[Par.REGISTRATION__HEROIN_SHARE]
         drug[i] = Drug.HEROIN if heroin else Drug.SYNTHETIC
@@ -142,16 +163,10 @@ def _draw_attributes(seed, persons, table, month_of_day, span) -> None:  # noqa:
         age = P[Par.REGISTRATION__MEAN_AGE_AT_ENTRY] + P[Par.REGISTRATION__SD_AGE_AT_ENTRY] * z
         age = min(MAX_AGE, max(MIN_AGE, age))
         birth_day[i] = t - int(age * 365.25)
-        u_use = uniform(key, _D_USING)
-        if p == Path.DETAINED_POSITIVE:
-            use_p = P[Par.REGISTRATION__USING_AT_ENTRY__DETAINED_POSITIVE]
-        elif p == Path.STOPPED_NOT_DETAINED:
-            use_p = P[Par.REGISTRATION__USING_AT_ENTRY__STOPPED_NOT_DETAINED]
-        elif p == Path.VOLUNTARY:
-            use_p = P[Par.REGISTRATION__USING_AT_ENTRY__VOLUNTARY]
-        else:
-            use_p = 0.0
-        using0[i] = 1 if u_use < use_p else 0
+        using0[i] = 1 if uniform(key, _D_USING) < _using_share(P, p) else 0
+        persons.history_days[i] = (
+            int(uniform(key, _D_HISTORY) * P[Par.REGISTRATION__PRE_LAUNCH_HISTORY_DAYS])
+            if p == Path.PRE_LAUNCH else 0)
         lost[i] = 1 if uniform(key, _D_LOST) < P[Par.REGISTRATION__LOST_TO_FOLLOW_UP_SHARE] else 0
         grid_rank[i] = uniform(key, _D_GRID)
         app_rank[i] = uniform(key, _D_APP)
@@ -180,7 +195,9 @@ def enter(life, t, P, fl, persons, i) -> None:  # noqa: ANN001
 
     Writes the whole initial state (record, tier, schedules to come, the first spell of use or
     abstinence, the order at entry); counts the entry by path and the order; owns the person's
-    DEATH draw, two ERRORS draws for a data error, two USE draws and three PATHWAY draws."""
+    DEATH draw, two ERRORS draws for a data error, two USE draws and three PATHWAY draws.
+    A pre-launch registrant (evidence.md#pre-launch-stock) brings the day of their last
+    detection, and the abstinence of one not using began then; the sweep orders nothing."""
     s, f, keys, k = life.s, life.f, life.keys, life.k
     path = persons.path[i]
     never_used = 1 if path == Path.DATA_ERROR else 0
@@ -200,11 +217,12 @@ def enter(life, t, P, fl, persons, i) -> None:  # noqa: ANN001
         s[field] = NEVER
     for clock in (F.ENCOUNTER, F.ID_USE, F.INSPECT, F.APP_ALERT):
         f[clock] = FNEVER
-    s[S.ABST_START] = t
-    s[S.TRUE_FLIP] = drug_use.true_flip_day(t, P)
-    s[S.LAST_DETECT] = t
-    s[S.OFFICIAL_FLIP] = official_flip_day(t, P)
-    s[S.EXIT_FLIP] = exit.exit_flip_day(t, P)
+    last = t - persons.history_days[i]  # a pre-launch record keeps its last detection
+    s[S.ABST_START] = last
+    s[S.TRUE_FLIP] = drug_use.true_flip_day(last, P)
+    s[S.LAST_DETECT] = last
+    s[S.OFFICIAL_FLIP] = official_flip_day(last, P)
+    s[S.EXIT_FLIP] = exit.exit_flip_day(last, P)
     s[S.ENTRY] = t
     s[S.NEXT_ASSESS] = management.next_assessment(s, t, P)
     s[S.AGE_FLIP] = ledger.next_age_flip(s, t)

@@ -25,6 +25,7 @@ class Path(enum.IntEnum):
     STOPPED_NOT_DETAINED = 1
     VOLUNTARY = 2
     DATA_ERROR = 3
+    PRE_LAUNCH = 4  # registered before 2006, entered by the launch sweep with their history
 
 
 class Drug(enum.IntEnum):
@@ -104,7 +105,8 @@ class S(enum.IntEnum):
     ALIVE = 38
     CORRECTED = 39  # a data error corrected: the record is removed (paper fn 40-41)
     FIRST_RELEASE = 40  # day of the first release (partial or full), else NEVER
-    FLIPS_DONE = 41  # bits: 1 official flip, 2 exit flip, 4 true flip already taken
+    FLIPS_DONE = 41  # bits: 1 official flip, 2 exit flip, 4 true flip already taken;
+    # 8: was using when the custody in force began (drug_use.custody_ends_use = 0)
     INSPECT_TIER = 42  # tier whose inspection clock is running, -1 none
     ENTRY = 43  # entry day (reassessments are counted from it)
     ALERT_BAND = 44  # open span raising alerts: -1 none, else using (alerts.alert_band)

@@ -37,6 +37,7 @@ from .calendar import month_index
 from .catalogue import CATALOGUE, VENUES, Par
 from .measures import Flow, Stock
 from .model import Run
+from .official_series import MAPPING
 from .rules import RuleError, parse_yaml, reference_problem
 from .state import Drug
 
@@ -57,7 +58,7 @@ __all__ = [
 DEFAULT_TARGETS = "data/targets.yaml"
 _ID = r"^[a-z0-9_]+$"
 _ENTRY_FLOWS = (Flow.ENTRIES_DETAINED_POSITIVE, Flow.ENTRIES_STOPPED_NOT_DETAINED,
-                Flow.ENTRIES_VOLUNTARY, Flow.ENTRIES_DATA_ERROR)
+                Flow.ENTRIES_VOLUNTARY, Flow.ENTRIES_DATA_ERROR, Flow.ENTRIES_PRE_LAUNCH)
 _STOCKS = {s.name.lower(): s for s in Stock}
 _FLOWS = {f.name.lower(): f for f in Flow}
 
@@ -146,6 +147,64 @@ class StockShare(AtMeasure):
             return np.where(den > 0, num / np.maximum(den, 1), np.nan)
 
 
+class OfficialFigure(AtMeasure):
+    """A figure of the official series (evidence.md#official-series), read through its row of
+    official_series.MAPPING, the same reading `dcsim validate` uses: a stock at the end of the
+    month of `at`, a flow summed over the twelve months ending then, or a count since the
+    mapping's date (national-equivalent)."""
+
+    output: Literal["official"]
+    quantity: str
+
+    @field_validator("quantity")
+    @classmethod
+    def _mapped(cls, v: str) -> str:
+        if v not in MAPPING:
+            raise ValueError(f"no mapping for the official quantity {v!r} "
+                             f"(known: {', '.join(MAPPING)})")
+        return v
+
+    def series(self, run: Run) -> np.ndarray:
+        mp = MAPPING[self.quantity]
+        total = np.zeros(len(run.prepared.months))
+        for key in mp.keys:
+            group, name = key.split(".", 1)
+            arr, col = (run.flows, _FLOWS[name]) if group == "flow" else (run.stocks, _STOCKS[name])
+            total += arr.sum(axis=0)[:, col] / run.scenario.scale
+        if mp.reading == "stock":
+            return total
+        if mp.reading == "flow":
+            c = np.concatenate([[0.0], np.cumsum(total)])
+            out = np.full(len(total), np.nan)
+            out[11:] = c[12:] - c[:-12]
+            return out
+        since = 0 if mp.since is None else max(month_index(run.scenario.start, mp.since), 0)
+        out = np.cumsum(np.where(np.arange(len(total)) >= since, total, 0.0))
+        out[:since] = np.nan
+        return out
+
+
+class StockRatio(AtMeasure):
+    """Persons in the stock columns at the end of `at`'s month over the same at `base`'s:
+    a trend (paper fn 1: the number held "virtually unchanged" over 2012-2018)."""
+
+    output: Literal["stock_ratio"]
+    metrics: list[str]
+    base: dt.date
+
+    @field_validator("metrics")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        return _names(v, _STOCKS, "stock")
+
+    def series(self, run: Run) -> np.ndarray:
+        st = run.stocks.sum(axis=0)[:, [_STOCKS[n] for n in self.metrics]].sum(axis=1)
+        b = _month(run, self.base)
+        if b is None or st[b] == 0:
+            return np.full(len(st), np.nan)
+        return st / float(st[b])
+
+
 class HeroinShareOfRegistrations(AtMeasure):
     """Heroin (opioid) users among everyone registered so far (cumulative registrations)."""
 
@@ -181,16 +240,20 @@ class RelapseWithin(AtMeasure):
 
 
 class SurveyFeltShare(AtMeasure):
-    """Share of registrants who met police at least once at the named venues by `at`.
+    """Share of registrants who "felt" the DCS at least once at the named venues by `at`.
 
-    Contacts (alert responses that reach the person, `interrogations_<venue>`) from the start
-    of the run to `at`, per person registered at `at` (existing users plus abstinent), taken
-    as a Poisson mean: share = 1 - exp(-contacts / registered). With unequal exposure the true
-    share is lower (Jensen), so this is the model's upper bound.
+    Two readings of the 2011 survey (paper fn 50). `event: contact` (the first reading): an
+    alert response reached the person (`interrogations_<venue>`), among everyone registered
+    at `at` (existing users plus abstinent). `event: alert`: an alert was raised when they
+    used their ID there (`alerts_<venue>`: the check, the questions at the desk), among the
+    registrants living in the community (not in custody) at `at`. Events from the start of
+    the run to `at` per person, taken as a Poisson mean: share = 1 - exp(-events / persons).
+    With unequal exposure the true share is lower (Jensen), so this is the model's upper bound.
     """
 
     output: Literal["survey_felt_share"]
     venues: list[str]
+    event: Literal["contact", "alert"] = "contact"
 
     @field_validator("venues")
     @classmethod
@@ -199,12 +262,17 @@ class SurveyFeltShare(AtMeasure):
 
     def series(self, run: Run) -> np.ndarray:
         fl = run.flows.sum(axis=0)
-        cols = [_FLOWS[f"interrogations_{v}"] for v in self.venues]
-        contacts = np.cumsum(fl[:, cols].sum(axis=1)).astype(float)
+        prefix = "interrogations" if self.event == "contact" else "alerts"
+        cols = [_FLOWS[f"{prefix}_{v}"] for v in self.venues]
+        events = np.cumsum(fl[:, cols].sum(axis=1)).astype(float)
         st = run.stocks.sum(axis=0)
         reg = (st[:, Stock.EXISTING_USERS] + st[:, Stock.ABSTINENT_3Y_RECORDED]).astype(float)
+        if self.event == "alert":
+            held = st[:, [Stock.PATHWAY_ISOLATION, Stock.PATHWAY_VOLUNTARY,
+                          Stock.PATHWAY_DETENTION]].sum(axis=1)
+            reg = reg - held
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(reg > 0, 1.0 - np.exp(-contacts / np.maximum(reg, 1)), np.nan)
+            return np.where(reg > 0, 1.0 - np.exp(-events / np.maximum(reg, 1)), np.nan)
 
 
 class Period(_M):
@@ -274,7 +342,7 @@ class DistrictAlertsPerDay(_M):
 
 Measure = Annotated[
     CumulativeEntries | StockAt | StockShare | HeroinShareOfRegistrations | RelapseWithin
-    | SurveyFeltShare | FlowShare | DistrictAlertsPerDay,
+    | SurveyFeltShare | FlowShare | DistrictAlertsPerDay | OfficialFigure | StockRatio,
     Field(discriminator="output"),
 ]
 
@@ -422,7 +490,7 @@ class Target(_M):
     source: str
     kind: Literal["hard", "soft"]
     value: float
-    unit: Literal["persons", "share", "per_day"]
+    unit: Literal["persons", "person_times", "share", "per_day", "ratio"]
     measure: Measure
     likelihood: Likelihood
     weight: float = Field(ge=0)
@@ -575,7 +643,8 @@ def _locate(data: Any, loc: tuple) -> tuple[str | int, ...]:
 
 _TAGS = {"cumulative_entries", "stock", "stock_share", "heroin_share_of_registrations",
          "relapse_within", "survey_felt_share", "flow_share", "district_alerts_per_day",
-         "normal", "binomial", "poisson", "interval", "literal['district_study']", "Period"}
+         "official", "stock_ratio", "normal", "binomial", "poisson", "interval",
+         "literal['district_study']", "Period"}
 
 
 def _is_tag(part: str) -> bool:

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .official_series import ENTRY_KEYS, MAPPING, NOT_MODELLED, Mapping, read
+
 __all__ = ["COLUMNS", "MAPPING", "NOT_MODELLED", "Figure", "FiguresError", "Mapping",
            "compare", "model_series", "read_figures", "run_folder_series"]
 
@@ -29,8 +31,6 @@ COLUMNS = ("date", "quantity", "value", "kind", "unit", "status", "source", "not
 KINDS = ("stock", "flow", "cumulative")
 UNITS = ("persons", "person-times", "share")
 STATUSES = ("reported", "derived", "unclear", "conflicting")
-ENTRY_KEYS = ("flow.entries_detained_positive", "flow.entries_stopped_not_detained",
-              "flow.entries_voluntary", "flow.entries_data_error")
 
 
 class FiguresError(ValueError):
@@ -55,84 +55,6 @@ class Figure:
     status: str
     source: str
     note: str
-
-
-@dataclass(frozen=True)
-class Mapping:
-    """What the model counts as the same thing as an official quantity.
-
-    reading: `stock` (sum of `keys` at the end of the month holding the date), `flow` (sum of
-    `keys` over the twelve months ending with that month), `cumulative` (sum of `keys` from
-    `since`, or the run's first month, to that month). kind and unit: what the figure must
-    say it is for the reading to apply.
-    """
-
-    quantity: str
-    reading: str
-    unit: str
-    keys: tuple[str, ...]
-    meaning: str
-    since: dt.date | None = None
-
-
-# One row per official quantity the model has a counterpart for (evidence.md#official-series,
-# #official-definitions; the header of official_series.csv).
-MAPPING: dict[str, Mapping] = {m.quantity: m for m in (
-    # stock, persons: records with a detected use (or an entry) in the last three years
-    Mapping("existing_users", "stock", "persons", ("stock.existing_users",),
-            "records with a detected use in the last three years, or entered in them"),
-    # stock, persons: records with no detected use for three years, alive, not emigrated
-    Mapping("abstinent_3y", "stock", "persons", ("stock.abstinent_3y_recorded",),
-            "records with no detected use for three years or more"),
-    # stock, persons: 'registered' with no stated definition, read as living records
-    Mapping("registered", "stock", "persons",
-            ("stock.existing_users", "stock.abstinent_3y_recorded"),
-            "living records: existing users plus abstinent three years (definition unclear)"),
-    # cumulative, persons: everyone entered since the 2006 launch (the model's registry starts
-    # empty, so records made before 2006 are counted only if the sweep entered them again)
-    Mapping("registered_cumulative", "cumulative", "persons", ENTRY_KEYS,
-            "everyone entered from the run's start (records before 2006 only via the sweep)"),
-    # cumulative, persons: records entered in the DCS since its launch in 2006
-    Mapping("dcs_records_entered", "cumulative", "persons", ENTRY_KEYS,
-            "everyone entered from the 2006 launch"),
-    # cumulative, persons: registrants who died (the model's deaths include emigration)
-    Mapping("registered_dead_cumulative", "cumulative", "persons", ("flow.deaths",),
-            "deaths and emigration of registrants from the run's start"),
-    # flow, person-times: orders to compulsory isolation made in the year
-    Mapping("isolation_orders", "flow", "person-times", ("flow.orders_isolation",),
-            "orders to compulsory isolation in the year"),
-    # flow, person-times: community detoxification and rehabilitation orders in the year
-    Mapping("community_orders", "flow", "person-times",
-            ("flow.orders_community_detox", "flow.orders_community_rehab"),
-            "community detoxification plus rehabilitation orders in the year"),
-    # flow, person-times: detections in the year, new users (entries after a detection) and
-    # detected relapses; voluntary and erroneous entries are not 'caught'
-    Mapping("caught", "flow", "person-times",
-            ("flow.entries_detained_positive", "flow.entries_stopped_not_detained",
-             "flow.detected_relapses"),
-            "new entries after a detection plus detected relapses in the year"),
-    # flow, person-times: detected relapses of registrants in the year
-    Mapping("relapsers_caught", "flow", "person-times", ("flow.detected_relapses",),
-            "detected relapses in the year"),
-    # stock, persons: held in compulsory isolation; the model does not split the centres run
-    # by the judicial administration from those run by public security, so it counts all
-    Mapping("isolation_held_justice_centres", "stock", "persons",
-            ("stock.pathway_isolation",),
-            "everyone in compulsory isolation (all centres, not the judicial ones only)"),
-    # cumulative since 2008 (the 2008 law), orders to compulsory isolation: person-times,
-    # against persons admitted to the judicial centres
-    Mapping("isolation_admitted_justice_centres", "cumulative", "persons",
-            ("flow.orders_isolation",),
-            "orders to compulsory isolation since 2008 (all centres; person-times)",
-            since=dt.date(2008, 1, 1)),
-)}
-
-# Official quantities the model has no counterpart for, and why.
-NOT_MODELLED: dict[str, str] = {
-    "heroin_share": "the run's tables do not count registrants by drug (dcsim fit reads the "
-                    "heroin share of registrations from the population, targets heroin_share_*)",
-    "new_users_meth_share": "the model does not follow which drug new users take up",
-}
 
 
 # --------------------------------------------------------------------------- reading the file
@@ -254,31 +176,35 @@ def _month(series: dict[str, np.ndarray], day: dt.date) -> int:
 def _value(mp: Mapping, fig: Figure, series: dict[str, np.ndarray]) -> float | str:
     """The model's value for one figure of one run, or why the run cannot give it."""
     n = int(series["_n_months"][0])
-    at = _month(series, fig.date)
-    first = 0 if mp.since is None else max(_month(series, mp.since), 0)
-    start = {"stock": at, "flow": at - 11, "cumulative": first}[mp.reading]
-    if not 0 <= start <= at < n:
+    since = 0 if mp.since is None else _month(series, mp.since)
+    value = read(mp, _month(series, fig.date), since, n, series)
+    if value is None:
         y, m = (int(x) for x in series["_first_month"])
         last = dt.date(y + (m - 1 + n - 1) // 12, (m - 1 + n - 1) % 12 + 1, 1)
         span = "the month read lies" if mp.reading == "stock" else "the months read lie"
         return f"outside the run: {span} outside {y:04d}-{m:02d} to {last:%Y-%m}"
-    zero = np.zeros(n)
-    total = sum(series.get(k, zero) for k in mp.keys)
-    return float(total[at] if mp.reading == "stock" else total[start:at + 1].sum())
+    return value
 
 
 def _role(mp: Mapping, fig: Figure) -> tuple[str, str]:
-    """input / calibrated / predicted, by the report's rule (report/charts.py)."""
+    """input / calibrated / predicted: a figure that is itself an `official` target of
+    targets.yaml (same quantity and date) takes that target's role (fit.role); any other
+    figure is judged by the report's rule on the published targets (report/charts.py)."""
+    from .fit import role
     from .report.charts import figure_status, published_targets
     from .report.labels import load_labels
+    from .targets import OfficialFigure, load_targets
 
+    tf = load_targets()
+    for t in tf.targets:
+        m = t.measure
+        if isinstance(m, OfficialFigure) and m.quantity == fig.quantity and m.at == fig.date:
+            return role(tf, t)
     if mp.reading == "stock":
         keys = list(mp.keys)  # the report's keys of a stock target
     elif mp.reading == "cumulative" and mp.keys == ENTRY_KEYS and mp.since is None:
         keys = ["cumulative"]  # the report's key of a cumulative_entries target
-    else:  # no target of targets.yaml reads a flow in a year
-        return "predicted", "not a target of the calibration"
-    if not keys:
+    else:
         return "predicted", "not a target of the calibration"
     month = f"{fig.date.year:04d}-{fig.date.month:02d}-01"
     return figure_status(load_labels(), keys, month, published_targets(), fig.value)

@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 import yaml
 
+from .. import official_series
 from .labels import Labels, load_labels
 from .source import Series, Source
 
 SIGNIFICANT = 6
-ENTRY_KEYS = ["flow.entries_detained_positive", "flow.entries_stopped_not_detained",
-              "flow.entries_voluntary", "flow.entries_data_error"]
+ENTRY_KEYS = list(official_series.ENTRY_KEYS)
 VENUES = ["hotel", "bank", "government_office", "mobile_phone", "education", "travel", "rental"]
 # official quantity -> the model's monthly keys it is compared with (summed), and how read
 OFFICIAL_STOCKS = {

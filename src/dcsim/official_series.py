@@ -1,0 +1,114 @@
+"""The official national series as the model counts it: one mapping per published quantity.
+
+`official_series.csv` (evidence.md#official-series) states each figure as a stock on a date, a
+flow in the year ending on the date or a count since a date, in persons or person-times. Each
+row of MAPPING below says which of the run's monthly metrics stand for the same thing. `dcsim
+validate` prints the model beside any file of such figures, and the targets of kind `official`
+(targets.yaml) are read through the same rows, so the fit and the validation cannot disagree
+on what a figure means.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ENTRY_KEYS", "MAPPING", "NOT_MODELLED", "Mapping", "read"]
+
+ENTRY_KEYS = ("flow.entries_detained_positive", "flow.entries_stopped_not_detained",
+              "flow.entries_voluntary", "flow.entries_data_error", "flow.entries_pre_launch")
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """What the model counts as the same thing as an official quantity.
+
+    reading: `stock` (sum of `keys` at the end of the month holding the date), `flow` (sum of
+    `keys` over the twelve months ending with that month), `cumulative` (sum of `keys` from
+    `since`, or the run's first month, to that month). kind and unit: what the figure must
+    say it is for the reading to apply.
+    """
+
+    quantity: str
+    reading: str
+    unit: str
+    keys: tuple[str, ...]
+    meaning: str
+    since: dt.date | None = None
+
+
+# One row per official quantity the model has a counterpart for (evidence.md#official-series,
+# #official-definitions; the header of official_series.csv).
+MAPPING: dict[str, Mapping] = {m.quantity: m for m in (
+    # stock, persons: records with a detected use (or an entry) in the last three years
+    Mapping("existing_users", "stock", "persons", ("stock.existing_users",),
+            "records with a detected use in the last three years, or entered in them"),
+    # stock, persons: records with no detected use for three years, alive, not emigrated
+    Mapping("abstinent_3y", "stock", "persons", ("stock.abstinent_3y_recorded",),
+            "records with no detected use for three years or more"),
+    # stock, persons: 'registered' with no stated definition, read as living records
+    Mapping("registered", "stock", "persons",
+            ("stock.existing_users", "stock.abstinent_3y_recorded"),
+            "living records: existing users plus abstinent three years (definition unclear)"),
+    # cumulative, persons: everyone entered since the 2006 launch, the records made before
+    # 2006 among them (the sweep entered them, registration.share.pre_launch)
+    Mapping("registered_cumulative", "cumulative", "persons", ENTRY_KEYS,
+            "everyone entered from the run's start (records made before 2006 via the sweep)"),
+    # cumulative, persons: records entered in the DCS since its launch in 2006
+    Mapping("dcs_records_entered", "cumulative", "persons", ENTRY_KEYS,
+            "everyone entered from the 2006 launch"),
+    # cumulative, persons: registrants who died (the model's deaths include emigration)
+    Mapping("registered_dead_cumulative", "cumulative", "persons", ("flow.deaths",),
+            "deaths and emigration of registrants from the run's start"),
+    # flow, person-times: orders to compulsory isolation made in the year
+    Mapping("isolation_orders", "flow", "person-times", ("flow.orders_isolation",),
+            "orders to compulsory isolation in the year"),
+    # flow, person-times: community detoxification and rehabilitation orders in the year
+    Mapping("community_orders", "flow", "person-times",
+            ("flow.orders_community_detox", "flow.orders_community_rehab"),
+            "community detoxification plus rehabilitation orders in the year"),
+    # flow, person-times: detections in the year, new users (entries after a detection) and
+    # detected relapses; voluntary and erroneous entries are not 'caught'
+    Mapping("caught", "flow", "person-times",
+            ("flow.entries_detained_positive", "flow.entries_stopped_not_detained",
+             "flow.detected_relapses"),
+            "new entries after a detection plus detected relapses in the year"),
+    # flow, person-times: detected relapses of registrants in the year
+    Mapping("relapsers_caught", "flow", "person-times", ("flow.detected_relapses",),
+            "detected relapses in the year"),
+    # stock, persons: held in compulsory isolation; the model does not split the centres run
+    # by the judicial administration from those run by public security, so it counts all
+    Mapping("isolation_held_justice_centres", "stock", "persons",
+            ("stock.pathway_isolation",),
+            "everyone in compulsory isolation (all centres, not the judicial ones only)"),
+    # cumulative since 2008 (the 2008 law): admissions to compulsory isolation (orders carried
+    # out, pathways.order_carried_out.isolation), against persons admitted to the judicial
+    # centres (admissions are person-times: a person admitted twice counts twice)
+    Mapping("isolation_admitted_justice_centres", "cumulative", "persons",
+            ("flow.isolation_admissions",),
+            "admissions to compulsory isolation since 2008 (all centres; person-times)",
+            since=dt.date(2008, 1, 1)),
+)}
+
+# Official quantities the model has no counterpart for, and why.
+NOT_MODELLED: dict[str, str] = {
+    "heroin_share": "the run's tables do not count registrants by drug (dcsim fit reads the "
+                    "heroin share of registrations from the population, targets heroin_share_*)",
+    "new_users_meth_share": "the model does not follow which drug new users take up",
+}
+
+
+
+def read(mp: Mapping, at: int, since: int, n: int,
+         series: dict[str, np.ndarray]) -> float | None:
+    """The mapped value at month index `at` of monthly national series keyed `group.metric`,
+    `n` months long (`since`: the first month a cumulative reading counts, clipped to the
+    run; a metric missing from `series` counts zero); None when a month read lies outside."""
+    start = {"stock": at, "flow": at - 11, "cumulative": max(since, 0)}[mp.reading]
+    if not 0 <= start <= at < n:
+        return None
+    zero = np.zeros(n)
+    total = sum(series.get(k, zero) for k in mp.keys)
+    return float(total[at] if mp.reading == "stock" else total[start:at + 1].sum())
