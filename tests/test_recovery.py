@@ -159,7 +159,10 @@ def test_near_best_range_is_over_trials_within_the_threshold(dims):
     assert r1.interval_share == pytest.approx(1.0) and UNIDENTIFIED_SHARE < 1.0
     assert r1.verdict == "not identified"
     (r,) = near_best(trials, [d0], {d0.id: d0.high}, threshold=2.0)
-    assert r.verdict == "missed"
+    assert r.verdict == "missed" and not r.search_short
+    far = [(p, v + 5.0) for p, v in trials]  # the best trial 6 above the truth's 0
+    (r,) = near_best(far, [d0], {d0.id: d0.high}, threshold=2.0, truth_loss=0.0)
+    assert r.verdict == "search short" and r.search_short
     (r,) = near_best(trials[:n - 1], [d0], truth, threshold=2.0)
     assert r.verdict == "too few trials"  # a narrow range from few trials says nothing yet
     (r,) = near_best(trials[:2], [d1], truth, threshold=2.0)
@@ -186,7 +189,11 @@ def test_outputs_have_the_documented_columns(tiny, tmp_path):
     assert float(rows[0]["truth"]) == result.rows[0].truth  # written by repr: exact
     md = paths["recovery.md"].read_text()
     assert md.startswith("# Recovery check") and "`dcsim recover --scale 0.002`" in md
-    assert "within 2 of the best" in md
+    assert "within 2 of the best" in md and "Targets at the best trial" in md
+    losses = result.target_losses()
+    assert {t for t, *_ in losses} == {t.id for t in result.targets.targets if t.weight > 0}
+    assert [x for *_, x in losses] == sorted((x for *_, x in losses), reverse=True)
+    assert sum(x for *_, x in losses) == pytest.approx(result.best_loss)
     for r in result.rows:
         assert f"| {r.id}" in md
 

@@ -435,6 +435,7 @@ def recover(
     console.print(Text(rec.explanation(result)), soft_wrap=False)
     console.print(Text("not identified by the targets: "
                        + (", ".join(result.not_identified) or "none")))
+    console.print(Text(f"the best trial's loss is mostly: {rec.worst_targets(result)}"))
     for note in result.notes:
         console.print(Text(f"note: {note}"))
     console.print(f"synthetic targets, journal and {', '.join(paths)} in "

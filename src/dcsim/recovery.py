@@ -80,8 +80,8 @@ SYNTHETIC_NAME = "synthetic_targets.yaml"
 JOURNAL_NAME = "journal.log"
 CSV_COLUMNS = (
     "dimension", "mode", "low", "high", "bounds_from", "truth", "recovered", "interval_low",
-    "interval_high", "interval_share", "trials_near_best", "truth_inside", "identified",
-    "verdict", "informs",
+    "interval_high", "interval_share", "trials_near_best", "truth_inside", "search_short",
+    "identified", "verdict", "informs",
 )
 
 
@@ -232,6 +232,7 @@ class DimensionRecovery:
     interval_low: float
     interval_high: float
     trials_near_best: int
+    search_short: bool  # the best trial scores more than the threshold above the truth
     informs: tuple[str, ...]
 
     @property
@@ -250,12 +251,16 @@ class DimensionRecovery:
     @property
     def verdict(self) -> str:
         """not identified (a range only widens with more trials, so this holds however few
-        there are), too few trials, recovered (the truth inside) or missed."""
+        there are), too few trials, recovered (the truth inside), search short (outside, but
+        the truth scores better than every near-best trial: the search had not reached it)
+        or missed (outside although the search scored as well as the truth)."""
         if not self.identified:
             return "not identified"
         if self.trials_near_best < MIN_NEAR_BEST:
             return "too few trials"
-        return "recovered" if self.truth_inside else "missed"
+        if self.truth_inside:
+            return "recovered"
+        return "search short" if self.search_short else "missed"
 
     def row(self) -> dict[str, Any]:
         return {"dimension": self.id, "mode": self.mode, "low": self.low, "high": self.high,
@@ -263,14 +268,17 @@ class DimensionRecovery:
                 "recovered": self.recovered, "interval_low": self.interval_low,
                 "interval_high": self.interval_high, "interval_share": self.interval_share,
                 "trials_near_best": self.trials_near_best, "truth_inside": self.truth_inside,
+                "search_short": self.search_short,
                 "identified": self.identified, "verdict": self.verdict,
                 "informs": " ".join(self.informs)}
 
 
 def near_best(trials: Sequence[tuple[dict[str, float], float]], dims: Sequence[Dimension],
-              truth: dict[str, float], threshold: float) -> list[DimensionRecovery]:
+              truth: dict[str, float], threshold: float,
+              truth_loss: float = 0.0) -> list[DimensionRecovery]:
     """Per dimension: the best trial's value and the range over trials whose loss is within
-    `threshold` of the best (a rough profile from the trials the search chose to run)."""
+    `threshold` of the best (a rough profile from the trials the search chose to run);
+    `truth_loss` (the truth's own score) tells whether the search got as far as the truth."""
     done = [(p, v) for p, v in trials if math.isfinite(v)]
     if not done:
         raise RecoveryError("no trial of the study has a finite loss")
@@ -283,7 +291,7 @@ def near_best(trials: Sequence[tuple[dict[str, float], float]], dims: Sequence[D
             id=d.id, mode=d.mode, low=d.low, high=d.high, bounds_from=d.bounds_from,
             truth=truth[d.id], recovered=_whole(d, best_params[d.id]),
             interval_low=min(xs), interval_high=max(xs), trials_near_best=len(close),
-            informs=d.informs))
+            search_short=best > truth_loss + threshold, informs=d.informs))
     return out
 
 
@@ -315,12 +323,22 @@ class RecoveryResult:
     best_loss: float
     truth_loss: float
     rows: list[DimensionRecovery]
+    targets: TargetsFile  # the synthetic targets
+    best_values: dict[str, float]  # target id -> mean model value at the best trial
     notes: list[str] = field(default_factory=list)
     date: str = field(default_factory=lambda: dt.date.today().isoformat())
 
     @property
     def not_identified(self) -> list[str]:
         return [r.id for r in self.rows if not r.identified]
+
+    def target_losses(self) -> list[tuple[str, float, float, float]]:
+        """(target, synthetic value, value at the best trial, weighted loss) for every target
+        that counts, largest loss first: what the best trial still misses."""
+        rows = [(t.id, t.value, self.best_values.get(t.id, math.nan),
+                 t.weight * t.nll(self.best_values.get(t.id, math.nan)))
+                for t in self.targets.targets if t.weight > 0]
+        return sorted(rows, key=lambda r: -r[3] if math.isfinite(r[3]) else -math.inf)
 
 
 # --------------------------------------------------------------------------- the check
@@ -378,12 +396,14 @@ def recover(scenario: Scenario, targets: TargetsFile, out: str | Path,
     cal = calibrate(scenario, synthetic, storage, trials=settings.trials,
                     scale=settings.scale, seeds=list(settings.seeds),
                     restart=restart, progress=trials_progress)
+    truth_loss = loss(synthetic, mean)
     rows = near_best(_study_trials(storage, cal.study_name), cal.dimensions, truth,
-                     settings.threshold)
+                     settings.threshold, truth_loss)
     return RecoveryResult(settings=settings, truth=truth, values_at_truth=mean,
                           synthetic=path, storage=storage, study_name=cal.study_name,
                           trials_complete=cal.trials_complete, best_loss=cal.best_loss,
-                          truth_loss=loss(synthetic, mean), rows=rows, notes=notes)
+                          truth_loss=truth_loss, rows=rows, targets=synthetic,
+                          best_values=cal.best_values, notes=notes)
 
 
 # --------------------------------------------------------------------------- reporting
@@ -409,7 +429,7 @@ def rich_table(result: RecoveryResult):  # noqa: ANN201 - a rich Table
     t.add_column("truth\ninside", no_wrap=True)
     t.add_column("verdict", no_wrap=True)
     for r in result.rows:
-        style = {"missed": "yellow", "not identified": "red",
+        style = {"missed": "yellow", "search short": "yellow", "not identified": "red",
                  "too few trials": "dim"}.get(r.verdict, "")
         t.add_row(f"{r.id}{' (x)' if r.mode == 'factor' else ''}\n"
                   f"({fmt(r.low)}-{fmt(r.high)})", fmt(r.truth), fmt(r.recovered),
@@ -429,13 +449,20 @@ def explanation(result: RecoveryResult) -> str:
             f"e^{s.threshold:g}); width: that range as a share of the search range. Verdicts: "
             f"not identified = width {100 * UNIDENTIFIED_SHARE:.0f}% or more; too few trials "
             f"= narrower, but fewer than {MIN_NEAR_BEST} trials near the best; recovered = "
-            "narrower and holding the truth; missed = narrower, not holding it. The truth "
+            "narrower and holding the truth; search short = not holding it, but the truth "
+            "scores better than every near-best trial (the search had not got there); missed "
+            "= not holding it although the search scored as well as the truth. The truth "
             f"itself scores {result.truth_loss:.3g}")
     if result.best_loss > result.truth_loss + s.threshold:
-        text += (f", well below the best trial's {result.best_loss:.3g}: the search stopped "
-                 "short of the truth, so a miss may be the search's, not the targets'; run "
-                 "more --trials")
+        text += (f", the best trial {result.best_loss:.3g}: the search stopped short of the "
+                 "truth (more --trials would go further)")
     return text + "."
+
+
+def worst_targets(result: RecoveryResult, n: int = 3) -> str:
+    """The targets that make up most of the best trial's loss, as one line."""
+    rows = [r for r in result.target_losses() if r[3] > 0][:n]
+    return ", ".join(f"{t} {x:.2f}" for t, _, _, x in rows) or "none"
 
 
 def machine() -> str:
@@ -471,7 +498,12 @@ def markdown(result: RecoveryResult, command: str) -> str:
             f"{fmt(r.high)} ({r.bounds_from}) | {fmt(r.truth)} | {fmt(r.recovered)} | "
             f"{fmt(r.interval_low)}-{fmt(r.interval_high)} | {100 * r.interval_share:.0f}% | "
             f"{'yes' if r.truth_inside else 'no'} | {r.verdict} |")
-    lines += ["", explanation(result), ""]
+    lines += ["", explanation(result), "",
+              "Targets at the best trial (weighted loss, largest first):", "",
+              "| target | synthetic value | best trial | loss |", "|---|---:|---:|---:|"]
+    lines += [f"| {t} | {fmt(v)} | {fmt(b)} | {x:.3f} |"
+              for t, v, b, x in result.target_losses()]
+    lines.append("")
     lines.append("Not identified by the targets: "
                  + (", ".join(result.not_identified) or "none") + ".")
     lines += [f"- {n}" for n in result.notes]
