@@ -23,6 +23,7 @@ from dcsim.recovery import (
     RecoveryError,
     Settings,
     near_best,
+    own_losses,
     recover,
     synthetic_targets_text,
     truth_values,
@@ -159,14 +160,25 @@ def test_near_best_range_is_over_trials_within_the_threshold(dims):
     assert r1.interval_share == pytest.approx(1.0) and UNIDENTIFIED_SHARE < 1.0
     assert r1.verdict == "not identified"
     (r,) = near_best(trials, [d0], {d0.id: d0.high}, threshold=2.0)
-    assert r.verdict == "missed" and not r.search_short
-    far = [(p, v + 5.0) for p, v in trials]  # the best trial 6 above the truth's 0
-    (r,) = near_best(far, [d0], {d0.id: d0.high}, threshold=2.0, truth_loss=0.0)
-    assert r.verdict == "search short" and r.search_short
+    assert r.verdict == "missed"  # outside, and its own targets' loss not given
+    (r,) = near_best(trials, [d0], {d0.id: d0.high}, threshold=2.0, own_loss={d0.id: 0.5})
+    assert r.verdict == "traded off"  # its targets met at another value
+    (r,) = near_best(trials, [d0], {d0.id: d0.high}, threshold=2.0, own_loss={d0.id: 2.5})
+    assert r.verdict == "search short"  # its targets still missed
     (r,) = near_best(trials[:n - 1], [d0], truth, threshold=2.0)
     assert r.verdict == "too few trials"  # a narrow range from few trials says nothing yet
     (r,) = near_best(trials[:2], [d1], truth, threshold=2.0)
     assert r.verdict == "not identified"  # a wide range from few trials does
+
+
+def test_own_losses_are_the_informed_targets_above_the_truth(tiny, dims):
+    result, _ = tiny
+    own = own_losses(result.targets, dims, result.best_values, result.values_at_truth)
+    assert own == {r.id: r.own_loss for r in result.rows}
+    by_target = {t: x for t, _, _, x in result.target_losses()}
+    for d in dims:  # the truth scores 0 on every target, so the excess is the best's loss
+        assert own[d.id] == pytest.approx(sum(by_target.get(t, 0.0) for t in d.informs),
+                                          abs=1e-6), d.id
 
 
 def test_study_results_are_within_the_ranges(tiny, dims):
@@ -208,7 +220,7 @@ def test_command_runs_and_writes_its_files(tmp_path):
     assert res.exit_code == 0, res.output
     for name in (SYNTHETIC_NAME, "journal.log", "recovery.csv", "recovery.md"):
         assert (out / name).stat().st_size > 0, name
-    assert "near-best range" in res.output and "not identified by the targets" in res.output
+    assert "near-best range" in res.output and "not identified: " in res.output
     table = res.output[res.output.index("recovery:"):res.output.index("near-best range:")]
     assert max(len(line) for line in table.splitlines()) <= 80
 

@@ -433,8 +433,8 @@ def recover(
         _fail(e)
     console.print(rec.rich_table(result))
     console.print(Text(rec.explanation(result)), soft_wrap=False)
-    console.print(Text("not identified by the targets: "
-                       + (", ".join(result.not_identified) or "none")))
+    console.print(Text("not identified: " + (", ".join(result.not_identified) or "none")
+                       + "; traded off: " + (", ".join(result.traded_off) or "none")))
     console.print(Text(f"the best trial's loss is mostly: {rec.worst_targets(result)}"))
     for note in result.notes:
         console.print(Text(f"note: {note}"))

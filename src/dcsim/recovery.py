@@ -63,6 +63,7 @@ __all__ = [
     "MIN_NEAR_BEST",
     "UNIDENTIFIED_SHARE",
     "near_best",
+    "own_losses",
     "recover",
     "synthetic_targets_text",
     "truth_values",
@@ -80,7 +81,7 @@ SYNTHETIC_NAME = "synthetic_targets.yaml"
 JOURNAL_NAME = "journal.log"
 CSV_COLUMNS = (
     "dimension", "mode", "low", "high", "bounds_from", "truth", "recovered", "interval_low",
-    "interval_high", "interval_share", "trials_near_best", "truth_inside", "search_short",
+    "interval_high", "interval_share", "trials_near_best", "truth_inside", "own_loss",
     "identified", "verdict", "informs",
 )
 
@@ -232,7 +233,9 @@ class DimensionRecovery:
     interval_low: float
     interval_high: float
     trials_near_best: int
-    search_short: bool  # the best trial scores more than the threshold above the truth
+    own_loss: float  # the best trial's loss on the targets this dimension informs, above
+    # the truth's (NaN: not known)
+    threshold: float
     informs: tuple[str, ...]
 
     @property
@@ -251,16 +254,19 @@ class DimensionRecovery:
     @property
     def verdict(self) -> str:
         """not identified (a range only widens with more trials, so this holds however few
-        there are), too few trials, recovered (the truth inside), search short (outside, but
-        the truth scores better than every near-best trial: the search had not reached it)
-        or missed (outside although the search scored as well as the truth)."""
+        there are); too few trials; recovered (the truth inside); traded off (outside, yet the
+        best trial meets the targets this dimension informs as well as the truth, within the
+        threshold: other dimensions make up for it); search short (outside, and those targets
+        still missed: the search had not got there); missed (outside, own loss not known)."""
         if not self.identified:
             return "not identified"
         if self.trials_near_best < MIN_NEAR_BEST:
             return "too few trials"
         if self.truth_inside:
             return "recovered"
-        return "search short" if self.search_short else "missed"
+        if not math.isfinite(self.own_loss):
+            return "missed"
+        return "traded off" if self.own_loss <= self.threshold else "search short"
 
     def row(self) -> dict[str, Any]:
         return {"dimension": self.id, "mode": self.mode, "low": self.low, "high": self.high,
@@ -268,17 +274,19 @@ class DimensionRecovery:
                 "recovered": self.recovered, "interval_low": self.interval_low,
                 "interval_high": self.interval_high, "interval_share": self.interval_share,
                 "trials_near_best": self.trials_near_best, "truth_inside": self.truth_inside,
-                "search_short": self.search_short,
+                "own_loss": self.own_loss,
                 "identified": self.identified, "verdict": self.verdict,
                 "informs": " ".join(self.informs)}
 
 
 def near_best(trials: Sequence[tuple[dict[str, float], float]], dims: Sequence[Dimension],
               truth: dict[str, float], threshold: float,
-              truth_loss: float = 0.0) -> list[DimensionRecovery]:
+              own_loss: dict[str, float] | None = None) -> list[DimensionRecovery]:
     """Per dimension: the best trial's value and the range over trials whose loss is within
-    `threshold` of the best (a rough profile from the trials the search chose to run);
-    `truth_loss` (the truth's own score) tells whether the search got as far as the truth."""
+    `threshold` of the best (a rough profile from the trials the search chose to run).
+    `own_loss` (dimension -> the best trial's loss on the targets it informs, above the
+    truth's) tells a trade-off from a search that stopped short."""
+    own_loss = own_loss or {}
     done = [(p, v) for p, v in trials if math.isfinite(v)]
     if not done:
         raise RecoveryError("no trial of the study has a finite loss")
@@ -291,7 +299,19 @@ def near_best(trials: Sequence[tuple[dict[str, float], float]], dims: Sequence[D
             id=d.id, mode=d.mode, low=d.low, high=d.high, bounds_from=d.bounds_from,
             truth=truth[d.id], recovered=_whole(d, best_params[d.id]),
             interval_low=min(xs), interval_high=max(xs), trials_near_best=len(close),
-            search_short=best > truth_loss + threshold, informs=d.informs))
+            own_loss=own_loss.get(d.id, math.nan), threshold=threshold, informs=d.informs))
+    return out
+
+
+def own_losses(targets: TargetsFile, dims: Sequence[Dimension], at_best: dict[str, float],
+               at_truth: dict[str, float]) -> dict[str, float]:
+    """Per dimension: the weighted loss of the targets it informs (`informs`) at the best
+    trial, above their loss at the truth; NaN where the best trial has no value."""
+    out = {}
+    for d in dims:
+        ts = [targets.get(i) for i in d.informs]
+        out[d.id] = float(sum(t.weight * (t.nll(at_best.get(t.id, math.nan))
+                                          - t.nll(at_truth[t.id])) for t in ts))
     return out
 
 
@@ -330,7 +350,13 @@ class RecoveryResult:
 
     @property
     def not_identified(self) -> list[str]:
+        """Dimensions whose near-best range covers most of the search range."""
         return [r.id for r in self.rows if not r.identified]
+
+    @property
+    def traded_off(self) -> list[str]:
+        """Dimensions whose targets are met at another value: identified only jointly."""
+        return [r.id for r in self.rows if r.verdict == "traded off"]
 
     def target_losses(self) -> list[tuple[str, float, float, float]]:
         """(target, synthetic value, value at the best trial, weighted loss) for every target
@@ -396,13 +422,13 @@ def recover(scenario: Scenario, targets: TargetsFile, out: str | Path,
     cal = calibrate(scenario, synthetic, storage, trials=settings.trials,
                     scale=settings.scale, seeds=list(settings.seeds),
                     restart=restart, progress=trials_progress)
-    truth_loss = loss(synthetic, mean)
+    own = own_losses(synthetic, cal.dimensions, cal.best_values, mean)
     rows = near_best(_study_trials(storage, cal.study_name), cal.dimensions, truth,
-                     settings.threshold, truth_loss)
+                     settings.threshold, own)
     return RecoveryResult(settings=settings, truth=truth, values_at_truth=mean,
                           synthetic=path, storage=storage, study_name=cal.study_name,
                           trials_complete=cal.trials_complete, best_loss=cal.best_loss,
-                          truth_loss=truth_loss, rows=rows, targets=synthetic,
+                          truth_loss=loss(synthetic, mean), rows=rows, targets=synthetic,
                           best_values=cal.best_values, notes=notes)
 
 
@@ -429,7 +455,8 @@ def rich_table(result: RecoveryResult):  # noqa: ANN201 - a rich Table
     t.add_column("truth\ninside", no_wrap=True)
     t.add_column("verdict", no_wrap=True)
     for r in result.rows:
-        style = {"missed": "yellow", "search short": "yellow", "not identified": "red",
+        style = {"missed": "yellow", "search short": "yellow", "traded off": "red",
+                 "not identified": "red",
                  "too few trials": "dim"}.get(r.verdict, "")
         t.add_row(f"{r.id}{' (x)' if r.mode == 'factor' else ''}\n"
                   f"({fmt(r.low)}-{fmt(r.high)})", fmt(r.truth), fmt(r.recovered),
@@ -449,10 +476,11 @@ def explanation(result: RecoveryResult) -> str:
             f"e^{s.threshold:g}); width: that range as a share of the search range. Verdicts: "
             f"not identified = width {100 * UNIDENTIFIED_SHARE:.0f}% or more; too few trials "
             f"= narrower, but fewer than {MIN_NEAR_BEST} trials near the best; recovered = "
-            "narrower and holding the truth; search short = not holding it, but the truth "
-            "scores better than every near-best trial (the search had not got there); missed "
-            "= not holding it although the search scored as well as the truth. The truth "
-            f"itself scores {result.truth_loss:.3g}")
+            "narrower and holding the truth; traded off = not holding it, yet the best trial "
+            f"meets the targets the dimension informs within {s.threshold:g} of the truth's "
+            "loss (other dimensions make up for it: those targets identify a combination, not "
+            "this value); search short = not holding it and those targets still missed (the "
+            f"search had not got there). The truth itself scores {result.truth_loss:.3g}")
     if result.best_loss > result.truth_loss + s.threshold:
         text += (f", the best trial {result.best_loss:.3g}: the search stopped short of the "
                  "truth (more --trials would go further)")
@@ -504,8 +532,10 @@ def markdown(result: RecoveryResult, command: str) -> str:
     lines += [f"| {t} | {fmt(v)} | {fmt(b)} | {x:.3f} |"
               for t, v, b, x in result.target_losses()]
     lines.append("")
-    lines.append("Not identified by the targets: "
-                 + (", ".join(result.not_identified) or "none") + ".")
+    lines.append("Not identified (near-best range covers most of the search range): "
+                 + (", ".join(result.not_identified) or "none") + ". Traded off (the targets "
+                 "they inform are met at other values): "
+                 + (", ".join(result.traded_off) or "none") + ".")
     lines += [f"- {n}" for n in result.notes]
     return "\n".join(lines) + "\n"
 
