@@ -9,7 +9,9 @@ runs the model at them, and writes a synthetic copy of the targets file in which
 `calibration.calibrate` then fits that file exactly as it fits the real one, in its own
 journal. Per dimension the report gives the truth, the best trial, and the range of the
 dimension over the trials whose loss is within `threshold` of the best: when that range
-covers most of the search range, the targets cannot identify the dimension.
+covers most of the search range, the targets cannot identify the dimension; when it misses
+the truth although the best trial meets the targets the dimension informs, those targets
+identify a combination of dimensions, not this one (`DimensionRecovery.verdict`).
 
 The synthetic runs use the calibration's own scale, seeds and code path, so the truth
 reproduces the synthetic targets exactly (loss 0): the check has no Monte Carlo noise and
@@ -274,8 +276,8 @@ class DimensionRecovery:
                 "recovered": self.recovered, "interval_low": self.interval_low,
                 "interval_high": self.interval_high, "interval_share": self.interval_share,
                 "trials_near_best": self.trials_near_best, "truth_inside": self.truth_inside,
-                "own_loss": self.own_loss,
-                "identified": self.identified, "verdict": self.verdict,
+                "own_loss": self.own_loss, "identified": self.identified,
+                "verdict": self.verdict,
                 "informs": " ".join(self.informs)}
 
 
@@ -316,19 +318,17 @@ def own_losses(targets: TargetsFile, dims: Sequence[Dimension], at_best: dict[st
 
 
 def _study_trials(storage: Path, name: str) -> list[tuple[dict[str, float], float]]:
-    """Every completed trial of the study: (values, loss)."""
+    """Every completed trial of the study: (values, loss). Only read, after the calibration
+    has closed it, so it takes no lock."""
     import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
     from optuna.trial import TrialState
 
-    from .calibration import _storage
-
-    store, owner = _storage(storage)
-    try:
-        study = optuna.load_study(study_name=name, storage=store)
-        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        return [(dict(t.params), float(t.value)) for t in done]
-    finally:
-        owner.close()
+    store = JournalStorage(JournalFileBackend(str(storage)))
+    study = optuna.load_study(study_name=name, storage=store)
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return [(dict(t.params), float(t.value)) for t in done]
 
 
 @dataclass
