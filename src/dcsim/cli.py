@@ -9,7 +9,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -321,6 +328,120 @@ def calibrate(
     _print_calibration(result, tf)
     console.print(f"{result.trials_complete} trials complete; overlay written to "
                   f"[bold]{escape(str(result.overlay))}[/]")
+
+
+def _recover_settings(tf, scale: float, seeds: str | None, trials: int, truth: str,  # noqa: ANN001
+                      truth_seed: int | None, threshold: float):  # noqa: ANN202 - Settings
+    """The recovery check's arguments, each checked before any work, as its Settings."""
+    from .recovery import DEFAULT_TRUTH_SEED, TRUTH_MODES, Settings
+
+    _check(checks.float_in, "--scale", scale, 0.0, 1.0, low_open=True)
+    _check(checks.int_in, "--trials", trials, 1, 100_000)
+    seed_list = tf.calibration.seeds if seeds is None else _check(checks.seed_list, "--seeds",
+                                                                  seeds)
+    if truth not in TRUTH_MODES:
+        _fail(ArgumentError("--truth", f"must be one of {', '.join(TRUTH_MODES)}, got "
+                                       f"{truth!r}"))
+    if truth_seed is not None:
+        if truth != "random":
+            _fail(ArgumentError("--truth-seed", "applies only with --truth random"))
+        _check(checks.int_in, "--truth-seed", truth_seed, 0, checks.SEED_MAX)
+    _check(checks.float_in, "--threshold", threshold, 0.0, 1e6, low_open=True)
+    return Settings(scale=scale, seeds=tuple(seed_list), trials=trials, truth=truth,
+                    truth_seed=DEFAULT_TRUTH_SEED if truth_seed is None else truth_seed,
+                    threshold=threshold)
+
+
+def _recover_with_progress(sc, tf, folder: Path, settings, restart: bool):  # noqa: ANN001, ANN202
+    """recovery.recover under two progress bars: the runs at the truth, then the trials
+    (with the time left estimated from this session's trials only)."""
+    from .recovery import recover
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
+                  console=console) as bar:
+        runs = bar.add_task("model runs at the truth", total=len(settings.seeds))
+        task = bar.add_task("calibration trials", total=settings.trials, start=False)
+        started: list[bool] = []  # a resumed study's earlier trials add no speed
+
+        def tick(done: int, total: int, best: float) -> None:
+            what = f"calibration trials (best loss {best:.2f})"
+            if not started:
+                started.append(True)
+                bar.reset(task, total=total, completed=done, description=what)
+            bar.update(task, completed=done, total=total, description=what)
+
+        return recover(sc, tf, folder, settings, restart=restart, trials_progress=tick,
+                       runs_progress=lambda d, n: bar.update(runs, completed=d, total=n))
+
+
+@app.command()
+def recover(
+    scenario: ScenarioArg = None,
+    targets: TargetsOpt = None,
+    scale: Annotated[float, typer.Option(help="scale of every run (0.01 = 1%)")] = 0.01,
+    seeds: Annotated[str | None, typer.Option(
+        help="seeds of the synthetic runs and of every trial, e.g. 101,102; default: the "
+             "targets file's")] = None,
+    trials: Annotated[int, typer.Option(help="calibration trials to run")] = 100,
+    truth: Annotated[str, typer.Option(
+        help="random: true values drawn uniformly within each search range; current: the "
+             "values the scenario uses now")] = "random",
+    truth_seed: Annotated[int | None, typer.Option(
+        help="seed of the random true values; default 1")] = None,
+    threshold: Annotated[float, typer.Option(
+        help="near-best trials: loss within this of the best (negative log-likelihood)")] = 2.0,
+    out: Annotated[str | None, typer.Option(
+        help="output folder (synthetic targets, journal, recovery.csv, recovery.md); default "
+             "runs/recovery/<scenario>-<truth>")] = None,
+    restart: Annotated[bool, typer.Option(
+        "--restart", help="delete the study in the folder's journal and start again")] = False,
+) -> None:
+    """Calibrate to synthetic targets made at known values: which assumptions come back."""
+    from . import recovery as rec
+    from .calibration import CalibrationStorageError, dimensions
+    from .targets import TargetsError
+
+    tf = _load_targets(targets)
+    settings = _recover_settings(tf, scale, seeds, trials, truth, truth_seed, threshold)
+    if out is not None:
+        _check(checks.output_folder, "--out", out)
+    sc = _scenario(scenario)
+    label = "current" if truth == "current" else f"random-{settings.truth_seed}"
+    out_arg = Path(out) if out is not None else Path("runs/recovery") / f"{sc.name}-{label}"
+    folder = _check(checks.output_folder, "--out", out_arg)
+    try:
+        n_dims = len(dimensions(tf, sc))
+    except (ValueError, RuleError) as e:
+        _fail(ValueError(f"{tf.path}: calibration: {e}"))
+    command = settings.command(scenario, targets, out_arg)
+    console.print(f"[bold]recover[/] {escape(sc.name)}: {n_dims} dimensions, truth "
+                  f"{settings.truth}, runs at the truth: {len(settings.seeds)}, then "
+                  f"{trials} trials at scale {scale:g}; in {escape(str(out_arg))}")
+    _compile_first()
+    try:
+        result = _recover_with_progress(sc, tf, folder, settings, restart)
+        paths = publish(folder, lambda f: rec.write(result, f, command))
+    except KeyboardInterrupt:
+        console.print(Text(f"interrupted: the trials done are kept in {out_arg}/"
+                           f"{rec.JOURNAL_NAME}; run the same command again to continue."),
+                      soft_wrap=True)
+        raise typer.Exit(130) from None
+    except (CalibrationStorageError, rec.RecoveryError, TargetsError) as e:
+        _fail(e)
+    except OSError as e:
+        _fail(ArgumentError("--out", f"cannot write into {out_arg}: {e.strerror or e}"))
+    except (ScenarioError, RuleError, OutOfWindowError, ValueError) as e:
+        _fail(e)
+    console.print(rec.rich_table(result))
+    console.print(Text(rec.explanation(result)), soft_wrap=False)
+    console.print(Text("not identified: " + (", ".join(result.not_identified) or "none")
+                       + "; traded off: " + (", ".join(result.traded_off) or "none")))
+    console.print(Text(f"the best trial's loss is mostly: {rec.worst_targets(result)}"))
+    for note in result.notes:
+        console.print(Text(f"note: {note}"))
+    console.print(f"synthetic targets, journal and {', '.join(paths)} in "
+                  f"[bold]{escape(str(out_arg))}[/]")
 
 
 def _print_fit(cells: list[dict[str, str]], title: str) -> None:
