@@ -41,6 +41,7 @@ class _Compiler(CompilerBase):
     def define_pipelines(self):  # noqa: ANN201
         flags = self.state.flags
         flags.forceinline = flags.inline.is_always_inline  # explicit: never inherited
+        flags.no_cfunc_wrapper = True  # kernels are never taken as C function pointers
         pm = DefaultPassBuilder.define_nopython_pipeline(self.state)
         pm.passes = [p for p in pm.passes if p[0] is not InlineInlinables]
         pm.finalize()
