@@ -16,6 +16,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,33 +72,41 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--kernels", action="store_true", help="also time each kernel's compile")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="pairs of runs (first, second), each pair on a new empty cache; the "
+                         "ratio reported is the median of the pairs' ratios")
     ap.add_argument("--write", action="store_true",
                     help="replace the 'cold-start' section of benchmarks/RESULTS.md")
     args = ap.parse_args()
     load0 = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        cache = str(Path(tmp) / "cache")
-        cold, _ = timed(RUN, [str(args.scale), str(Path(tmp) / "a")], cache)
-        warm, _ = timed(RUN, [str(args.scale), str(Path(tmp) / "b")], cache)
+        pairs = []
+        for r in range(args.repeats):
+            cache = str(Path(tmp) / f"cache{r}")
+            cold, _ = timed(RUN, [str(args.scale), str(Path(tmp) / f"a{r}")], cache)
+            warm, _ = timed(RUN, [str(args.scale), str(Path(tmp) / f"b{r}")], cache)
+            pairs.append((cold, warm))
         kernels = {}
         if args.kernels:
-            _, out = timed(KERNELS, [str(Path(tmp) / "k")], str(Path(tmp) / "cache2"))
+            _, out = timed(KERNELS, [str(Path(tmp) / "k")], str(Path(tmp) / "kernels-cache"))
             kernels = json.loads(out.strip().splitlines()[-1])
     load1 = os.getloadavg()
     lines = [
         f"### Cold start, {dt.date.today()}",
         "",
         f"Machine: {machine()}. Command: `python benchmarks/bench_cold_start.py --scale "
-        f"{args.scale:g}{' --kernels' if args.kernels else ''}` (`dcsim run --scale "
-        f"{args.scale:g}` in a fresh process on an empty Numba cache, then again on the cache "
-        f"it filled). Load average at start {load0[0]:.2f}, at end {load1[0]:.2f}.",
+        f"{args.scale:g}{' --kernels' if args.kernels else ''} --repeats {args.repeats}` "
+        f"(`dcsim run --scale {args.scale:g}` in a fresh process on an empty Numba cache, then "
+        f"again on the cache it filled; each pair on a new cache). Load average at start "
+        f"{load0[0]:.2f}, at end {load1[0]:.2f}.",
         "",
-        "| run | seconds |",
-        "|---|---:|",
-        f"| first (compiles) | {cold:.1f} |",
-        f"| second (cached) | {warm:.1f} |",
-        f"| ratio first / second | {cold / warm:.2f} |",
+        "| pair | first (compiles) s | second (cached) s | ratio first / second |",
+        "|---:|---:|---:|---:|",
     ]
+    for r, (cold, warm) in enumerate(pairs, 1):
+        lines.append(f"| {r} | {cold:.1f} | {warm:.1f} | {cold / warm:.2f} |")
+    ratio = statistics.median(c / w for c, w in pairs)
+    lines += ["", f"Ratio first / second (median of the pairs): **{ratio:.2f}**."]
     if kernels:
         total = sum(kernels.values())
         lines += ["", f"Compile time by kernel (own time, seconds; total {total:.1f} s; the "

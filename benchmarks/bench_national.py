@@ -99,7 +99,8 @@ def main() -> None:
         f"### National baseline, {dt.date.today()}",
         "",
         f"Machine: {machine()}. Command: `python benchmarks/bench_national.py "
-        f"--scales {args.scales}` (each scale a fresh process running `dcsim run --scale S`, "
+        f"--scales {args.scales}{' --reference ' + args.reference if args.reference else ''}` "
+        f"(each scale a fresh process running `dcsim run --scale S`, "
         f"Numba cache warm). Load average at start {load0[0]:.2f}, at end "
         f"{os.getloadavg()[0]:.2f}.",
         "",

@@ -122,7 +122,7 @@ def scratch(n_chunks: int, trace_rows: int = 0) -> Work:
     )
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def _follow(life, t, P, delta_row) -> None:  # noqa: ANN001
     """After an event that changed the state, every procedure's clocks, schedules and spans
     follow, then the stocks."""
@@ -173,7 +173,7 @@ def _is_rare(ev) -> bool:  # noqa: ANN001
     return ev == Event.USE_CHANGE or ev >= Event.ORDER_END
 
 
-@njit(**KERNEL)
+@njit(inline="always", **KERNEL)
 def _earliest_rare(s, rule_day, times) -> tuple[int, int]:  # noqa: ANN001
     """(event, day) of the earliest rare event; the lowest code wins a tie."""
     done = s[S.FLIPS_DONE]

@@ -4,6 +4,11 @@ Kernels allocate nothing: every array is made in Python and passed in. That lets
 without Numba's reference counting (`_nrt=False`), whose atomic counter updates on every array
 view otherwise cost a third of the run time and make two threads fight over the same counters.
 
+Kernels are compiled by this package's own pipeline (`_Compiler`, in `KERNEL`): Numba's, with
+`inline="always"` left to LLVM, so an inlined kernel is compiled once instead of once per
+caller (about 35 s of compiling became about 25 s on the project machine, same results);
+and no kernel gets the C-function wrapper, which none of them needs (2 s less).
+
 Numba's on-disk cache only notices changes to the file a kernel is written in, not to the
 constants it imports (the column of each rule value, the state layout). A stale kernel would
 silently read the wrong rule, so the cache lives in a folder named by a hash of the source of
@@ -20,8 +25,31 @@ import os
 from pathlib import Path
 
 import numba
+from numba.core.compiler import CompilerBase, DefaultPassBuilder
+from numba.core.untyped_passes import InlineInlinables
 
-KERNEL = {"cache": True, "_nrt": False}
+
+class _Compiler(CompilerBase):
+    """Numba's nopython pipeline, with `inline="always"` done by LLVM instead of Numba.
+
+    Numba inlines such a function by copying its IR into every caller and typing, lowering
+    and optimising each copy again (and its own inlined callees with it, at each level), which
+    made most of the compile time. Here a kernel marked `inline="always"` is compiled once,
+    like any other, and its LLVM function is marked `alwaysinline`, so LLVM puts it into every
+    caller when it links the modules: the same code runs, compiled once. The pipeline is this
+    package's own (`KERNEL`), so Numba code elsewhere in the process is not affected."""
+
+    def define_pipelines(self):  # noqa: ANN201
+        flags = self.state.flags
+        flags.forceinline = flags.inline.is_always_inline  # explicit: never inherited
+        flags.no_cfunc_wrapper = True  # kernels are never taken as C function pointers
+        pm = DefaultPassBuilder.define_nopython_pipeline(self.state)
+        pm.passes = [p for p in pm.passes if p[0] is not InlineInlinables]
+        pm.finalize()
+        return [pm]
+
+
+KERNEL = {"cache": True, "_nrt": False, "pipeline_class": _Compiler}
 _PACKAGE = Path(__file__).parent
 
 
