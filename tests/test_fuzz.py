@@ -217,7 +217,8 @@ def _op_huge_day(rng, case, lines, windows, *_):
 
 
 def _op_entry_share(rng, case, lines, windows, *_):
-    shares = [(i, ln, p) for i, ln, p in windows if p and p.startswith("registration.share.")]
+    shares = [(i, ln, p) for i, ln, p in windows if p and p.startswith("registration.share.")
+              and p != "registration.share.pre_launch"]  # not one of the shares summing to 1
     if not shares:
         return _op_bad_value(rng, case, lines, windows)
     i, ln, _p = rng.choice(shares)
