@@ -196,7 +196,8 @@ def test_release_without_alerts_lowers_alerts(baseline, run_with):
     assert none[:, :, Flow.RELEASES_FULL].sum() == none[:, :, Flow.RELEASES_PARTIAL].sum() == 0
     assert fl[:, :, Flow.RELEASES_PARTIAL].sum() > base[:, :, Flow.RELEASES_PARTIAL].sum()
     late = slice(120, None)  # from 2016, when many have been eligible
-    assert fl[:, late, Flow.ALERTS].sum() < 0.9 * none[:, late, Flow.ALERTS].sum()
+    fewer = none[:, late, Flow.ALERTS].sum() - fl[:, late, Flow.ALERTS].sum()
+    assert fewer > 4 * np.sqrt(none[:, late, Flow.ALERTS].sum())  # beyond Poisson noise
 
 
 def test_no_response_no_contact(run_with):

@@ -195,3 +195,14 @@ def test_rules_refuses_exactly_what_run_refuses(tmp_path):
         where = {"shares": "entry.yaml:7: parameters.registration.share.voluntary",
                  "early": "early.yaml:9: start: start 2005-01-01 is outside 2006-01-01"}
         assert where[name] in out[0].output, out[0].output
+
+
+def test_python_dash_m_runs_the_command_line():
+    """`python -m dcsim` is the same command line as `dcsim` (no traceback, same help)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "dcsim", "reforms"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "exit_law_2011" in out.stdout and "Traceback" not in out.stderr

@@ -192,3 +192,46 @@ def test_relapse_probability_zero_means_no_relapse(run_with):
 def test_baseline_has_relapses_and_cessations(baseline):
     assert baseline.flows[:, :, Flow.TRUE_RELAPSES].sum() > 0
     assert baseline.flows[:, :, Flow.TRUE_CESSATIONS].sum() > 0
+
+
+def _resumed_share(P, use_keys, detention: bool, n: int = N) -> tuple[float, np.ndarray]:
+    """Release n persons who were using when custody began; the share resuming use, and the
+    USE draws each release took."""
+    resumed = 0
+    taken = np.empty(n, np.int64)
+    s, f, keys, k = blank_state()
+    for i in range(n):
+        s[S.USING] = 1
+        drug_use.enter_custody(s, 100, P)
+        k[:] = 0
+        keys[Stream.USE] = use_keys[i]
+        drug_use.leave_custody(s, 110, P, keys, k, detention)
+        resumed += s[S.USING]
+        taken[i] = k[Stream.USE]
+    return resumed / n, taken
+
+
+@pytest.mark.parametrize("detention", [True, False])
+@pytest.mark.parametrize("ends", [0.0, 0.3, 1.0])
+def test_custody_ends_use_with_its_probability(P, use_keys, detention, ends):
+    """drug_use.detention_ends_use (detention) and custody_ends_use (isolation, treatment) are
+    the chance that custody ended the spell it interrupted: the rest resume use on release.
+    Every release takes three USE draws, whichever way it goes."""
+    P = P.copy()
+    P[Par.DRUG_USE__DETENTION_ENDS_USE if detention else Par.DRUG_USE__CUSTODY_ENDS_USE] = ends
+    share, taken = _resumed_share(P, use_keys, detention)
+    assert abs(share - (1 - ends)) <= 4 * math.sqrt(ends * (1 - ends) / N)
+    assert (taken == 3).all()
+
+
+def test_release_of_a_non_user_never_starts_use(P, use_keys):
+    """Someone abstinent when custody began is abstinent on release, whatever the rule."""
+    P = P.copy()
+    P[Par.DRUG_USE__DETENTION_ENDS_USE] = 0.0
+    s, f, keys, k = blank_state()
+    for i in range(200):
+        s[S.USING] = 0
+        drug_use.enter_custody(s, 100, P)
+        keys[Stream.USE] = use_keys[i]
+        drug_use.leave_custody(s, 110, P, keys, k, True)
+        assert s[S.USING] == 0

@@ -128,9 +128,9 @@ def test_cli_fit_table_fits_80_columns_and_marks_roles(tmp_path):
     assert max(len(ln) for ln in res.output.splitlines()) <= 80
     rows = [ln.split() for ln in res.output.splitlines() if "=" not in ln]
     roles = [w for r in rows for w in r if w in ("input", "calibrated", "predicted")]
-    # predicted: the 2011 survey in its two readings, and the 460,000 of March 2007 that
-    # conflicts with the paper's 785,900
-    assert roles.count("input") == 2 and roles.count("predicted") == 9
+    # predicted: the 2011 survey in its two readings, the 460,000 of March 2007 that
+    # conflicts with the paper's 785,900, and the 2012 cross-section of community treatment
+    assert roles.count("input") == 2 and roles.count("predicted") == 10
     assert "785,900" in res.output and "role: input = a rule is set" in res.output
 
 

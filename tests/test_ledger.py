@@ -252,16 +252,24 @@ def test_end_codes_match_last_stocks(baseline):
 
 
 def test_record_flips_three_years_after_the_last_detection(baseline, trace_cache):
-    """A registrant stops counting as an 'existing user' (and the exit clock is complete)
-    exactly statistics.abstinent_days / exit.abstinence_days_required after the last
-    detected use; the true flip only ever happens while not using."""
+    """The exit clock is complete exactly exit.abstinence_days_required after the last
+    detected use, and a registrant stops counting as an 'existing user' statistics.
+    abstinent_days plus the update lag in force on that day after it; the true flip only
+    ever happens while not using."""
     pop = baseline.population
+    table, months = baseline.prepared.table, baseline.prepared.month_of_day
     seen = 0
     for i in np.arange(0, len(pop), 47)[:200]:
         df = trace_cache(i)
+        P_rows = table[int(pop.jurisdiction[i])]
         for ev in ("official_flip", "exit_flip"):
             rows = df[df.event == ev]
-            assert (rows.day - rows.last_detect == 1095).all(), (i, ev)
+            for _, r in rows.iterrows():
+                P_then = P_rows[months[int(r.day)]]
+                want = (P_then[Par.STATISTICS__ABSTINENT_DAYS]
+                        + P_then[Par.STATISTICS__UPDATE_LAG_DAYS] if ev == "official_flip"
+                        else P_then[Par.EXIT__ABSTINENCE_DAYS_REQUIRED])
+                assert r.day - r.last_detect == int(want), (i, ev)
             seen += len(rows)
         assert (df.using[df.event == "true_flip"] == 0).all(), i
     assert seen > 100

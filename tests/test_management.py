@@ -219,7 +219,10 @@ def test_table1_intervals_in_the_trace(baseline, baseline_prepared, trace_cache)
     """Huizhou locality: an extreme-risk person's scheduled tests are 14 days apart, a high-risk
     person's 30; in a community order the tighter of Table 1 and the programme applies."""
     P = _params(baseline_prepared, "table1_locality")
-    prog = {Pathway.COMMUNITY_DETOX: 42, Pathway.COMMUNITY_REHAB: 84}
+    prog = {Pathway.COMMUNITY_DETOX:
+            int(P[Par.MANAGEMENT__PROGRAMME_TEST_INTERVAL_DAYS__COMMUNITY_DETOX]),
+            Pathway.COMMUNITY_REHAB:
+            int(P[Par.MANAGEMENT__PROGRAMME_TEST_INTERVAL_DAYS__COMMUNITY_REHAB])}
     pop = baseline.population
     sample = np.flatnonzero(pop.jurisdiction == jur(baseline, "table1_locality"))[:120]
     gaps = [g for i in sample for g in _scheduled_gaps(trace_cache(i))]

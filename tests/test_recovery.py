@@ -125,6 +125,9 @@ def test_synthetic_targets_keep_likelihoods_and_score_zero_at_the_truth(tiny, ta
             assert a.low - s.value == pytest.approx(b.low - t.value, abs=1e-12)
             assert a.high - a.low == pytest.approx(b.high - b.low, abs=1e-12)
             assert a.sd == b.sd
+        elif b.type == "normal" and b.sd_relative is not None and s.value == 0.0:
+            # a spread relative to a synthetic zero keeps the published figure's spread
+            assert a.sd == pytest.approx(b.sd_relative * abs(t.value)) and a.sd_relative is None
         else:  # spreads, binomial n and Poisson counts unchanged
             assert a == b
     assert loss(synthetic, result.values_at_truth) == pytest.approx(0.0, abs=1e-6)

@@ -50,7 +50,8 @@ def test_embedded_targets_hold_the_papers_figures(targets):
         "district_drug_related_share": (0.014011, "paper fn 22"),
         # the relapse evidence and the paper's trend (issue 9): intervals, below
         "relapse_6_months": (0.463, "evidence.md#relapse"),
-        "community_treatment_using": (0.334, "evidence.md#relapse"),
+        "community_positive_12_months": (0.362, "evidence.md#relapse"),
+        "community_positive_24_months": (0.305, "evidence.md#relapse"),
         "isolation_held_2012_2018": (1.0, "paper fn 1"),
     }
     assert targets.get("district_alerts_per_day").likelihood.count == 3640
@@ -62,7 +63,8 @@ def test_embedded_targets_hold_the_papers_figures(targets):
             assert tol.absolute == 0.02
         elif t.id == "district_drug_related_share":
             assert tol.absolute == 0.005
-        elif t.id in ("relapse_6_months", "community_treatment_using", "isolation_held_2012_2018"):
+        elif t.id in ("relapse_6_months", "community_positive_12_months",
+                      "community_positive_24_months", "isolation_held_2012_2018"):
             assert tol.interval is not None and tol.interval[0] <= t.value <= tol.interval[1]
         else:
             assert tol.relative == 0.05

@@ -62,7 +62,8 @@ def test_detection_resets_the_record(P, release):
     fl = np.zeros(N_FLOWS, np.int64)
     record_detection(s, 2000, P, keys, k, fl)
     assert s[S.LAST_DETECT] == 2000 and s[S.NEG_TESTS] == 0 and s[S.DETECTIONS] == 1
-    assert s[S.OFFICIAL_FLIP] == 2000 + int(P[Par.STATISTICS__ABSTINENT_DAYS])
+    assert s[S.OFFICIAL_FLIP] == 2000 + int(P[Par.STATISTICS__ABSTINENT_DAYS]) + int(
+        P[Par.STATISTICS__UPDATE_LAG_DAYS])
     assert s[S.EXIT_FLIP] == 2000 + int(P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED])
     assert s[S.FLIPS_DONE] == 4  # record flips to be redone; the true state is not touched
     assert s[S.ELIGIBLE] == NEVER and s[S.RELEASE_DUE] == NEVER
@@ -176,3 +177,14 @@ def test_encounters_happen_only_while_using_and_detect(baseline, trace_cache):
         assert (df.last_detect[enc] == df.day[enc]).all(), i
         n += int(enc.sum())
     assert n > 20
+
+
+@pytest.mark.parametrize("lag", [0, 365, 730])
+def test_official_flip_waits_for_the_record_update(P, lag):
+    """A record counts as abstinent three years statistics.abstinent_days plus
+    statistics.update_lag_days after its last detection (paper fn 38, 45)."""
+    from dcsim.official_statistics import official_flip_day
+
+    P = P.copy()
+    P[Par.STATISTICS__UPDATE_LAG_DAYS] = lag
+    assert official_flip_day(1000, P) == 1000 + int(P[Par.STATISTICS__ABSTINENT_DAYS]) + lag

@@ -110,10 +110,12 @@ _SPECS: list[ParamSpec] = [
        "an abstinent spell ends in relapse (else it lasts)"),
     _p("drug_use.mean_days_to_relapse", "day", "mean time to relapse, among those who relapse"),
     _p("drug_use.mortality_per_year", "per_year", "death or leaving the country"),
-    _p("drug_use.custody_ends_use", "flag",
-       "1: isolation or treatment ends a spell of use (relapse from release); 0: use resumes"),
-    _p("drug_use.detention_ends_use", "flag",
-       "1: administrative detention ends a spell of use; 0: use resumes on release"),
+    _p("drug_use.custody_ends_use", "probability",
+       "isolation or treatment ends the spell of use it interrupted (relapse counted from "
+       "release); otherwise use resumes on release"),
+    _p("drug_use.detention_ends_use", "probability",
+       "administrative detention ends the spell of use it interrupted; otherwise use resumes "
+       "on release"),
     # management: risk tiers, schedules, inspections (paper fn 17-21)
     *[_p(f"management.test_interval_days.{t}", "day", f"scheduled urine test interval, {t} risk")
       for t in TIERS],
@@ -205,6 +207,9 @@ _SPECS: list[ParamSpec] = [
     _p("statistics.abstinent_days", "day",
        "days without a detected relapse after which a registrant stops counting as an "
        "'existing user' in official statistics"),
+    _p("statistics.update_lag_days", "day",
+       "days after those three years before the record is updated and the registrant counts "
+       "as abstinent in official statistics"),
     # data errors and their correction (paper fn 23-25, 40-41)
     _p("data_errors.complaint_probability", "probability",
        "a person registered in error files a complaint or lawsuit"),

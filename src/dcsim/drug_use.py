@@ -17,7 +17,7 @@ from .catalogue import Par
 from .jit import KERNEL
 from .measures import Flow
 from .rng import Stream, draw
-from .state import NEVER, Changed, S
+from .state import NEVER, Changed, Done, S
 
 
 @njit(**KERNEL)
@@ -37,7 +37,7 @@ def start_abstinence(s, t, P, keys, k, hazard_multiplier) -> None:  # noqa: ANN0
     if s[S.USING] == 1:  # after custody the abstinence began when custody did
         s[S.ABST_START] = t
         s[S.TRUE_FLIP] = true_flip_day(t, P)
-        s[S.FLIPS_DONE] &= ~4
+        s[S.FLIPS_DONE] &= ~Done.TRUE_FLIP
     s[S.USING] = 0
     if u_relapse < P[Par.DRUG_USE__RELAPSE_PROBABILITY] and hazard_multiplier > 0.0:
         mean = P[Par.DRUG_USE__MEAN_DAYS_TO_RELAPSE] / hazard_multiplier
@@ -49,31 +49,33 @@ def start_abstinence(s, t, P, keys, k, hazard_multiplier) -> None:  # noqa: ANN0
 @njit(**KERNEL)
 def enter_custody(s, t, P) -> None:  # noqa: ANN001
     """Use stops in custody; the abstinent spell (and its relapse draw) starts on release.
-    Bit 8 of FLIPS_DONE remembers whether the person was using when custody began."""
-    s[S.FLIPS_DONE] &= ~8
+    The bit Done.USING_AT_CUSTODY of FLIPS_DONE remembers whether the person was using when
+    custody began."""
+    s[S.FLIPS_DONE] &= ~Done.USING_AT_CUSTODY
     if s[S.USING] == 1:
         s[S.ABST_START] = t
         s[S.TRUE_FLIP] = true_flip_day(t, P)
-        s[S.FLIPS_DONE] &= ~4
-        s[S.FLIPS_DONE] |= 8
+        s[S.FLIPS_DONE] &= ~Done.TRUE_FLIP
+        s[S.FLIPS_DONE] |= Done.USING_AT_CUSTODY
     s[S.USING] = 0
     s[S.USE_NEXT] = NEVER
 
 
 @njit(**KERNEL)
 def leave_custody(s, t, P, keys, k, detention) -> None:  # noqa: ANN001
-    """Release from custody (two USE draws). Whether custody ends the spell of use it
-    interrupted is a rule value: drug_use.custody_ends_use for isolation and voluntary
-    treatment (1: the follow-up studies' reading, evidence.md#relapse, relapse is counted from
-    release; 0: no lasting effect), drug_use.detention_ends_use for administrative detention
-    (`detention` true), which no study follows. Where custody does not end use, a person
-    using when it began resumes use."""
+    """Release from custody (three USE draws: one says whether custody ended the spell of use
+    it interrupted, two start the next spell). The chance that it did is a rule value:
+    drug_use.custody_ends_use for isolation and voluntary treatment (1: the follow-up studies'
+    reading, evidence.md#relapse, relapse is counted from release), drug_use.detention_ends_use
+    for administrative detention (`detention` true), which no study follows. Where custody
+    does not end use, a person using when it began resumes use."""
+    u_end = draw(keys, k, Stream.USE)
     ends = P[Par.DRUG_USE__DETENTION_ENDS_USE] if detention else P[Par.DRUG_USE__CUSTODY_ENDS_USE]
-    if ends < 0.5 and s[S.FLIPS_DONE] & 8:
+    if s[S.FLIPS_DONE] & Done.USING_AT_CUSTODY and u_end >= ends:
         start_use(s, t, P, keys, k)
     else:
         start_abstinence(s, t, P, keys, k, 1.0)
-    s[S.FLIPS_DONE] &= ~8
+    s[S.FLIPS_DONE] &= ~Done.USING_AT_CUSTODY
 
 
 @njit(**KERNEL)

@@ -36,7 +36,7 @@ from . import (
 from .jit import KERNEL
 from .measures import N_DIMS, N_FLOWS, N_PERIODIC, N_RATES, N_STOCKS, Flow
 from .rng import person_key
-from .state import NEVER, Changed, F, K, Life, S
+from .state import NEVER, Changed, Done, F, K, Life, S
 
 N_CHUNKS = 16  # fixed: the accumulators (and so the sums) never depend on the thread count
 
@@ -180,9 +180,9 @@ def _earliest_rare(s, rule_day, times) -> tuple[int, int]:  # noqa: ANN001
     times[Event.USE_CHANGE] = s[S.USE_NEXT]
     times[Event.ORDER_END] = s[S.ORDER_END]
     times[Event.REASSESSMENT] = s[S.NEXT_ASSESS]
-    times[Event.OFFICIAL_FLIP] = NEVER if done & 1 else s[S.OFFICIAL_FLIP]
-    times[Event.EXIT_FLIP] = NEVER if done & 2 else s[S.EXIT_FLIP]
-    times[Event.TRUE_FLIP] = NEVER if done & 4 else s[S.TRUE_FLIP]
+    times[Event.OFFICIAL_FLIP] = NEVER if done & Done.OFFICIAL_FLIP else s[S.OFFICIAL_FLIP]
+    times[Event.EXIT_FLIP] = NEVER if done & Done.EXIT_FLIP else s[S.EXIT_FLIP]
+    times[Event.TRUE_FLIP] = NEVER if done & Done.TRUE_FLIP else s[S.TRUE_FLIP]
     times[Event.RELEASE] = s[S.RELEASE_DUE]
     times[Event.DEATH] = s[S.DEATH]
     times[Event.CORRECTION] = s[S.CORRECT]

@@ -21,7 +21,7 @@ from .jit import KERNEL
 from .measures import Flow
 from .official_statistics import official_flip_day
 from .rng import Stream, draw
-from .state import NEVER, Changed, F, Release, S
+from .state import NEVER, Changed, Done, F, Release, S
 
 
 @njit(**KERNEL)
@@ -153,10 +153,10 @@ def end_episode(s, flows_row) -> None:  # noqa: ANN001
 def on_exit_flip(life, t, P, fl) -> int:  # noqa: ANN001
     """Event EXIT_FLIP: three years since the last detected use; the law may now be met.
 
-    Reads the record and test count; writes s[FLIPS_DONE] bit 2 and, if newly eligible, the
-    episode (s[ELIGIBLE, RELEASE_DUE], f[EXIT_*]); counts NEWLY_ELIGIBLE; owns three EXIT
-    draws per episode. Nothing a clock or schedule reads changes: only stocks follow."""
-    life.s[S.FLIPS_DONE] |= 2
+    Reads the record and test count; writes s[FLIPS_DONE] (Done.EXIT_FLIP) and, if newly
+    eligible, the episode (s[ELIGIBLE, RELEASE_DUE], f[EXIT_*]); counts NEWLY_ELIGIBLE; owns
+    three EXIT draws per episode. Nothing a clock or schedule reads changes: only stocks follow."""
+    life.s[S.FLIPS_DONE] |= Done.EXIT_FLIP
     check_eligibility(life.s, life.f, t, P, life.keys, life.k, fl)
     return Changed.STOCKS
 
@@ -165,7 +165,7 @@ def on_exit_flip(life, t, P, fl) -> int:  # noqa: ANN001
 def on_true_flip(life, t, P, fl) -> int:  # noqa: ANN001
     """Event TRUE_FLIP: true abstinence reaches the law's three years (a stock of the truth,
     and the criterion when exit.judged_on_true_abstinence). As on_exit_flip, bit 4."""
-    life.s[S.FLIPS_DONE] |= 4
+    life.s[S.FLIPS_DONE] |= Done.TRUE_FLIP
     check_eligibility(life.s, life.f, t, P, life.keys, life.k, fl)
     return Changed.STOCKS
 
@@ -192,11 +192,11 @@ def on_rule_change(life, t, P, fl) -> int:  # noqa: ANN001
     s[S.OFFICIAL_FLIP] = official_flip_day(s[S.LAST_DETECT], P)
     s[S.EXIT_FLIP] = exit_flip_day(s[S.LAST_DETECT], P)
     done = s[S.FLIPS_DONE]
-    done = (done | 1) if s[S.OFFICIAL_FLIP] <= t else (done & ~1)
-    done = (done | 2) if s[S.EXIT_FLIP] <= t else (done & ~2)
+    done = (done | Done.OFFICIAL_FLIP) if s[S.OFFICIAL_FLIP] <= t else (done & ~Done.OFFICIAL_FLIP)
+    done = (done | Done.EXIT_FLIP) if s[S.EXIT_FLIP] <= t else (done & ~Done.EXIT_FLIP)
     if s[S.NEVER_USED] == 0 and s[S.USING] == 0:
         s[S.TRUE_FLIP] = true_flip_day(s[S.ABST_START], P)
-        done = (done | 4) if s[S.TRUE_FLIP] <= t else (done & ~4)
+        done = (done | Done.TRUE_FLIP) if s[S.TRUE_FLIP] <= t else (done & ~Done.TRUE_FLIP)
     s[S.FLIPS_DONE] = done
     check_eligibility(s, life.f, t, P, life.keys, life.k, fl)
     schedule_release(s, life.f, t, P)

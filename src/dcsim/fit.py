@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -239,8 +240,11 @@ def plot_series(report: FitReport, group: str, path: str | Path) -> Path:
     for i, (key, arr) in enumerate(lines.items()):
         c = colours[i % len(colours)]
         members = [t for t in targets if _line_key(t) == key]
-        lo, hi = np.nanquantile(arr, 0.05, axis=0) * k, np.nanquantile(arr, 0.95, axis=0) * k
-        mean = np.nanmean(arr, axis=0) * k
+        with warnings.catch_warnings():  # a month no run measures is a gap in the line
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo = np.nanquantile(arr, 0.05, axis=0) * k
+            hi = np.nanquantile(arr, 0.95, axis=0) * k
+            mean = np.nanmean(arr, axis=0) * k
         with np.errstate(invalid="ignore", divide="ignore"):
             widest = max(widest, float(np.nanmax(np.where(mean > 0, (hi - lo) / mean, 0))))
         ax.fill_between(dates, lo, hi, color=c, alpha=0.3, linewidth=0)

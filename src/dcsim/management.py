@@ -42,6 +42,29 @@ def in_community_order(s) -> bool:  # noqa: ANN001
     )
 
 
+# Follow-up points of the community-treatment study (evidence.md#relapse): a scheduled test
+# counts at "12 months" when it falls within 45 days of the order's first anniversary, at "24
+# months" within 45 days of the second (a window as wide as the longest programme interval
+# in the calibration's range, so that nearly everyone still under the order has a test in it).
+FOLLOWUP_HALF_WINDOW_DAYS = 45
+
+
+@njit(**KERNEL)
+def community_followup(s, t, P) -> int:  # noqa: ANN001
+    """0 near 12 months into a community order carried out, 1 near 24 months, else -1."""
+    if not in_community_order(s):
+        return -1
+    if s[S.PATHWAY] == Pathway.COMMUNITY_DETOX:
+        length = int(P[Par.PATHWAYS__COMMUNITY_DETOX_DAYS])
+    else:
+        length = int(P[Par.PATHWAYS__COMMUNITY_REHAB_DAYS])
+    into = t - (s[S.ORDER_END] - length)
+    for point in range(2):
+        if abs(into - 365 * (point + 1)) < FOLLOWUP_HALF_WINDOW_DAYS:
+            return point
+    return -1
+
+
 @njit(**KERNEL)
 def test_interval(s, P) -> float:  # noqa: ANN001
     """Days between scheduled tests now; 0 when none are scheduled (paper fn 19, 37, 46, 75)."""

@@ -42,12 +42,15 @@ class Mapping:
 # One row per official quantity the model has a counterpart for (evidence.md#official-series,
 # #official-definitions; the header of official_series.csv).
 MAPPING: dict[str, Mapping] = {m.quantity: m for m in (
-    # stock, persons: records with a detected use (or an entry) in the last three years
+    # stock, persons: records with a detected use (or an entry) in the last three years, and
+    # those not yet updated to say otherwise (statistics.update_lag_days, fn 38, 45)
     Mapping("existing_users", "stock", "persons", ("stock.existing_users",),
-            "records with a detected use in the last three years, or entered in them"),
-    # stock, persons: records with no detected use for three years, alive, not emigrated
+            "records with a detected use in the last three years, or entered in them, or not "
+            "yet updated (statistics.update_lag_days)"),
+    # stock, persons: records with no detected use for three years, updated, alive, not emigrated
     Mapping("abstinent_3y", "stock", "persons", ("stock.abstinent_3y_recorded",),
-            "records with no detected use for three years or more"),
+            "records with no detected use for three years or more, once updated "
+            "(statistics.update_lag_days)"),
     # stock, persons: 'registered' with no stated definition, read as living records
     Mapping("registered", "stock", "persons",
             ("stock.existing_users", "stock.abstinent_3y_recorded"),

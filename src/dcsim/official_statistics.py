@@ -1,6 +1,8 @@
 """Official statistics (paper fn 8, 48; evidence.md#official-definitions): what the registry
 reports. A registrant counts as an "existing user" until three years pass without a detected
-use, then as "abstinent three years or more". The statistics see the record, not the truth.
+use and the record is updated to say so (statistics.update_lag_days: exit needed high-level
+authorisation at first, fn 38, and records are not updated in a timely manner, fn 45), then as
+"abstinent three years or more". The statistics see the record, not the truth.
 """
 
 from __future__ import annotations
@@ -9,19 +11,22 @@ from numba import njit
 
 from .catalogue import Par
 from .jit import KERNEL
-from .state import Changed, S
+from .state import Changed, Done, S
 
 
 @njit(**KERNEL)
 def official_flip_day(last_detect, P) -> int:  # noqa: ANN001
-    """The day a record last detected on `last_detect` stops counting as an existing user."""
-    return last_detect + int(P[Par.STATISTICS__ABSTINENT_DAYS])
+    """The day a record last detected on `last_detect` stops counting as an existing user:
+    three years without a detection, plus the lag of the update in force (recomputed at
+    every rule change, so a shorter lag reaches every waiting record on the day it starts)."""
+    return last_detect + int(P[Par.STATISTICS__ABSTINENT_DAYS]) + int(
+        P[Par.STATISTICS__UPDATE_LAG_DAYS])
 
 
 @njit(inline="always", **KERNEL)
 def on_official_flip(life, t, P, fl) -> int:  # noqa: ANN001
     """Event OFFICIAL_FLIP: the person moves from existing user to abstinent three years.
 
-    Writes s[FLIPS_DONE] bit 1; counts no flow; owns no draws. Only stocks follow."""
-    life.s[S.FLIPS_DONE] |= 1
+    Writes s[FLIPS_DONE] (Done.OFFICIAL_FLIP); counts no flow; owns no draws. Only stocks follow."""
+    life.s[S.FLIPS_DONE] |= Done.OFFICIAL_FLIP
     return Changed.STOCKS

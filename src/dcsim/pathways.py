@@ -163,7 +163,7 @@ def on_order_end(life, t, P, fl) -> int:  # noqa: ANN001
     resumes use under drug_use.custody_ends_use = 0.
 
     Writes s[PATHWAY, ORDER_END, ORDER_ACTIVE, ORDER_KIND] and the spell; counts the new
-    order; owns three PATHWAY draws, and two USE draws on leaving custody."""
+    order; owns three PATHWAY draws, and three USE draws on leaving custody."""
     s = life.s
     was_custodial = is_custodial(s[S.PATHWAY])
     detention = s[S.PATHWAY] == Pathway.DETENTION

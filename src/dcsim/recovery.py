@@ -167,10 +167,14 @@ def truth_values(dims: Sequence[Dimension], scenario: Scenario, mode: str = "ran
 def _move_target(raw: dict[str, Any], value: float) -> str | None:
     """Give one target (as read from its file) the model's value, keeping its spread; a note
     when its likelihood is of a kind this check does not know (then left unchanged)."""
-    shift = value - float(raw["value"])
+    published = float(raw["value"])
+    shift = value - published
     raw["value"] = float(value)
     lik = raw.get("likelihood", {})
     kind = lik.get("type")
+    if kind == "normal" and "sd_relative" in lik and value == 0.0:
+        # a spread relative to zero would be zero: keep the published figure's spread
+        lik["sd"] = float(lik.pop("sd_relative")) * abs(published)
     if kind == "interval":  # a published range: moved with the value, its width kept
         lik["low"], lik["high"] = float(lik["low"]) + shift, float(lik["high"]) + shift
     elif kind not in ("normal", "binomial", "poisson"):

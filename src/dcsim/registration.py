@@ -26,7 +26,7 @@ from .measures import Flow
 from .official_statistics import official_flip_day
 from .population import Population
 from .rng import Stream, person_key, uniform
-from .state import FNEVER, NEVER, Drug, F, Path, S
+from .state import FNEVER, NEVER, Done, Drug, F, Path, S
 
 # position of each attribute's draw in the ENTRY stream
 _D_PATH, _D_ERROR, _D_DRUG, _D_DEPENDENT, _D_AGE1, _D_AGE2 = 0, 1, 2, 3, 4, 5
@@ -232,7 +232,7 @@ def enter(life, t, P, fl, persons, i) -> None:  # noqa: ANN001
     s[S.DEATH] = drug_use.death_day(t, P, keys, k)
     if never_used == 1:
         s[S.CORRECT] = data_errors.correction_day(t, P, keys, k)
-        s[S.FLIPS_DONE] |= 4  # never used: no abstinence to count
+        s[S.FLIPS_DONE] |= Done.TRUE_FLIP  # never used: no abstinence to count
     elif using0:
         drug_use.start_use(s, t, P, keys, k)
     else:

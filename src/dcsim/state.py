@@ -61,6 +61,15 @@ class Tier(enum.IntEnum):
     LOW = 3
 
 
+class Done(enum.IntEnum):
+    """Bits of s[S.FLIPS_DONE]."""
+
+    OFFICIAL_FLIP = 1  # the record counts as abstinent three years (official statistics)
+    EXIT_FLIP = 2  # the abstinence part of the exit rule is met
+    TRUE_FLIP = 4  # true abstinence has reached the law's three years
+    USING_AT_CUSTODY = 8  # was using when the custody in force began (drug_use.leave_custody)
+
+
 class S(enum.IntEnum):
     """Integer state of the person being simulated."""
 
@@ -105,8 +114,7 @@ class S(enum.IntEnum):
     ALIVE = 38
     CORRECTED = 39  # a data error corrected: the record is removed (paper fn 40-41)
     FIRST_RELEASE = 40  # day of the first release (partial or full), else NEVER
-    FLIPS_DONE = 41  # bits: 1 official flip, 2 exit flip, 4 true flip already taken;
-    # 8: was using when the custody in force began (drug_use.custody_ends_use = 0)
+    FLIPS_DONE = 41  # bits of Done: which derived days are taken, and a custody memo
     INSPECT_TIER = 42  # tier whose inspection clock is running, -1 none
     ENTRY = 43  # entry day (reassessments are counted from it)
     ALERT_BAND = 44  # open span raising alerts: -1 none, else using (alerts.alert_band)

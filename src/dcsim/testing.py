@@ -14,12 +14,12 @@ from .catalogue import Par
 from .drug_use import enter_custody
 from .exit import check_eligibility, end_episode, exit_flip_day
 from .jit import KERNEL
-from .management import inspection_rate, next_assessment, test_interval
+from .management import community_followup, inspection_rate, next_assessment, test_interval
 from .measures import Flow, Intrusion
 from .official_statistics import official_flip_day
 from .pathways import is_custodial, order_after_detection
 from .rng import Stream, chance, draw, next_candidate
-from .state import NEVER, Bound, Changed, F, S
+from .state import NEVER, Bound, Changed, Done, F, S
 
 
 @njit(**KERNEL)
@@ -48,7 +48,7 @@ def record_detection(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
     s[S.NEG_TESTS] = 0
     s[S.OFFICIAL_FLIP] = official_flip_day(t, P)
     s[S.EXIT_FLIP] = exit_flip_day(t, P)
-    s[S.FLIPS_DONE] &= ~3
+    s[S.FLIPS_DONE] &= ~(Done.OFFICIAL_FLIP | Done.EXIT_FLIP)
     end_episode(s, flows_row)
     s[S.TIER] = int(P[Par.MANAGEMENT__TIER_AFTER_DETECTED_USE])
     if s[S.NEXT_ASSESS] == NEVER:
@@ -108,7 +108,9 @@ def on_scheduled_test(life, t, P, fl) -> int:  # noqa: ANN001
     """Event SCHEDULED_TEST: a test of the person's schedule falls due (fn 19, 37, 75).
 
     Reads s[USING, tier and order]; writes s[NEXT_TEST], the record and the exit episode;
-    counts SCHEDULED_TESTS_DUE/DONE/POSITIVES and the intrusion; owns two TEST draws per test
+    counts SCHEDULED_TESTS_DUE/DONE/POSITIVES, the community follow-up tests near 12 and 24
+    months into an order (COMMUNITY_TESTS/POSITIVES_12M/24M) and the intrusion; owns two TEST
+    draws per test
     (done, result), and the draws of what a detection sets in motion."""
     s, keys, k = life.s, life.keys, life.k
     fl[Flow.SCHEDULED_TESTS_DUE] += 1
@@ -121,6 +123,10 @@ def on_scheduled_test(life, t, P, fl) -> int:  # noqa: ANN001
         fl[Flow.SCHEDULED_TESTS_DONE] += 1
         fl[Flow.INTRUSIONS_SCHEDULED_TEST] += 1
         life.intrusions[Intrusion.SCHEDULED_TEST] += 1
+        point = community_followup(s, t, P)
+        if point >= 0:
+            fl[Flow.COMMUNITY_TESTS_12M + 2 * point] += 1
+            fl[Flow.COMMUNITY_POSITIVES_12M + 2 * point] += 1 if positive else 0
         if positive:
             fl[Flow.SCHEDULED_TEST_POSITIVES] += 1
             changed = detect(life, t, P, fl)

@@ -324,6 +324,16 @@ def _exit_sum(src: Source, arm: str, col: str, years: list[int]) -> np.ndarray:
     return ex.reindex(years, fill_value=0.0).to_numpy(float)
 
 
+def _wait_jurisdiction(src: Source) -> str:
+    """The national rules' jurisdiction, unless no one there is released in the baseline (a
+    small run): then the jurisdiction with the most people released."""
+    ex = src.exit[src.baseline]
+    released = ex.groupby("jurisdiction")["ever_released"].sum()
+    if released.get("national_default", 0) > 0 or released.max() <= 0:
+        return "national_default"
+    return str(released.idxmax())
+
+
 def exit_charts(src: Source, labels: Labels) -> list[Chart]:
     """Eligible against released over time, by year of entry, the wait, and who is kept."""
     sec = "exit"
@@ -336,9 +346,12 @@ def exit_charts(src: Source, labels: Labels) -> list[Chart]:
                    "People registered each year who meet the law's conditions at the end of "
                    "the run, beside those ever fully released (mean over seeds).",
                    "year first registered", "people", [str(y) for y in years])
+    where = _wait_jurisdiction(src)
     wait = Chart("exit_wait", sec, "Median wait from qualifying to release",
                  "Days from meeting the law's conditions to full release, for people released, "
-                 f"in {labels.jurisdiction('national_default')} (mean over seeds of the median).",
+                 f"in {labels.jurisdiction(where)} (mean over seeds of the median)"
+                 + ("" if where == "national_default" else
+                    f"; no one in {labels.jurisdiction('national_default')} was released") + ".",
                  "year first registered", "days", [str(y) for y in years], unit="days")
     nan = np.full(len(years), np.nan)
     for arm in src.arms:
@@ -347,7 +360,7 @@ def exit_charts(src: Source, labels: Labels) -> list[Chart]:
                               Series(_exit_sum(src, arm, col, years), nan, nan), arm,
                               {"type": "bar"})
         ex = src.exit[arm]
-        nd = ex[ex["jurisdiction"] == "national_default"].set_index("entry_year")
+        nd = ex[ex["jurisdiction"] == where].set_index("entry_year")
         med = nd["median_days_eligible_to_release"].reindex(years).to_numpy(float)
         wait.add_series(labels.label("exit.median_days_eligible_to_release"),
                         Series(med, nan, nan), arm)
