@@ -15,7 +15,8 @@ The same machinery runs the model evaluations of `dcsim fit`, `calibrate` and `s
 `dask_client` opens the cluster for one command, `map_tasks` runs one task per model run and
 returns the results in the order of the tasks (never the order they finish in), and a task
 carries only plain data (`ModelSpec`: the scenario as JSON) from which a worker prepares the
-model again, once per worker process thanks to `WorkerCache`.
+model again, once per worker process thanks to `worker_cache.WorkerCache`. (Dask itself is
+imported only when a cluster is opened: importing this module stays cheap.)
 """
 
 from __future__ import annotations
@@ -25,16 +26,13 @@ import hashlib
 import json
 import os
 import shutil
-import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
-from distributed.diagnostics.plugin import WorkerPlugin
 
 from .compare import (
     HEADLINE_KEYS,
@@ -126,6 +124,8 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
     """
     from distributed import Client, LocalCluster
 
+    from .worker_cache import WorkerCache
+
     cluster = None
     if scheduler:
         try:
@@ -189,61 +189,6 @@ def map_tasks(client: Client, fn: Callable[[Any], T], tasks: Sequence[Any],
     return out
 
 
-class WorkerCache(WorkerPlugin):
-    """What a worker process keeps between tasks: prepared models and parsed targets files.
-
-    A task carries the scenario as JSON (`ModelSpec`), and preparing it again (reading and
-    resolving every rule file) costs more than a small run; the tasks of one command all share
-    one or two models, so each worker prepares each once. Scope: one worker process (a local
-    cluster lives as long as its command); at most `size` entries, the least recently used
-    dropped first (a prepared model is about 2 MB whatever the scale). Entries are keyed by
-    the sha256 of the JSON they were built from, so a stale entry is never returned.
-    Registered by `dask_client` under one name, idempotent: a second command on the same
-    cluster shares the workers' cache rather than replacing it.
-    """
-
-    name = "dcsim-cache"
-    idempotent = True
-
-    def __init__(self, size: int = 4) -> None:
-        self.size = size
-        self._items: OrderedDict[str, Any] = OrderedDict()
-        self._lock: threading.Lock | None = None  # made on the worker (locks do not pickle)
-
-    def setup(self, worker: Any) -> None:  # noqa: ANN401 - a distributed Worker
-        self._items = OrderedDict()
-        self._lock = threading.Lock()
-
-    def teardown(self, worker: Any) -> None:  # noqa: ANN401 - a distributed Worker
-        self._items.clear()
-
-    def get(self, key: str, build: Callable[[], T]) -> T:
-        """The entry of `key`, built by `build()` if absent."""
-        assert self._lock is not None, "WorkerCache used before its setup"
-        with self._lock:  # a worker with several threads: build each entry once
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-            value = build()
-            self._items[key] = value
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-            return value
-
-
-def cached(text: str, build: Callable[[], T]) -> T:
-    """On a worker with a WorkerCache: the entry built from `text`; elsewhere build()."""
-    from distributed import get_worker
-
-    try:
-        cache = get_worker().plugins.get(WorkerCache.name)
-    except ValueError:  # not on a worker
-        cache = None
-    if not isinstance(cache, WorkerCache):
-        return build()
-    return cache.get(hashlib.sha256(text.encode()).hexdigest(), build)
-
-
 @dataclass(frozen=True)
 class ModelSpec:
     """A prepared model as plain data: the scenario as JSON (its file's path made absolute)
@@ -266,6 +211,8 @@ class ModelSpec:
 
     def prepare(self) -> Prepared:
         """The prepared model (from this worker's cache when it holds it)."""
+        from .worker_cache import cached
+
         return cached(self.scenario, self._prepare)
 
     def _prepare(self) -> Prepared:
@@ -290,6 +237,7 @@ def targets_json(targets: TargetsFile) -> str:
 def worker_targets(text: str) -> TargetsFile:
     """The targets file of `targets_json` (from this worker's cache when it holds it)."""
     from .targets import TargetsFile
+    from .worker_cache import cached
 
     return cached(text, lambda: TargetsFile.model_validate_json(text))
 
