@@ -109,7 +109,8 @@ def run_task(task: Task) -> dict:
 
 
 class ClusterError(RuntimeError):
-    """The scheduler given cannot be reached, or has no worker to run the tasks."""
+    """The scheduler given cannot be reached, has no worker to run the tasks, or a worker
+    reads other rule files than the command."""
 
 
 @contextlib.contextmanager
@@ -221,7 +222,7 @@ class ModelSpec:
 
         p = prepare(Scenario.model_validate_json(self.scenario))
         if p.rules_hash != self.rules_hash:
-            raise RuntimeError(
+            raise ClusterError(
                 f"the rule files of scenario {p.scenario.name} read on this worker differ "
                 f"from those the command read (rules hash {p.rules_hash[:12]}, expected "
                 f"{self.rules_hash[:12]}): changed since it started, or another copy")
