@@ -584,32 +584,42 @@ def calibrate(
     name = study_name(base, targets, prepared, dims, scale, seeds)
     storage = Path(storage)
     study, owner = _open_study(name, storage, restart, targets, scale, seeds, dims)
-    model, tj, end = ModelSpec.of(prepared), targets_json(targets), base.end
-    with session(client, workers, scheduler) as c:
-
-        def evaluate(xs: list[dict[str, float]]) -> list[tuple[dict[str, float], float]]:
-            tasks = [TrialTask(model, tj, tuple(changes_for(dims, x, end)), int(s))
-                     for x in xs for s in seeds]
-            per = map_tasks(c, run_trial_task, tasks, name="dcsim-trial")
-            means = [mean_values(per[i * len(seeds):(i + 1) * len(seeds)])
-                     for i in range(len(xs))]
-            return [(m, loss(targets, m)) for m in means]
-
-        _run_trials(study, dims, evaluate, spec.sampler_seed, trials, batch, progress,
-                    callbacks, f"study {name} in {storage}")
-    best = study.best_trial
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    result = CalibrationResult(
-        study_name=name, storage=storage, trials_complete=len(complete),
-        best_loss=float(best.value), best={d.id: float(best.params[d.id]) for d in dims},
-        best_values=dict(best.user_attrs.get("values", {})), overlay=None,
-        dimensions=dims,
-    )
-    owner.close()  # the study is done; the overlay is the caller's
+    try:
+        with session(client, workers, scheduler) as c:
+            evaluate = _evaluator(c, ModelSpec.of(prepared), targets, dims, seeds, base.end)
+            _run_trials(study, dims, evaluate, spec.sampler_seed, trials, batch, progress,
+                        callbacks, f"study {name} in {storage}")
+        best = study.best_trial
+        complete = study.get_trials(deepcopy=False,
+                                    states=(optuna.trial.TrialState.COMPLETE,))
+        result = CalibrationResult(
+            study_name=name, storage=storage, trials_complete=len(complete),
+            best_loss=float(best.value), best={d.id: float(best.params[d.id]) for d in dims},
+            best_values=dict(best.user_attrs.get("values", {})), overlay=None,
+            dimensions=dims,
+        )
+    finally:
+        owner.close()  # the study is done (or stopped); the overlay is the caller's
     if out is not None:
         check_replace(Path(out), result.best_loss, force)
         result.overlay = write_overlay(result, scenario, targets, out, scale, seeds)
     return result
+
+
+def _evaluator(client: Client, model: ModelSpec, targets: TargetsFile,
+               dims: Sequence[Dimension], seeds: Sequence[int], end: dt.date) -> Evaluate:
+    """Trials' values -> (mean target values, loss) of each: one task per (trial, seed), the
+    mean over each trial's seeds taken in seed order."""
+    tj = targets_json(targets)
+
+    def evaluate(xs: list[dict[str, float]]) -> list[tuple[dict[str, float], float]]:
+        tasks = [TrialTask(model, tj, tuple(changes_for(dims, x, end)), int(s))
+                 for x in xs for s in seeds]
+        per = map_tasks(client, run_trial_task, tasks, name="dcsim-trial")
+        means = [mean_values(per[i * len(seeds):(i + 1) * len(seeds)]) for i in range(len(xs))]
+        return [(m, loss(targets, m)) for m in means]
+
+    return evaluate
 
 
 def _run_trials(study, dims: Sequence[Dimension], evaluate: Evaluate,  # noqa: ANN001
