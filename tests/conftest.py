@@ -241,3 +241,23 @@ def tier_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
         start=dt.date(2010, 1, 1), end=dt.date(2013, 12, 31), scale=0.01, seed=5,
         overlays=["common.yaml"])
     return simulate(prepare(load_scenario(path)))
+
+
+@pytest.fixture(scope="session")
+def dask_client():  # noqa: ANN201 - a distributed Client
+    """One local Dask cluster (1 worker) for the session: the fit, calibration and sensitivity
+    tests run their tasks on it instead of starting a cluster per call. Its scheduler's
+    address serves the commands' --scheduler."""
+    from dcsim.ensemble import dask_client as open_client
+
+    with open_client(workers=1) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def dask_client_2():  # noqa: ANN201 - a distributed Client
+    """A second local cluster, of 2 workers: the same tasks must give the same results."""
+    from dcsim.ensemble import dask_client as open_client
+
+    with open_client(workers=2) as client:
+        yield client

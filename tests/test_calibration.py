@@ -1,5 +1,6 @@
 """Calibration: the overlay it writes (valid, within the search bounds, references kept, no
-sourced value changed), resuming an interrupted study, and the reduced scale it runs at."""
+sourced value changed), resuming an interrupted study, batches of trials as Dask tasks (the
+same study on one or two workers), and the reduced scale it runs at."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import optuna
 import pytest
 import yaml
 
+from dcsim import calibration
 from dcsim.calibration import (
     OVERLAY_NAME,
     apply,
@@ -21,6 +23,7 @@ from dcsim.calibration import (
     changes_for,
     dimensions,
     embedded_overlay_path,
+    evaluate_values,
     overlay_problems,
     rule_windows,
 )
@@ -50,12 +53,12 @@ def base_stack(scenario):
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory, scenario, targets):
+def tiny(tmp_path_factory, scenario, targets, dask_client):
     """Three trials at scale 0.002, one seed: the overlay and the study behind it."""
     d = tmp_path_factory.mktemp("cal")
     out = d / OVERLAY_NAME
     result = calibrate(scenario, targets, d / "journal.log", trials=3, scale=TINY, seeds=[7],
-                       out=out)
+                       out=out, client=dask_client)
     return result, out
 
 
@@ -194,7 +197,8 @@ def _study(storage):
     return optuna.load_study(study_name=name, storage=store)
 
 
-def test_interrupted_calibration_resumes_from_its_storage(tmp_path, scenario, targets):
+def test_interrupted_calibration_resumes_from_its_storage(tmp_path, scenario, targets,
+                                                         dask_client):
     storage = tmp_path / "journal.log"
 
     def stop_after_two(study, trial):
@@ -203,13 +207,13 @@ def test_interrupted_calibration_resumes_from_its_storage(tmp_path, scenario, ta
 
     with pytest.raises(KeyboardInterrupt):
         calibrate(scenario, targets, storage, trials=4, scale=TINY, seeds=[3],
-                  callbacks=[stop_after_two])
+                  callbacks=[stop_after_two], client=dask_client)
     first = _study(storage)
     assert [t.number for t in first.trials] == [0, 1]
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in first.trials)
     seen = []
     result = calibrate(scenario, targets, storage, trials=4, scale=TINY, seeds=[3],
-                       progress=lambda done, total, best: seen.append(done))
+                       progress=lambda done, total, best: seen.append(done), client=dask_client)
     assert seen[0] == 2  # it found the two trials already done
     assert result.trials_complete == 4
     study = _study(storage)
@@ -219,27 +223,113 @@ def test_interrupted_calibration_resumes_from_its_storage(tmp_path, scenario, ta
     assert study.trials[0].params == pytest.approx(start)
     assert study.trials[2].params != pytest.approx(start)
     # a finished study asked for the same number of trials runs none
-    again = calibrate(scenario, targets, storage, trials=4, scale=TINY, seeds=[3])
+    again = calibrate(scenario, targets, storage, trials=4, scale=TINY, seeds=[3],
+                      client=dask_client)
     assert again.trials_complete == 4 and len(_study(storage).trials) == 4
 
 
-def test_a_changed_spec_starts_a_new_study(tmp_path, scenario, targets):
+def test_a_changed_spec_starts_a_new_study(tmp_path, scenario, targets, dask_client):
     storage = tmp_path / "journal.log"
-    a = calibrate(scenario, targets, storage, trials=1, scale=TINY, seeds=[3])
-    b = calibrate(scenario, targets, storage, trials=1, scale=TINY, seeds=[4])
+    a = calibrate(scenario, targets, storage, trials=1, scale=TINY, seeds=[3],
+                  client=dask_client)
+    b = calibrate(scenario, targets, storage, trials=1, scale=TINY, seeds=[4],
+                  client=dask_client)
     assert a.study_name != b.study_name and b.trials_complete == 1
 
 
-def test_cli_calibrate_resumes(tmp_path):
+# ------------------------------------------------------------------ batches of trials as tasks
+
+BATCH = {"trials": 5, "scale": TINY, "seeds": [3, 4], "batch": 2}
+
+
+@pytest.fixture(scope="module")
+def batched(tmp_path_factory, scenario, targets, dask_client):
+    """Five trials in batches of two ([0], [1, 2], [3, 4]), two seeds, on one worker."""
+    storage = tmp_path_factory.mktemp("batched") / "journal.log"
+    return calibrate(scenario, targets, storage, client=dask_client, **BATCH), storage
+
+
+def _trials(storage):
+    return [(t.number, t.state, t.params, t.value, t.user_attrs.get("values"))
+            for t in _study(storage).trials]
+
+
+def test_batches_give_the_same_study_on_one_and_two_workers(batched, tmp_path, scenario,
+                                                            targets, dask_client_2):
+    one, one_storage = batched
+    two = calibrate(scenario, targets, tmp_path / "journal.log", client=dask_client_2, **BATCH)
+    assert _trials(tmp_path / "journal.log") == _trials(one_storage)
+    assert (two.best_loss, two.best, two.best_values) == (one.best_loss, one.best,
+                                                         one.best_values)
+    trials = _study(one_storage).trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 5
+    # trials 1 and 2 (then 3 and 4) were asked together: each started before the other ended
+    for a, b in ((1, 2), (3, 4)):
+        assert trials[b].datetime_start < trials[a].datetime_complete
+        assert trials[a].params != trials[b].params
+    assert trials[1].datetime_start >= trials[0].datetime_complete  # the queued trial alone
+
+
+def test_the_batch_and_not_the_workers_decides_the_trials(batched, tmp_path, scenario,
+                                                         targets, dask_client):
+    """One trial at a time draws trial 2 knowing trial 1's score: another study (which is
+    why a study is reproduced with its own --batch)."""
+    _, storage = batched
+    calibrate(scenario, targets, tmp_path / "j.log", client=dask_client,
+              **{**BATCH, "batch": 1, "trials": 3})
+    seq, bat = _study(tmp_path / "j.log").trials, _study(storage).trials
+    assert [t.params for t in seq[:2]] == [t.params for t in bat[:2]]
+    assert seq[2].params != bat[2].params
+
+
+def test_a_trial_on_the_workers_is_the_model_run_here(batched, scenario, targets):
+    """The mean of a trial's runs on the workers is evaluate_values's, bit for bit."""
+    result, _ = batched
+    base = base_scenario(scenario).model_copy(update={"scale": TINY})
+    mean, _ = evaluate_values(prepare(base), targets, BATCH["seeds"],
+                              changes_for(result.dimensions, result.best, base.end))
+    assert mean == result.best_values
+
+
+def test_a_batch_interrupted_while_it_runs_resumes_exactly(batched, tmp_path, scenario,
+                                                           targets, dask_client, monkeypatch):
+    """Interrupted while the last batch's tasks run: its trials are closed as failed, and the
+    resumed study draws and completes the trials of the uninterrupted one."""
+    _, storage = batched
+    real, calls = calibration.map_tasks, []
+
+    def interrupt_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(calibration, "map_tasks", interrupt_third)
+    with pytest.raises(KeyboardInterrupt):
+        calibrate(scenario, targets, tmp_path / "j.log", client=dask_client, **BATCH)
+    monkeypatch.setattr(calibration, "map_tasks", real)
+    first = _study(tmp_path / "j.log").trials
+    assert [t.state.name for t in first] == ["COMPLETE"] * 3 + ["FAIL"] * 2
+    calibrate(scenario, targets, tmp_path / "j.log", client=dask_client, **BATCH)
+    done = [t for t in _study(tmp_path / "j.log").trials
+            if t.state == optuna.trial.TrialState.COMPLETE]
+    assert [(t.params, t.value) for t in done] == [(t.params, t.value)
+                                                  for t in _study(storage).trials]
+
+
+def test_cli_calibrate_resumes(tmp_path, dask_client):
     from typer.testing import CliRunner
 
     from dcsim.cli import app
 
     runner = CliRunner()
     args = ["calibrate", "--trials", "2", "--scale", str(TINY), "--seeds", "5",
-            "--storage", str(tmp_path / "j.log"), "--out", str(tmp_path / OVERLAY_NAME)]
+            "--storage", str(tmp_path / "j.log"), "--out", str(tmp_path / OVERLAY_NAME),
+            "--batch", "2", "--scheduler", dask_client.scheduler.address]
     res = runner.invoke(app, args, env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output
+    assert "in batches of 2" in res.output
+    assert f"(scheduler {dask_client.scheduler.address})" in res.output
     assert "overlay written" in res.output and (tmp_path / OVERLAY_NAME).exists()
     res2 = runner.invoke(app, [*args[:2], "3", *args[3:]], env={"COLUMNS": "200"})
     assert res2.exit_code == 0, res2.output
@@ -406,7 +496,8 @@ def test_cli_calibrate_never_writes_into_the_package_by_default(tmp_path, monkey
     assert load_rule_file(written).parameters
 
 
-def test_cli_calibrate_refuses_to_replace_a_better_overlay_unless_forced(tmp_path):
+def test_cli_calibrate_refuses_to_replace_a_better_overlay_unless_forced(tmp_path,
+                                                                       dask_client):
     from typer.testing import CliRunner
 
     from dcsim.cli import app
@@ -417,7 +508,8 @@ def test_cli_calibrate_refuses_to_replace_a_better_overlay_unless_forced(tmp_pat
     assert better != embedded_overlay_path().read_text()
     out.write_text(better)
     args = ["calibrate", "--trials", "1", "--scale", str(TINY), "--seeds", "5", "--storage",
-            str(tmp_path / "j.log"), "--out", str(out)]
+            str(tmp_path / "j.log"), "--out", str(out), "--scheduler",
+            dask_client.scheduler.address]
     res = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
     assert res.exit_code == 2 and "best loss 0.001" in res.output and "--force" in res.output
     assert out.read_text() == better

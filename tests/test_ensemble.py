@@ -1,6 +1,8 @@
 """Ensembles on Dask distributed: the same bytes whatever the number of workers, an existing
 cluster reached through --scheduler, and an ensemble killed at random moments that resumes
-without redoing or losing a finished run."""
+without redoing or losing a finished run. Also the machinery fit, calibrate and sensitivity
+share: results in task order, the plain-data model a worker rebuilds and caches, and one
+clear line for a scheduler that cannot be reached."""
 
 from __future__ import annotations
 
@@ -18,8 +20,10 @@ from typer.testing import CliRunner
 import dcsim
 from dcsim.cli import app
 from dcsim.compare import make_arms
-from dcsim.ensemble import HEADLINE_FILE, is_finished, run_ensemble
+from dcsim.ensemble import HEADLINE_FILE, ModelSpec, is_finished, map_tasks, run_ensemble
+from dcsim.worker_cache import WorkerCache
 
+ensemble_module = sys.modules["dcsim.ensemble"]  # dcsim.ensemble is the API function
 SCALE = 0.002
 SRC = str(Path(dcsim.__file__).resolve().parents[1])
 TABLES = ("summary.parquet", "per_seed.parquet", "monthly_summary.parquet")
@@ -165,3 +169,91 @@ def test_a_killed_ensemble_resumes_without_redoing_or_losing_runs(tmp_path):
     # with ten kills at random moments, at least one lands while some runs are finished and
     # others not (the case a resume must handle)
     assert KILLS < 10 or any(0 < n < int(seeds) for n in finished_at_kill), finished_at_kill
+
+
+# ------------------------------------------------------------------ the shared machinery
+
+
+def test_results_come_back_in_task_order_not_finishing_order(dask_client_2):
+    """Two workers, the first tasks the slowest: they finish last and are still first."""
+    tasks = [(i, 0.3 if i < 2 else 0.0) for i in range(6)]
+    done = []
+    out = map_tasks(dask_client_2, lambda t: (time.sleep(t[1]), t[0])[1], tasks,
+                    progress=lambda d, n: done.append((d, n)))
+    assert out == list(range(6))
+    assert done == [(d, 6) for d in range(1, 7)]
+
+
+def test_a_worker_cache_builds_once_and_drops_the_least_recent():
+    cache = WorkerCache(size=2)
+    cache.setup(None)
+    built = []
+
+    def build(key):
+        return lambda: built.append(key) or key.upper()
+
+    assert cache.get("a", build("a")) == "A" and cache.get("a", build("a")) == "A"
+    cache.get("b", build("b"))
+    cache.get("a", build("a"))  # a is now the most recent
+    cache.get("c", build("c"))  # drops b
+    cache.get("a", build("a"))
+    cache.get("b", build("b"))
+    assert built == ["a", "b", "c", "b"]
+    cache.teardown(None)
+    assert cache.get("a", build("a")) == "A" and built[-1] == "a"
+
+
+def test_a_model_spec_is_plain_data_a_worker_rebuilds_and_checks(tmp_path, monkeypatch):
+    import dataclasses
+    import pickle
+
+    import numpy as np
+
+    from dcsim.model import prepare, with_values
+    from dcsim.scenario import load_scenario
+
+    p = prepare(load_scenario(scale=0.001))
+    spec = ModelSpec.of(p)
+    assert pickle.loads(pickle.dumps(spec)) == spec and isinstance(spec.scenario, str)
+    again = spec.prepare()  # not on a worker: built, not cached
+    assert again.scenario.model_dump() == p.scenario.model_dump()
+    np.testing.assert_array_equal(again.table, p.table)
+    with pytest.raises(ensemble_module.ClusterError, match="rule files .* differ"):
+        dataclasses.replace(spec, rules_hash="0" * 64).prepare()
+    with pytest.raises(ValueError, match="values changed in memory"):
+        ModelSpec.of(with_values(p, {"alerts.contact_probability": 0.5}))
+    # a scenario file named by a relative path is found from any working directory
+    monkeypatch.chdir(Path(dcsim.__file__).parent / "data")
+    rel = ModelSpec.of(prepare(load_scenario("scenarios/national_baseline.yaml",
+                                             scale=0.001)))
+    monkeypatch.chdir(tmp_path)
+    np.testing.assert_array_equal(rel.prepare().table, p.table)
+
+
+@pytest.mark.parametrize("command", [
+    ["fit", "--seeds", "1"],
+    ["sensitivity", "--trajectories", "2"],
+    ["calibrate", "--trials", "1", "--seeds", "5"],
+    ["ensemble", "--seeds", "1"],
+])
+def test_a_scheduler_that_cannot_be_reached_is_one_line_naming_it(command, tmp_path,
+                                                                  monkeypatch):
+    monkeypatch.setattr(ensemble_module, "CONNECT_TIMEOUT", "1s")
+    monkeypatch.chdir(tmp_path)
+    address = "tcp://127.0.0.1:1"  # nothing listens on port 1
+    res = CliRunner().invoke(app, [*command, "--scale", "0.001", "--scheduler", address],
+                             env={"COLUMNS": "300"})
+    assert res.exit_code == 2, res.output
+    assert f"error: cannot connect to scheduler {address}: " in res.output
+    assert "Traceback" not in res.output and isinstance(res.exception, SystemExit)
+
+
+def test_dcsim_ensemble_stays_the_api_function_once_the_module_is_imported():
+    """The module dcsim.ensemble (imported by fit, calibration and sensitivity) must not take
+    the name of the API function dcsim.ensemble."""
+    code = ("import dcsim, dcsim.fit, dcsim.ensemble, dcsim.calibration, dcsim.sensitivity, sys;"
+            "assert dcsim.ensemble is dcsim.api.ensemble, dcsim.ensemble;"
+            "assert 'distributed' not in sys.modules, 'importing dcsim imported Dask'")
+    done = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

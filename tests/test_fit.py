@@ -1,8 +1,11 @@
 """The fit report: columns, the pass/fail logic against each target's tolerance, the saved
-table and plots, the command, and the scale check behind the calibration scale."""
+table and plots, the command, the same report on one or two Dask workers, and the scale check
+behind the calibration scale."""
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import math
 
 import numpy as np
@@ -12,8 +15,9 @@ from typer.testing import CliRunner
 
 from dcsim.cli import app
 from dcsim.fit import TABLE_COLUMNS, fit, fit_table, markdown, scale_check, write
+from dcsim.model import prepare, simulate
 from dcsim.scenario import load_scenario
-from dcsim.targets import load_targets
+from dcsim.targets import evaluate_all, load_targets
 
 SMALL = 0.002
 
@@ -24,8 +28,8 @@ def targets():
 
 
 @pytest.fixture(scope="module")
-def report(targets):
-    return fit(load_scenario(scale=SMALL), targets, seeds=[11, 12, 13])
+def report(targets, dask_client):
+    return fit(load_scenario(scale=SMALL), targets, seeds=[11, 12, 13], client=dask_client)
 
 
 def test_table_has_one_row_per_target_and_the_columns(report, targets):
@@ -109,10 +113,37 @@ def test_series_cover_every_month_and_hit_the_target_values(report, targets):
     assert line[:, m] == pytest.approx(report.values["heroin_share_2011"].to_numpy())
 
 
+def _table_bytes(table: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    table.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def test_one_and_two_workers_give_the_same_report(report, targets, dask_client_2):
+    """Four seeds on two workers finish in any order: the values, the series and the table
+    are those of one worker, and each seed's values are those of a run in this process."""
+    sc = load_scenario(scale=SMALL)
+    two = fit(sc, targets, seeds=[11, 12, 13], client=dask_client_2)
+    pd.testing.assert_frame_equal(two.values, report.values, check_exact=True)
+    assert _table_bytes(two.table) == _table_bytes(report.table)
+    assert list(two.series) == list(report.series)
+    for g, lines in report.series.items():
+        assert list(two.series[g]) == list(lines)
+        for k, arr in lines.items():
+            np.testing.assert_array_equal(two.series[g][k], arr)
+    p = prepare(sc)
+    here = evaluate_all(targets, simulate(dataclasses.replace(
+        p, scenario=sc.model_copy(update={"seed": 12})), rounds=1))
+    pd.testing.assert_series_equal(report.values.loc[12], pd.Series(here, name=12),
+                                   check_exact=True)
+
+
 def test_cli_fit_prints_and_saves(tmp_path):
+    """The command on its default, a local cluster of one worker."""
     res = CliRunner().invoke(app, ["fit", "--seeds", "2", "--scale", str(SMALL), "--out",
                                    str(tmp_path)], env={"COLUMNS": "220"})
     assert res.exit_code == 0, res.output
+    assert "(local Dask cluster, 1 worker)" in res.output
     assert "785,900" in res.output and "90% interval" in res.output
     assert "hard targets" in res.output
     assert (tmp_path / "fit.csv").exists() and (tmp_path / "fit_registry.png").exists()
@@ -121,10 +152,13 @@ def test_cli_fit_prints_and_saves(tmp_path):
     assert saved.loc["survey_travel", "role"] == "predicted"
 
 
-def test_cli_fit_table_fits_80_columns_and_marks_roles(tmp_path):
+def test_cli_fit_table_fits_80_columns_and_marks_roles(tmp_path, dask_client):
+    address = dask_client.scheduler.address
     res = CliRunner().invoke(app, ["fit", "--seeds", "2", "--scale", str(SMALL), "--out",
-                                   str(tmp_path)], env={"COLUMNS": "80"})
+                                   str(tmp_path), "--scheduler", address],
+                             env={"COLUMNS": "80"})
     assert res.exit_code == 0, res.output
+    assert f"scheduler {address}" in res.output.replace("\n", "")
     assert max(len(ln) for ln in res.output.splitlines()) <= 80
     rows = [ln.split() for ln in res.output.splitlines() if "=" not in ln]
     roles = [w for r in rows for w in r if w in ("input", "calibrated", "predicted")]

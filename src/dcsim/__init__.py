@@ -14,6 +14,12 @@ if (_problem := _environment_problem()) is not None:
     raise SystemExit(2)
 
 from . import jit as _jit  # noqa: E402, F401  (sets the kernel cache folder before any kernel)
+
+# isort: split
+# the submodule dcsim.ensemble is loaded before the name is bound to the API function: loaded
+# later (by fit, calibration, sensitivity or a comparison), it would rebind dcsim.ensemble to
+# itself. It imports Dask only when a cluster is opened, so this costs next to nothing.
+from . import ensemble as _ensemble_module  # noqa: E402, F401
 from .api import RunResult, compare, ensemble, run, trace_person  # noqa: E402
 
 __all__ = ["RunResult", "compare", "ensemble", "run", "trace_person"]

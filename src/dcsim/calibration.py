@@ -6,6 +6,20 @@ weighted negative log-likelihood over a few seeds at a reduced scale. The seeds 
 every trial (common random numbers), so two trials differ by their values, not by luck. The
 study lives in an Optuna journal file: an interrupted calibration continues where it stopped.
 
+Trials are asked from Optuna in batches (`batch`, default 1) and each (trial, seed) of a batch
+is a Dask task (`TrialTask`, plain data; `ensemble.dask_client`: a local cluster by default,
+or an existing scheduler); the trials are told in trial order once the whole batch is back.
+With a batch of 1 each trial is drawn from every trial before it (the sequential search).
+With a batch of B, the trials of a batch are drawn from the trials complete before it, each
+seeing the batch's earlier ones as running with a poor score (TPE's constant liar), which
+spreads them apart: B trials run side by side, at the price of a less informed draw per trial
+(a study may need more trials for the same loss). The trials drawn depend on the batch and
+the sampler seed only, never on the number of workers, so a study gives the same trials, best
+loss and overlay on any cluster; to reproduce one, or resume it as it would have run, keep its
+batch. A kill while a batch is evaluated resumes exactly; one in the milliseconds while its
+results are being told leaves a valid study whose later trials differ from an uninterrupted
+one's.
+
 The result is a rule overlay (`data/rules/calibrated.yaml`): every fitted window keeps its
 reference and gains `calibrated: <targets, date>`; a value with a paper or evidence reference
 and no assumption part is never changed (`overlay_problems` checks it). The default scenario
@@ -28,15 +42,19 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .catalogue import CATALOGUE
+from .ensemble import ModelSpec, map_tasks, session, targets_json, worker_targets
 from .model import Prepared, prepare, simulate, with_values
 from .rules import RuleFile, RuleStack, Window, listing, load_rule_file
 from .scenario import PACKAGE_PREFIX, Scenario
 from .targets import TargetsFile, evaluate_all, loss
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 __all__ = [
     "OVERLAY_NAME",
@@ -45,6 +63,7 @@ __all__ = [
     "CalibrationStorageError",
     "Dimension",
     "RuleWindow",
+    "TrialTask",
     "apply",
     "base_scenario",
     "calibrate",
@@ -53,8 +72,10 @@ __all__ = [
     "dimensions",
     "embedded_overlay_path",
     "evaluate_values",
+    "mean_values",
     "overlay_problems",
     "rule_windows",
+    "run_trial_task",
     "study_name",
     "WorseCalibrationError",
 ]
@@ -299,8 +320,32 @@ def evaluate_values(prepared: Prepared, targets: TargetsFile, seeds: Sequence[in
         sc = p.scenario.model_copy(update={"seed": int(s)})
         run = simulate(dataclasses.replace(p, scenario=sc), rounds=1)  # one batch: fastest
         per_seed.append(evaluate_all(targets, run))
-    mean = {k: float(np.mean([v[k] for v in per_seed])) for k in per_seed[0]}
-    return mean, per_seed
+    return mean_values(per_seed), per_seed
+
+
+def mean_values(per_seed: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Every target's mean over the seeds, summed in seed order (whoever ran them)."""
+    return {k: float(np.mean([v[k] for v in per_seed])) for k in per_seed[0]}
+
+
+@dataclass(frozen=True)
+class TrialTask:
+    """One seed of one trial, as plain data: the model (the worker prepares it again), the
+    targets file as JSON, the rule values the trial sets and the seed."""
+
+    model: ModelSpec
+    targets: str
+    changes: tuple[Assignment, ...]
+    seed: int
+
+
+def run_trial_task(task: TrialTask) -> dict[str, float]:
+    """One seed of a trial, on a worker: every target's value (what evaluate_values computes
+    for that seed), nothing else of the run."""
+    p = apply(task.model.prepare(), task.changes)
+    sc = p.scenario.model_copy(update={"seed": int(task.seed)})
+    run = simulate(dataclasses.replace(p, scenario=sc), rounds=1)  # one batch: fastest
+    return evaluate_all(worker_targets(task.targets), run)
 
 
 # --------------------------------------------------------------------------- the study
@@ -456,23 +501,42 @@ def _requeue_killed(study) -> None:  # noqa: ANN001 - an optuna study
         study.tell(t.number, state=TrialState.FAIL)
 
 
-def _one_trial(study, objective, seed: int, n_complete: int, n_failed: int,  # noqa: ANN001
-               trials: int, callbacks: Sequence[Callable]) -> None:
-    """Ask, evaluate, tell; a trial interrupted in this process is closed as failed and
-    queued again before the interruption goes on. Failed trials move the sampler's seed on,
-    so a value that fails is not drawn again."""
-    study.sampler = _sampler(seed + 100_003 * n_failed, n_complete, trials)
-    trial = study.ask()
+Evaluate = Callable[[list[dict[str, float]]], list[tuple[dict[str, float], float]]]
+
+
+def _one_batch(study, dims: Sequence[Dimension], evaluate: Evaluate,  # noqa: ANN001
+               seed: int, n_complete: int, n_failed: int, trials: int, batch: int,
+               callbacks: Sequence[Callable]) -> None:
+    """Ask a batch of trials, evaluate them together, tell them in trial order.
+
+    The batch is the trials queued, if any (the rule files' own values, alone), else `batch`
+    trials (no more than are still wanted). Its j-th trial is drawn by a sampler seeded by
+    n_complete + j, which sees the batch's earlier trials as running (TPE's constant liar).
+    A batch interrupted in this process is closed as failed (a queued trial queued again)
+    before the interruption goes on. Failed trials move the sampler's seed on, so a value
+    that fails is not drawn again.
+    """
+    from optuna.trial import TrialState
+
+    waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+    asked = []
     try:
-        value = objective(trial)
+        for j in range(min(waiting or batch, trials - n_complete)):
+            study.sampler = _sampler(seed + 100_003 * n_failed, n_complete + j, trials)
+            trial = study.ask()
+            asked.append((trial, {d.id: trial.suggest_float(d.id, d.low, d.high)
+                                  for d in dims}))
+        scored = evaluate([x for _, x in asked])
+        for (trial, _), (mean, value) in zip(asked, scored, strict=True):
+            trial.set_user_attr("values", mean)
+            if not math.isfinite(value):
+                trial.set_user_attr("failed_value", True)
+            frozen = study.tell(trial, value)
+            for cb in callbacks:
+                cb(study, frozen)
     except BaseException:
-        _requeue_killed(study)  # this trial, now: as if the process had been killed
+        _requeue_killed(study)  # the trials not told, now: as if the process had been killed
         raise
-    if not math.isfinite(value):
-        trial.set_user_attr("failed_value", True)
-    frozen = study.tell(trial, value)
-    for cb in callbacks:
-        cb(study, frozen)
 
 
 def calibrate(
@@ -488,6 +552,10 @@ def calibrate(
     progress: Callable[[int, int, float], None] | None = None,
     callbacks: Sequence[Callable] = (),
     force: bool = False,
+    batch: int = 1,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    client: Client | None = None,
 ) -> CalibrationResult:
     """Run (or resume) the calibration study, then write the overlay to `out` (if given).
 
@@ -495,11 +563,17 @@ def calibrate(
     ones missing. `progress(done, total, best_loss)` is called after every trial.
     `restart` deletes the study of the same name first. An overlay already at `out` with a
     lower loss is kept (WorseCalibrationError) unless `force`.
+
+    Every (trial, seed) is a Dask task: on `client` if given, else on a local cluster of
+    `workers` processes (default 1) or on the cluster of `scheduler` (ensemble.dask_client).
+    `batch` trials are asked at a time and told in trial order when all are back: the trials
+    drawn depend on `batch` (how, the module's docstring says), never on the workers.
     """
     import optuna
-    from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, got {batch}")
     spec = targets.calibration
     trials = spec.trials if trials is None else trials
     scale = spec.scale if scale is None else scale
@@ -510,45 +584,68 @@ def calibrate(
     name = study_name(base, targets, prepared, dims, scale, seeds)
     storage = Path(storage)
     study, owner = _open_study(name, storage, restart, targets, scale, seeds, dims)
-    end = base.end
-
-    def objective(trial: optuna.Trial) -> float:
-        x = {d.id: trial.suggest_float(d.id, d.low, d.high) for d in dims}
-        mean, _ = evaluate_values(prepared, targets, seeds, changes_for(dims, x, end))
-        trial.set_user_attr("values", mean)
-        return loss(targets, mean)
-
-    def complete() -> list:
-        return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-
-    def report(st: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
-        if progress is not None:
-            done = complete()
-            progress(len(done), trials, min(t.value for t in done) if done else math.nan)
-
-    if progress is not None:
-        done = complete()
-        progress(len(done), trials, min(t.value for t in done) if done else math.nan)
-    while len(complete()) < trials:
-        failed = sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-                     if t.user_attrs.get("failed_value"))  # not those a kill interrupted
-        if failed > 2 * trials + 10:
-            raise ValueError(f"study {name} in {storage}: {failed} trials failed (the loss "
-                             "was not a number); --restart starts it again")
-        _one_trial(study, objective, spec.sampler_seed, len(complete()), failed, trials,
-                   [report, *callbacks])
-    best = study.best_trial
-    result = CalibrationResult(
-        study_name=name, storage=storage, trials_complete=len(complete()),
-        best_loss=float(best.value), best={d.id: float(best.params[d.id]) for d in dims},
-        best_values=dict(best.user_attrs.get("values", {})), overlay=None,
-        dimensions=dims,
-    )
-    owner.close()  # the study is done; the overlay is the caller's
+    try:
+        with session(client, workers, scheduler) as c:
+            evaluate = _evaluator(c, ModelSpec.of(prepared), targets, dims, seeds, base.end)
+            _run_trials(study, dims, evaluate, spec.sampler_seed, trials, batch, progress,
+                        callbacks, f"study {name} in {storage}")
+        best = study.best_trial
+        complete = study.get_trials(deepcopy=False,
+                                    states=(optuna.trial.TrialState.COMPLETE,))
+        result = CalibrationResult(
+            study_name=name, storage=storage, trials_complete=len(complete),
+            best_loss=float(best.value), best={d.id: float(best.params[d.id]) for d in dims},
+            best_values=dict(best.user_attrs.get("values", {})), overlay=None,
+            dimensions=dims,
+        )
+    finally:
+        owner.close()  # the study is done (or stopped); the overlay is the caller's
     if out is not None:
         check_replace(Path(out), result.best_loss, force)
         result.overlay = write_overlay(result, scenario, targets, out, scale, seeds)
     return result
+
+
+def _evaluator(client: Client, model: ModelSpec, targets: TargetsFile,
+               dims: Sequence[Dimension], seeds: Sequence[int], end: dt.date) -> Evaluate:
+    """Trials' values -> (mean target values, loss) of each: one task per (trial, seed), the
+    mean over each trial's seeds taken in seed order."""
+    tj = targets_json(targets)
+
+    def evaluate(xs: list[dict[str, float]]) -> list[tuple[dict[str, float], float]]:
+        tasks = [TrialTask(model, tj, tuple(changes_for(dims, x, end)), int(s))
+                 for x in xs for s in seeds]
+        per = map_tasks(client, run_trial_task, tasks, name="dcsim-trial")
+        means = [mean_values(per[i * len(seeds):(i + 1) * len(seeds)]) for i in range(len(xs))]
+        return [(m, loss(targets, m)) for m in means]
+
+    return evaluate
+
+
+def _run_trials(study, dims: Sequence[Dimension], evaluate: Evaluate,  # noqa: ANN001
+                sampler_seed: int, trials: int, batch: int,
+                progress: Callable[[int, int, float], None] | None,
+                callbacks: Sequence[Callable], what: str) -> None:
+    """Batches until `trials` trials are complete; `progress` at the start and per trial."""
+    from optuna.trial import TrialState
+
+    def complete() -> list:
+        return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+    def report(st: object = None, _trial: object = None) -> None:
+        if progress is not None:
+            done = complete()
+            progress(len(done), trials, min(t.value for t in done) if done else math.nan)
+
+    report()
+    while len(complete()) < trials:
+        failed = sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+                     if t.user_attrs.get("failed_value"))  # not those a kill interrupted
+        if failed > 2 * trials + 10:
+            raise ValueError(f"{what}: {failed} trials failed (the loss was not a number); "
+                             "--restart starts it again")
+        _one_batch(study, dims, evaluate, sampler_seed, len(complete()), failed, trials, batch,
+                   [report, *callbacks])
 
 
 def _open_study(name: str, storage: Path, restart: bool, targets: TargetsFile, scale: float,

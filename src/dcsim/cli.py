@@ -222,6 +222,26 @@ def main() -> None:  # pragma: no cover
     app()
 
 
+# --------------------------------------------------------------------------- Dask
+
+WorkersOpt = Annotated[int | None, typer.Option(
+    help="workers of the local Dask cluster (one run each at a time); default: 1")]
+SchedulerOpt = Annotated[str | None, typer.Option(
+    help="address of an existing Dask scheduler, e.g. tcp://127.0.0.1:8786, instead of a "
+         "local cluster")]
+
+
+def _where(workers: int | None, scheduler: str | None) -> str:
+    """--workers and --scheduler checked; where the runs will go, in words."""
+    if workers is not None:
+        _check(checks.int_in, "--workers", workers, 1, 1024)
+    if scheduler is not None:
+        _check(checks.scheduler_address, "--scheduler", scheduler)
+        return f"scheduler {scheduler}"
+    n = workers or 1
+    return f"local Dask cluster, {n} worker{'s' if n > 1 else ''}"
+
+
 # --------------------------------------------------------------------------- calibration
 
 TargetsOpt = Annotated[Path | None, typer.Option(
@@ -283,13 +303,22 @@ def calibrate(
     force: Annotated[bool, typer.Option(
         "--force", help="replace an overlay even if its best loss is lower than the new one")
     ] = False,
+    batch: Annotated[int, typer.Option(
+        help="trials asked at a time and run side by side (each seed of each a task); the "
+             "trials drawn depend on it, never on the workers: keep it to reproduce a "
+             "study")] = 1,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Fit the assumptions the targets inform and write them as a cited rule overlay."""
     from .calibration import CalibrationStorageError, WorseCalibrationError
     from .calibration import calibrate as run_calibration
+    from .ensemble import ClusterError
 
     if trials is not None:
         _check(checks.int_in, "--trials", trials, 1, 100_000)
+    _check(checks.int_in, "--batch", batch, 1, 1024)
+    where = _where(workers, scheduler)
     if scale is not None:
         _check(checks.float_in, "--scale", scale, 0.0, 1.0, low_open=True)
     seed_list = None if seeds is None else _check(checks.seed_list, "--seeds", seeds)
@@ -302,7 +331,8 @@ def calibrate(
     sc = _scenario(scenario)
     n = trials or tf.calibration.trials
     console.print(f"[bold]calibrate[/] {escape(sc.name)}: {len(tf.calibration.fitted)} values, "
-                  f"{n} trials, study in {escape(str(storage))}")
+                  f"{n} trials in batches of {batch}, study in {escape(str(storage))} "
+                  f"({escape(where)})")
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console) as bar:
@@ -314,12 +344,13 @@ def calibrate(
 
             result = run_calibration(sc, tf, storage, trials=trials, scale=scale,
                                      seeds=seed_list, out=out, restart=restart,
-                                     progress=tick, force=force)
+                                     progress=tick, force=force, batch=batch,
+                                     workers=workers, scheduler=scheduler)
     except KeyboardInterrupt:
         console.print(Text(f"interrupted: the trials done are kept in {storage}; "
                            "run the same command again to continue."), soft_wrap=True)
         raise typer.Exit(130) from None
-    except (CalibrationStorageError, WorseCalibrationError) as e:
+    except (CalibrationStorageError, WorseCalibrationError, ClusterError) as e:
         _fail(e)
     except OSError as e:
         _fail(ArgumentError("--out", f"cannot write {out}: {e.strerror or e}"))
@@ -479,12 +510,16 @@ def fit(
         help="output folder; default runs/fit-<name>")] = None,
     strict: Annotated[bool, typer.Option(
         "--strict", help="exit with status 1 if a hard target fails")] = False,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Run the (calibrated) scenario over several seeds and compare it with every target."""
     from . import fit as fitmod
+    from .ensemble import ClusterError
     from .fit import formatted
 
     _check(checks.int_in, "--seeds", seeds, 1, 10_000)
+    where = _where(workers, scheduler)
     if scale is not None:
         _check(checks.float_in, "--scale", scale, 0.0, 1.0, low_open=True)
     if first_seed is not None:
@@ -501,14 +536,15 @@ def fit(
     out = Path(out) if out is not None else Path("runs") / f"fit-{sc.name}"
     _check(checks.output_folder, "--out", out)
     console.print(f"[bold]fit[/] {escape(sc.name)}: {seeds} seeds from {first}, "
-                  f"scale {sc.scale:g}")
+                  f"scale {sc.scale:g} ({escape(where)})")
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console) as bar:
             task = bar.add_task("runs", total=seeds)
             report = fitmod.fit(sc, tf, seed_list,
-                                progress=lambda d, n: bar.update(task, completed=d, total=n))
-    except (RuleError, OutOfWindowError) as e:
+                                progress=lambda d, n: bar.update(task, completed=d, total=n),
+                                workers=workers, scheduler=scheduler)
+    except (RuleError, OutOfWindowError, ClusterError) as e:
         _fail(e)
     try:  # all files or none: written into a staging folder, then moved into place
         paths = publish(out, lambda folder: fitmod.write(report, folder))
@@ -541,14 +577,18 @@ def sensitivity(
     seed: Annotated[int, typer.Option(help="seed of every run (common random numbers)")] = 101,
     out: Annotated[str | None, typer.Option(
         help="output folder; default runs/sensitivity-<name>")] = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Rank every assumption by how much it moves the main outputs (Morris, SALib)."""
     from . import sensitivity as sens
+    from .ensemble import ClusterError
 
     _check(checks.int_in, "--trajectories", trajectories, 2, 10_000)
     _check(checks.int_in, "--levels", levels, 2, 100)
     _check(checks.float_in, "--scale", scale, 0.0, 1.0, low_open=True)
     _check(checks.int_in, "--seed", seed, 0, checks.SEED_MAX)
+    where = _where(workers, scheduler)
     if out is not None:
         _check(checks.output_folder, "--out", out)
     sc = _scenario(scenario)
@@ -560,13 +600,17 @@ def sensitivity(
         _fail(e)
     runs = trajectories * (n_factors + 1) + 1
     console.print(f"[bold]sensitivity[/] {escape(sc.name)}: {n_factors} assumptions varied, "
-                  f"{trajectories} trajectories, {runs} runs at scale {scale:g}")
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console) as bar:
-        task = bar.add_task("runs", total=runs)
-        result = sens.morris(sc, trajectories=trajectories, levels=levels, scale=scale,
-                             seed=seed, progress=lambda d, n: bar.update(task, completed=d,
-                                                                         total=n))
+                  f"{trajectories} trajectories, {runs} runs at scale {scale:g} "
+                  f"({escape(where)})")
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task("runs", total=runs)
+            result = sens.morris(sc, trajectories=trajectories, levels=levels, scale=scale,
+                                 seed=seed, workers=workers, scheduler=scheduler,
+                                 progress=lambda d, n: bar.update(task, completed=d, total=n))
+    except (RuleError, OutOfWindowError, ClusterError) as e:
+        _fail(e)
     try:
         paths = publish(out, lambda folder: sens.write(result, folder))
     except OSError as e:
@@ -592,11 +636,6 @@ SeedsOpt = Annotated[int, typer.Option(help="number of seeds (runs per arm), fro
 CmpScaleOpt = Annotated[float | None, typer.Option(
     help="share of the registry to simulate in every run; default: the scenario's")]
 FirstSeedOpt = Annotated[int | None, typer.Option(help="first seed; default: the scenario's")]
-WorkersOpt = Annotated[int | None, typer.Option(
-    help="workers of the local Dask cluster (one run each at a time); default: 1")]
-SchedulerOpt = Annotated[str | None, typer.Option(
-    help="address of an existing Dask scheduler, e.g. tcp://127.0.0.1:8786, instead of a "
-         "local cluster")]
 CsvOpt = Annotated[bool, typer.Option("--csv", help="also write the tables as CSV")]
 
 
@@ -604,17 +643,14 @@ def _run_comparison(baseline: str | None, reforms: list[str], seeds: int, scale:
                     first_seed: int | None, out: Path | None, workers: int | None,
                     scheduler: str | None, csv: bool, title: str) -> None:
     from .compare import CompareError, make_arms, summary_lines
-    from .ensemble import run_ensemble
+    from .ensemble import ClusterError, run_ensemble
 
     _check(checks.int_in, "--seeds", seeds, 1, 10_000)
     if scale is not None:
         _check(checks.float_in, "--scale", scale, 0.0, 1.0, low_open=True)
-    if workers is not None:
-        _check(checks.int_in, "--workers", workers, 1, 1024)
+    where = _where(workers, scheduler)
     if first_seed is not None:
         _check(checks.int_in, "--first-seed", first_seed, 0, checks.SEED_MAX - seeds)
-    if scheduler is not None:
-        _check(checks.scheduler_address, "--scheduler", scheduler)
     if out is not None:
         _check(checks.output_folder, "--out", out)
     try:
@@ -628,8 +664,7 @@ def _run_comparison(baseline: str | None, reforms: list[str], seeds: int, scale:
     _check(checks.output_folder, "--out", out)
     n = len(arms) * seeds
     console.print(f"[bold]{title}[/] {', '.join(a.name for a in arms)}: {seeds} seeds from "
-                  f"{first}, scale {sc.scale:g}, {n} runs "
-                  f"({'scheduler ' + scheduler if scheduler else 'local Dask cluster'})")
+                  f"{first}, scale {sc.scale:g}, {n} runs ({escape(where)})")
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console) as bar:
@@ -641,7 +676,8 @@ def _run_comparison(baseline: str | None, reforms: list[str], seeds: int, scale:
         console.print(Text(f"interrupted: finished runs are kept in {out}/runs; run the "
                            "same command again to continue."), soft_wrap=True)
         raise typer.Exit(130) from None
-    except (CompareError, ScenarioError, RuleError, OutOfWindowError, OSError) as e:
+    except (CompareError, ClusterError, ScenarioError, RuleError, OutOfWindowError,
+            OSError) as e:
         _fail(e)
     if csv:
         for name in ("summary", "per_seed", "monthly"):

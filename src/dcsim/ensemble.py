@@ -10,18 +10,27 @@ so its bytes do not depend on the number of workers or the order runs finish in.
 A local cluster (every port bound to 127.0.0.1, dashboard off) is started by default;
 `scheduler` connects to an existing one instead (its workers must be able to import dcsim and
 read and write `out`).
+
+The same machinery runs the model evaluations of `dcsim fit`, `calibrate` and `sensitivity`:
+`dask_client` opens the cluster for one command, `map_tasks` runs one task per model run and
+returns the results in the order of the tasks (never the order they finish in), and a task
+carries only plain data (`ModelSpec`: the scenario as JSON) from which a worker prepares the
+model again, once per worker process thanks to `worker_cache.WorkerCache`. (Dask itself is
+imported only when a cluster is opened: importing this module stays cheap.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
@@ -37,8 +46,17 @@ from .compare import (
     summary_table,
 )
 
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from .model import Prepared
+    from .targets import TargetsFile
+
 HEADLINE_FILE = "headline.json"
 PLAN_FILE = "plan.json"
+CONNECT_TIMEOUT = "20s"  # to reach an existing scheduler
+WORKERS_TIMEOUT = 60.0  # seconds an existing scheduler may take to have a worker
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -90,15 +108,139 @@ def run_task(task: Task) -> dict:
     return {"arm": task.arm, "seed": task.seed, "ran": True, "headline": headline}
 
 
-def _client(workers: int | None, scheduler: str | None):  # noqa: ANN202 - (client, cluster)
+class ClusterError(RuntimeError):
+    """The scheduler given cannot be reached, has no worker to run the tasks, or a worker
+    reads other rule files than the command."""
+
+
+@contextlib.contextmanager
+def dask_client(workers: int | None = None, scheduler: str | None = None) -> Iterator[Client]:
+    """A Dask client for one command, closed on leaving (with the local cluster, if one was
+    started), also on an error or an interrupt.
+
+    Without `scheduler`: a local cluster of `workers` processes (default 1) of one thread each,
+    every port bound to 127.0.0.1, no dashboard. With `scheduler`: that cluster (`workers` is
+    then not used); ClusterError if it cannot be reached or has no worker. Either way the
+    workers get a `WorkerCache`.
+    """
     from distributed import Client, LocalCluster
 
+    from .worker_cache import WorkerCache
+
+    cluster = None
     if scheduler:
-        return Client(scheduler, timeout="20s"), None
-    cluster = LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=50,
-                           scheduler_kwargs={"dashboard": False})
-    return Client(cluster), cluster
+        try:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT)
+        except (OSError, ValueError, TypeError) as e:  # TimeoutError is an OSError
+            raise ClusterError(f"cannot connect to scheduler {scheduler}: {e}") from None
+    else:
+        cluster = LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
+                               host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                               silence_logs=50, scheduler_kwargs={"dashboard": False})
+        client = Client(cluster)
+    try:
+        if scheduler:
+            try:
+                client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
+            except (OSError, TimeoutError) as e:
+                raise ClusterError(f"scheduler {scheduler} has no worker (waited "
+                                   f"{WORKERS_TIMEOUT:g} s): {e}") from None
+        client.register_plugin(WorkerCache())
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+@contextlib.contextmanager
+def session(client: Client | None = None, workers: int | None = None,
+            scheduler: str | None = None) -> Iterator[Client]:
+    """`client` if given (left open: it is the caller's), else a `dask_client`."""
+    if client is not None:
+        yield client
+    else:
+        with dask_client(workers, scheduler) as c:
+            yield c
+
+
+def map_tasks(client: Client, fn: Callable[[Any], T], tasks: Sequence[Any],
+              progress: Callable[[int, int], None] | None = None,
+              name: str = "dcsim") -> list[T]:
+    """fn(task) for every task, run on the cluster; the results in the order of `tasks`,
+    whatever the order they finish in, so nothing downstream depends on the number of
+    workers. `progress(done, total)` after each one. On an error or an interrupt the tasks
+    not finished are cancelled."""
+    from distributed import as_completed
+
+    token = uuid.uuid4().hex[:8]
+    futures = [client.submit(fn, t, key=f"{name}-{token}-{i}", pure=False)
+               for i, t in enumerate(tasks)]
+    index = {f.key: i for i, f in enumerate(futures)}
+    out: list[Any] = [None] * len(tasks)
+    try:
+        for done, fut in enumerate(as_completed(futures), 1):
+            out[index[fut.key]] = fut.result()
+            fut.release()  # the worker forgets the result: it is here now
+            if progress is not None:
+                progress(done, len(tasks))
+    except BaseException:
+        client.cancel([f for f in futures if not f.done()])
+        raise
+    return out
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A prepared model as plain data: the scenario as JSON (its file's path made absolute)
+    and the rules hash of the caller's copy. A worker prepares it again from the rule files
+    where it runs, and refuses to run if their hash differs (a file changed since the command
+    started, or a remote worker with other files)."""
+
+    scenario: str
+    rules_hash: str
+
+    @classmethod
+    def of(cls, prepared: Prepared) -> ModelSpec:
+        if prepared.rules_hash.endswith("+values"):
+            raise ValueError("a prepared model with values changed in memory cannot be "
+                             "rebuilt from its scenario; pass the changes in the task")
+        sc = prepared.scenario
+        if sc.source is not None:
+            sc = sc.model_copy(update={"source": Path(sc.source).resolve()})
+        return cls(sc.model_dump_json(), prepared.rules_hash)
+
+    def prepare(self) -> Prepared:
+        """The prepared model (from this worker's cache when it holds it)."""
+        from .worker_cache import cached
+
+        return cached(self.scenario, self._prepare)
+
+    def _prepare(self) -> Prepared:
+        from .model import prepare
+        from .scenario import Scenario
+
+        p = prepare(Scenario.model_validate_json(self.scenario))
+        if p.rules_hash != self.rules_hash:
+            raise ClusterError(
+                f"the rule files of scenario {p.scenario.name} read on this worker differ "
+                f"from those the command read (rules hash {p.rules_hash[:12]}, expected "
+                f"{self.rules_hash[:12]}): changed since it started, or another copy")
+        return p
+
+
+def targets_json(targets: TargetsFile) -> str:
+    """A targets file as the JSON a task carries (its bytes left out: a worker needs the
+    parsed targets only)."""
+    return targets.model_dump_json(exclude={"content"})
+
+
+def worker_targets(text: str) -> TargetsFile:
+    """The targets file of `targets_json` (from this worker's cache when it holds it)."""
+    from .targets import TargetsFile
+    from .worker_cache import cached
+
+    return cached(text, lambda: TargetsFile.model_validate_json(text))
 
 
 def execute(tasks: list[Task], workers: int | None = None, scheduler: str | None = None,
@@ -114,22 +256,15 @@ def execute(tasks: list[Task], workers: int | None = None, scheduler: str | None
     if progress is not None:
         progress(len(done), len(tasks))
     if todo:
-        from distributed import as_completed
+        base = len(done)
 
-        client, cluster = _client(workers, scheduler)
-        try:
-            futures = [client.submit(run_task, t, key=f"dcsim-run-{t.arm}-{t.seed}-"
-                                     f"{hashlib.sha1(t.folder.encode()).hexdigest()[:8]}",
-                                     pure=False) for t in todo]
-            for fut in as_completed(futures):
-                r = fut.result()
+        def tick(n: int, _total: int) -> None:
+            if progress is not None:
+                progress(base + n, len(tasks))
+
+        with dask_client(workers, scheduler) as client:
+            for r in map_tasks(client, run_task, todo, tick, name="dcsim-run"):
                 done[(r["arm"], r["seed"])] = r
-                if progress is not None:
-                    progress(len(done), len(tasks))
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
     return [done[(t.arm, t.seed)] for t in tasks]
 
 

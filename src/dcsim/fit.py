@@ -6,6 +6,11 @@ error and whether the model passes the target's tolerance. The interval is Monte
 uncertainty (how much the figure moves from seed to seed), not uncertainty about the
 assumptions: `dcsim sensitivity` speaks to those. Each time-series group of targets is also
 drawn as a PNG: the model's band over the seeds against the published points.
+
+The runs are Dask tasks (`ensemble.dask_client`: a local cluster by default, or an existing
+scheduler), one per seed. A task is plain data (`FitTask`); the worker prepares the model
+itself and returns only that seed's target values and plotted series. The report is built in
+seed order, so it is the same whatever the number of workers.
 """
 
 from __future__ import annotations
@@ -16,16 +21,21 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from .ensemble import ModelSpec, map_tasks, session, targets_json, worker_targets
 from .model import Run, prepare, simulate
 from .scenario import Scenario
 from .targets import AtMeasure, Target, TargetsFile
 
-__all__ = ["FitReport", "fit", "fit_table", "markdown", "plot_series", "role", "scale_check",
-           "write"]
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["FitReport", "FitTask", "fit", "fit_table", "markdown", "plot_series", "role",
+           "run_fit_task", "scale_check", "write"]
 
 TABLE_COLUMNS = [
     "target", "id", "source", "kind", "unit", "role", "published", "model_mean", "model_p05",
@@ -87,33 +97,53 @@ def _line_label(t: Target) -> str:
     return out
 
 
+@dataclass(frozen=True)
+class FitTask:
+    """One seed of a fit, as plain data: the model (rebuilt by the worker), the targets file
+    as JSON and the seed."""
+
+    model: ModelSpec
+    targets: str
+    seed: int
+
+
+def run_fit_task(task: FitTask) -> dict:
+    """Run one seed (on a worker) and return only what the report needs: every target's value
+    and the series of each plotted line, keyed (group, line)."""
+    prepared = task.model.prepare()
+    targets = worker_targets(task.targets)
+    sc = prepared.scenario.model_copy(update={"seed": int(task.seed)})
+    run = simulate(dataclasses.replace(prepared, scenario=sc), rounds=1)
+    series: dict[tuple[str, str], np.ndarray] = {}
+    for t in targets.targets:
+        if t.plotted() and (t.series or "", _line_key(t)) not in series:
+            series[(t.series or "", _line_key(t))] = _series(t, run)
+    return {"values": {t.id: t.evaluate(run) for t in targets.targets}, "series": series}
+
+
 def fit(scenario: Scenario, targets: TargetsFile, seeds: Sequence[int],
-        progress: Callable[[int, int], None] | None = None) -> FitReport:
-    """Run the scenario once per seed and keep every target's value and plotted series."""
-    prepared = prepare(scenario)
-    rows = []
-    plotted = [t for t in targets.targets if t.plotted()]
-    lines: dict[str, dict[str, list[np.ndarray]]] = {}
-    report = FitReport(targets, scenario, list(seeds), pd.DataFrame(), prepared.months)
+        progress: Callable[[int, int], None] | None = None, *, workers: int | None = None,
+        scheduler: str | None = None, client: Client | None = None) -> FitReport:
+    """Run the scenario once per seed and keep every target's value and plotted series.
+
+    The runs are Dask tasks: on `client` if given, else on a local cluster of `workers`
+    processes (default 1) or on the cluster of `scheduler` (ensemble.dask_client).
+    """
+    prepared = prepare(scenario)  # here too: a rule problem is found before any task
+    spec, tj = ModelSpec.of(prepared), targets_json(targets)
+    tasks = [FitTask(spec, tj, int(s)) for s in seeds]
     if progress is not None:
-        progress(0, len(seeds))
-    for i, seed in enumerate(seeds):
-        sc = scenario.model_copy(update={"seed": int(seed)})
-        run = simulate(dataclasses.replace(prepared, scenario=sc), rounds=1)
-        rows.append({"seed": int(seed), **{t.id: t.evaluate(run) for t in targets.targets}})
-        for t in plotted:
-            group = lines.setdefault(t.series or "", {})
-            key = _line_key(t)
-            if key not in group:
-                group[key] = []
-            if len(group[key]) <= i:
-                group[key].append(_series(t, run))
-        del run
-        if progress is not None:
-            progress(i + 1, len(seeds))
-    report.values = pd.DataFrame(rows).set_index("seed")
-    for g, by_key in lines.items():
-        report.series[g] = {k: np.stack(v) for k, v in by_key.items()}
+        progress(0, len(tasks))
+    with session(client, workers, scheduler) as c:
+        results = map_tasks(c, run_fit_task, tasks, progress, name="dcsim-fit")
+    values = pd.DataFrame([{"seed": t.seed, **r["values"]} for t, r in zip(tasks, results,
+                                                                           strict=True)])
+    report = FitReport(targets, scenario, list(seeds), values.set_index("seed"),
+                       prepared.months)
+    for t in targets.targets:  # groups and lines in the order of the targets file
+        key = (t.series or "", _line_key(t)) if t.plotted() else None
+        if key is not None and key[1] not in report.series.setdefault(key[0], {}):
+            report.series[key[0]][key[1]] = np.stack([r["series"][key] for r in results])
     return report
 
 

@@ -10,6 +10,12 @@ numbers), so an effect is the assumption's, not the dice's.
 
 A factor whose range is a single point (e.g. an app's enrolment of 0 before its pilot: the
 assumption there is the start year, not the value) is listed but not varied.
+
+The runs are Dask tasks (`ensemble.dask_client`: a local cluster by default, or an existing
+scheduler), one per design row, plus the baseline. A task is plain data (`RowTask`: the model
+to rebuild and the rule values the row sets); the worker returns the six outputs only. The
+outputs are put back in design-row order, so the table is the same whatever the number of
+workers.
 """
 
 from __future__ import annotations
@@ -18,19 +24,32 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from .calibration import DEFAULT_RANGE_RULE, RuleWindow, apply, assignments, rule_windows
+from .calibration import (
+    DEFAULT_RANGE_RULE,
+    Assignment,
+    RuleWindow,
+    apply,
+    assignments,
+    rule_windows,
+)
+from .ensemble import ModelSpec, map_tasks, session
 from .fit import save_figure
 from .measures import Stock
-from .model import Prepared, Run, prepare, simulate
+from .model import Run, prepare, simulate
 from .results import intrusion_summary
 from .scenario import Scenario
 from .targets import DistrictAlertsPerDay, FlowShare
 
-__all__ = ["OUTPUTS", "Factor", "SensitivityResult", "factors", "morris", "outputs", "write"]
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["OUTPUTS", "Factor", "RowTask", "SensitivityResult", "factors", "morris", "outputs",
+           "run_row", "write"]
 
 OUTPUTS = {
     "existing_users_2019": "existing users, end of 2019 (persons)",
@@ -109,32 +128,32 @@ class SensitivityResult:
 
 def morris(scenario: Scenario, trajectories: int = 10, levels: int = 4,
            scale: float = 0.02, seed: int = 101, sample_seed: int = 2019,
-           progress: Callable[[int, int], None] | None = None) -> SensitivityResult:
+           progress: Callable[[int, int], None] | None = None, *, workers: int | None = None,
+           scheduler: str | None = None, client: Client | None = None) -> SensitivityResult:
     """Morris elementary effects of every assumption on the main outputs.
 
-    Runs trajectories x (varied factors + 1) simulations at `scale`, all with `seed`.
+    Runs trajectories x (varied factors + 1) simulations at `scale`, all with `seed`, plus the
+    baseline, as Dask tasks: on `client` if given, else on a local cluster of `workers`
+    processes (default 1) or on the cluster of `scheduler` (ensemble.dask_client).
     """
     from SALib.analyze import morris as morris_analyze
     from SALib.sample import morris as morris_sample
 
     sc = scenario.model_copy(update={"scale": scale, "seed": seed})
-    base = prepare(sc)
+    spec = ModelSpec.of(prepare(sc))  # prepared here too: a rule problem is found at once
     fs = factors(sc)
     varied = [f for f in fs if f.varied]
     problem = {"num_vars": len(varied), "names": [f.id for f in varied],
                "bounds": [[f.low, f.high] for f in varied]}
     X = morris_sample.sample(problem, N=trajectories, num_levels=levels, seed=sample_seed)
-    total = len(X) + 1
+    tasks = [RowTask(spec, ()), *(RowTask(spec, _row_changes(varied, row, sc.end)) for row in X)]
     if progress is not None:
-        progress(0, total)
-    baseline = outputs(simulate(base, rounds=1))
-    if progress is not None:
-        progress(1, total)
-    Y = np.empty((len(X), len(OUTPUTS)))
-    for i, row in enumerate(X):
-        Y[i] = list(_run_row(base, varied, row, sc.end).values())
-        if progress is not None:
-            progress(i + 2, total)
+        progress(0, len(tasks))
+    with session(client, workers, scheduler) as c:
+        results = map_tasks(c, run_row, tasks, progress, name="dcsim-morris")
+    baseline = results[0]  # the rule files' own values
+    Y = np.array([list(r.values()) for r in results[1:]], dtype=np.float64).reshape(
+        len(X), len(OUTPUTS))
     rows = []
     for k, out in enumerate(OUTPUTS):
         y = Y[:, k]
@@ -153,7 +172,7 @@ def morris(scenario: Scenario, trajectories: int = 10, levels: int = 4,
     table = pd.DataFrame(rows)
     table["rank"] = (table.groupby("output")["mu_star"].rank(ascending=False, method="min")
                      .astype(int))
-    return SensitivityResult(fs, baseline, table, trajectories, levels, scale, seed, total)
+    return SensitivityResult(fs, baseline, table, trajectories, levels, scale, seed, len(tasks))
 
 
 def _row(f: Factor, out: str, mu_star: float, sigma: float, conf: float, mu: float,
@@ -167,12 +186,25 @@ def _row(f: Factor, out: str, mu_star: float, sigma: float, conf: float, mu: flo
     }
 
 
-def _run_row(base: Prepared, varied: list[Factor], row: np.ndarray,
-             end: object) -> dict[str, float]:
-    changes = []
+@dataclass(frozen=True)
+class RowTask:
+    """One run of the screening, as plain data: the model (rebuilt by the worker) and the rule
+    values a design row sets (none for the baseline)."""
+
+    model: ModelSpec
+    changes: tuple[Assignment, ...]
+
+
+def _row_changes(varied: list[Factor], row: np.ndarray, end: object) -> tuple[Assignment, ...]:
+    changes: list[Assignment] = []
     for f, x in zip(varied, row, strict=True):
         changes.extend(assignments(f.window, float(x), end))  # type: ignore[arg-type]
-    p = apply(base, changes)
+    return tuple(changes)
+
+
+def run_row(task: RowTask) -> dict[str, float]:
+    """Run one design row (on a worker): the main outputs, nothing else of the run."""
+    p = apply(task.model.prepare(), task.changes)
     return outputs(simulate(p, rounds=1))  # one batch of persons: least overhead
 
 
