@@ -270,16 +270,17 @@ def test_batches_give_the_same_study_on_one_and_two_workers(batched, tmp_path, s
     assert trials[1].datetime_start >= trials[0].datetime_complete  # the queued trial alone
 
 
-def test_the_batch_and_not_the_workers_decides_the_trials(batched, tmp_path, scenario,
-                                                         targets, dask_client):
-    """One trial at a time draws trial 2 knowing trial 1's score: another study (which is
-    why a study is reproduced with its own --batch)."""
+def test_a_sequential_study_starts_as_a_batched_one(batched, tmp_path, scenario, targets,
+                                                    dask_client):
+    """The first trials (the rule files' values, then one drawn by the sampler seeded by the
+    trials complete) are the same one at a time as in batches. Later trials may differ, as
+    each batch is drawn without its earlier trials' scores; with few trials TPE often draws
+    the same, so that is not asserted (a study is reproduced with its own --batch)."""
     _, storage = batched
     calibrate(scenario, targets, tmp_path / "j.log", client=dask_client,
               **{**BATCH, "batch": 1, "trials": 3})
     seq, bat = _study(tmp_path / "j.log").trials, _study(storage).trials
     assert [t.params for t in seq[:2]] == [t.params for t in bat[:2]]
-    assert seq[2].params != bat[2].params
 
 
 def test_a_trial_on_the_workers_is_the_model_run_here(batched, scenario, targets):

@@ -482,6 +482,7 @@ def _sampler(seed: int, n_complete: int, trials: int):  # noqa: ANN202 - an optu
     import optuna
 
     return optuna.samplers.TPESampler(seed=seed + n_complete, multivariate=True,
+                                      constant_liar=True,  # no effect without running trials
                                       n_startup_trials=min(20, max(1, trials // 5)))
 
 
