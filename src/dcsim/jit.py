@@ -15,18 +15,37 @@ silently read the wrong rule, so the cache lives in a folder named by a hash of 
 every module that holds a kernel and of every module those import, transitively (imports
 guarded by `if TYPE_CHECKING:` are types only and not followed). Editing any of them compiles
 everything afresh; editing the command line, the rule loader or the reports does not.
+
+A first compile is shared by two processes (`helper`, used by `model.compile_kernels`): this
+one and a helper fill the same cache, and each takes from it what the other has compiled. Saves
+to the cache take a lock (`_locked_save`), since Numba's own save could let two processes give
+one data file to two signatures.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
+import functools
 import hashlib
+import importlib
 import os
+import subprocess
+import sys
+import types
+from collections.abc import Iterator
 from pathlib import Path
 
 import numba
+from numba.core.caching import IndexDataCacheFile
 from numba.core.compiler import CompilerBase, DefaultPassBuilder
+from numba.core.registry import CPUDispatcher
 from numba.core.untyped_passes import InlineInlinables
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: there a first compile runs in one process
+    fcntl = None
 
 
 class _Compiler(CompilerBase):
@@ -50,6 +69,46 @@ class _Compiler(CompilerBase):
 
 
 KERNEL = {"cache": True, "_nrt": False, "pipeline_class": _Compiler}
+
+
+class Kernel(CPUDispatcher):
+    """A kernel that only kernels call: compiled without Numba's CPython wrapper, the code that
+    lets Python call it (it unboxes every argument, and it is copied into every caller's
+    module before LLVM drops it: about a quarter of the compile time). A call from Python
+    (a test) goes to `python_entry`, a twin compiled with the wrapper on its first call."""
+
+    def add_overload(self, cres) -> None:  # noqa: ANN001
+        # kept out of the table Python calls are dispatched from: this code has no entry for
+        # them, so they miss it and come to _compile_for_args
+        self.overloads[tuple(cres.signature.args)] = cres
+
+    def _compile_for_args(self, *args, **kws):  # noqa: ANN002, ANN003, ANN202
+        return self.python_entry  # Numba calls what this returns with the arguments
+
+    @functools.cached_property
+    def python_entry(self) -> CPUDispatcher:
+        """The same function compiled with the CPython wrapper, cached apart (its own name)."""
+        f = self.py_func
+        twin = types.FunctionType(f.__code__, f.__globals__, f.__name__, f.__defaults__,
+                                  f.__closure__)
+        twin.__qualname__ = f"{f.__qualname__}_python"
+        options = {k: v for k, v in self.targetoptions.items() if k != "nopython"}
+        options["no_cpython_wrapper"] = False
+        return numba.njit(cache=True, pipeline_class=_Compiler, **options)(twin)
+
+
+def kernel(fn=None, /, *, python: bool = False, **options):  # noqa: ANN001, ANN201
+    """The decorator of every compiled function: `@kernel`, `@kernel(inline="always")`,
+    `@kernel(nogil=True, python=True)`. A kernel Python calls (python=True: the engine's
+    chunk loop, registration, the tables) is Numba's own dispatcher with the CPython wrapper;
+    the rest are Kernels, without it."""
+    def make(f):  # noqa: ANN001, ANN202
+        d = numba.njit(**KERNEL, no_cpython_wrapper=not python, **options)(f)
+        if not python:
+            d.__class__ = Kernel
+        return d
+
+    return make if fn is None else make(fn)
 _PACKAGE = Path(__file__).parent
 
 
@@ -69,7 +128,7 @@ def kernel_modules(package: Path = _PACKAGE) -> list[Path]:
     """The modules compiled code can depend on: those with a kernel, and what they import."""
     sources = {p.stem: p.read_text() for p in package.glob("*.py")}
     imports = {name: _relative_imports(ast.parse(src)) for name, src in sources.items()}
-    todo = [name for name, src in sources.items() if "@njit" in src]
+    todo = [name for name, src in sources.items() if "@kernel" in src]
     seen: set[str] = set()
     while todo:
         name = todo.pop()
@@ -98,6 +157,25 @@ def _cache_dir() -> Path:
 CACHE_DIR = _cache_dir()
 numba.config.CACHE_DIR = str(CACHE_DIR)
 _COMPILE_LOG = "compile_seconds.txt"
+_numba_save = IndexDataCacheFile.save
+
+
+def _locked_save(self: IndexDataCacheFile, key: object, data: object) -> None:
+    """Numba's save (read the index, pick the first free data file name, write the index, then
+    the data), holding a lock on this package's cache while it does: two processes saving two
+    signatures of one kernel at once could otherwise both pick the same data file."""
+    if fcntl is None or not str(self._cache_path).startswith(str(CACHE_DIR)):
+        _numba_save(self, key, data)
+        return
+    with open(CACHE_DIR / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            _numba_save(self, key, data)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+IndexDataCacheFile.save = _locked_save
 
 
 def compiled() -> bool:
@@ -123,3 +201,34 @@ def last_compile_seconds() -> float | None:
         except (OSError, ValueError):
             continue
     return None
+
+
+@contextlib.contextmanager
+def helper(target: str) -> Iterator[None]:
+    """Run `target` ("module:function" in this package) in a second Python process while the
+    block runs, compiling into the same cache, and end it with the block (what it has not done
+    by then, this process has). Nothing runs on Windows (no lock) or with DCSIM_COMPILE_HELPER=0."""
+    proc = None
+    if fcntl is not None and os.environ.get("DCSIM_COMPILE_HELPER", "1") != "0":
+        code = ("import sys; sys.path.insert(0, sys.argv[1]); from dcsim import jit; "
+                "jit._run_helper(sys.argv[2], sys.argv[3])")
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", code, str(_PACKAGE.parent), target, str(CACHE_DIR)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError:
+            proc = None  # no second process: this one compiles everything
+    try:
+        yield
+    finally:
+        if proc is not None:
+            proc.terminate()  # a save it was making is lost, never half written (os.replace)
+            proc.wait()
+
+
+def _run_helper(target: str, cache_dir: str) -> None:
+    """The helper's body: only for the same source (the same cache folder)."""
+    if str(CACHE_DIR) != cache_dir:
+        return
+    module, function = target.split(":")
+    getattr(importlib.import_module(f"dcsim.{module}"), function)()

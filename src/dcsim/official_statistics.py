@@ -5,20 +5,18 @@ use, then as "abstinent three years or more". The statistics see the record, not
 
 from __future__ import annotations
 
-from numba import njit
-
 from .catalogue import Par
-from .jit import KERNEL
+from .jit import kernel
 from .state import Changed, S
 
 
-@njit(**KERNEL)
+@kernel
 def official_flip_day(last_detect, P) -> int:  # noqa: ANN001
     """The day a record last detected on `last_detect` stops counting as an existing user."""
     return last_detect + int(P[Par.STATISTICS__ABSTINENT_DAYS])
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def on_official_flip(life, t, P, fl) -> int:  # noqa: ANN001
     """Event OFFICIAL_FLIP: the person moves from existing user to abstinent three years.
 
