@@ -250,54 +250,6 @@ def _start(i, c, seed, persons, rules, tallies, work):  # noqa: ANN001, ANN202
     return life
 
 
-@kernel(python=True)
-def simulate_person(i, c, seed, persons, rules, tallies, work) -> None:  # noqa: ANN001
-    """Person i's life course from entry to the end of the period (or death, or correction),
-    into chunk c's accumulators; work.trace (if it has rows) logs every event."""
-    life = _start(i, c, seed, persons, rules, tallies, work)
-    trace = work.trace
-    s, j, t = life.s, persons.jurisdiction[i], np.int64(persons.entry_day[i])
-    m = rules.month_of_day[t]
-    P, fl = rules.table[j, m], tallies.flows[c, j, m]
-    registration.enter(life, t, P, fl, persons, i)
-    s[S.NEXT_RULE] = 0
-    while rules.rule_days[j, s[S.NEXT_RULE]] <= t:
-        s[S.NEXT_RULE] += 1
-    _follow(life, t, P, tallies.stock_delta[c, j, m])
-    if trace.shape[0] > 0:
-        _trace(trace, t, np.int64(-1), s)  # not a literal: one compiled _trace
-    rare_stale, rare_ev, rare_t = True, _USE_CHANGE, NEVER
-    while True:
-        # Rare events (use changes, order ends, flips, releases...) move only when the state
-        # changes, so their earliest is cached; the frequent clocks are read every time.
-        if rare_stale:
-            rare_ev, rare_t = _earliest_rare(s, rules.rule_days[j, s[S.NEXT_RULE]], work.times[c])
-            rare_stale = False
-        ev, t = _earliest(life, rare_ev, rare_t)
-        if t >= rules.n_days:
-            break
-        m = rules.month_of_day[t]
-        P, fl = rules.table[j, m], tallies.flows[c, j, m]
-        s[S.T] = t
-        fl[Flow.ENGINE_EVENTS] += 1
-        if ev == Event.RULE_CHANGE:
-            s[S.NEXT_RULE] += 1
-        changed = _handle(ev, life, t, P, fl)
-        if changed >= Changed.STATE:
-            _follow(life, t, P, tallies.stock_delta[c, j, m])
-        elif changed == Changed.STOCKS:
-            ledger.restock(life, t, P, tallies.stock_delta[c, j, m])
-        if trace.shape[0] > 0:
-            _trace(trace, t, ev, s)
-        if changed == Changed.LEFT:
-            break
-        if changed == Changed.STATE or _is_rare(ev):
-            rare_stale = True
-        elif s[S.LAST_DETECT] == t:
-            rare_ev, rare_t, rare_stale = _merge_record_flips(s, rare_ev, rare_t)
-    ledger.finish(life, min(t, rules.n_days))
-
-
 @kernel(inline="always")
 def _merge_record_flips(s, rare_ev, rare_t):  # noqa: ANN001, ANN202
     """A detection that changed nothing else moves only the two record flips (later, and
@@ -312,23 +264,65 @@ def _merge_record_flips(s, rare_ev, rare_t):  # noqa: ANN001, ANN202
 
 @kernel(nogil=True, python=True)
 def run_chunk(c, seed, order, span, persons, rules, tallies, work) -> None:  # noqa: ANN001
-    """Chunk c simulates persons i = order[q * n_chunks + c] for q in range(*span), into its
-    own accumulators. Striding spreads early and late entrants evenly over chunks, so threads
-    share the work equally; `order` lists persons by locality, so a thread works on one
-    locality's rules and tables at a time (they then stay in its cache). The sums are
-    integers, so neither order nor threads can change them. Releases the GIL: chunks run on
-    Python threads (model.simulate)."""
-    n_chunks = tallies.flows.shape[0]
-    n = order.shape[0]
+    """Chunk c simulates the life course of persons i = order[q * n_chunks + c] for q in
+    range(*span), each from entry to the end of the period (or death, or correction), into its
+    own accumulators; work.trace (if it has rows) logs every event. Striding spreads early and
+    late entrants evenly over chunks, so threads share the work equally; `order` lists persons
+    by locality, so a thread works on one locality's rules and tables at a time (they then
+    stay in its cache). The sums are integers, so neither order nor threads can change them.
+    Releases the GIL: chunks run on Python threads (model.simulate). One kernel with the
+    person's loop inside: compiled once, where a kernel per person was compiled twice."""
+    n_chunks, trace = tallies.flows.shape[0], work.trace
     for q in range(span[0], span[1]):
-        r = q * n_chunks + c
-        if r >= n:
+        if q * n_chunks + c >= order.shape[0]:
             break
-        simulate_person(order[r], c, seed, persons, rules, tallies, work)
+        i = order[q * n_chunks + c]
+        life = _start(i, c, seed, persons, rules, tallies, work)
+        s, j, t = life.s, persons.jurisdiction[i], np.int64(persons.entry_day[i])
+        m = rules.month_of_day[t]
+        P, fl = rules.table[j, m], tallies.flows[c, j, m]
+        registration.enter(life, t, P, fl, persons, i)
+        s[S.NEXT_RULE] = 0
+        while rules.rule_days[j, s[S.NEXT_RULE]] <= t:
+            s[S.NEXT_RULE] += 1
+        _follow(life, t, P, tallies.stock_delta[c, j, m])
+        if trace.shape[0] > 0:
+            _trace(trace, t, np.int64(-1), s)  # not a literal: one compiled _trace
+        rare_stale, rare_ev, rare_t = True, _USE_CHANGE, NEVER
+        while True:
+            # Rare events (use changes, order ends, flips, releases...) move only when the
+            # state changes, so their earliest is cached; the frequent clocks are read always.
+            if rare_stale:
+                rare_ev, rare_t = _earliest_rare(s, rules.rule_days[j, s[S.NEXT_RULE]],
+                                                 work.times[c])
+                rare_stale = False
+            ev, t = _earliest(life, rare_ev, rare_t)
+            if t >= rules.n_days:
+                break
+            m = rules.month_of_day[t]
+            P, fl = rules.table[j, m], tallies.flows[c, j, m]
+            s[S.T] = t
+            fl[Flow.ENGINE_EVENTS] += 1
+            if ev == Event.RULE_CHANGE:
+                s[S.NEXT_RULE] += 1
+            changed = _handle(ev, life, t, P, fl)
+            if changed >= Changed.STATE:
+                _follow(life, t, P, tallies.stock_delta[c, j, m])
+            elif changed == Changed.STOCKS:
+                ledger.restock(life, t, P, tallies.stock_delta[c, j, m])
+            if trace.shape[0] > 0:
+                _trace(trace, t, ev, s)
+            if changed == Changed.LEFT:
+                break
+            if changed == Changed.STATE or _is_rare(ev):
+                rare_stale = True
+            elif s[S.LAST_DETECT] == t:
+                rare_ev, rare_t, rare_stale = _merge_record_flips(s, rare_ev, rare_t)
+        ledger.finish(life, min(t, rules.n_days))
 
 
 def callees(persons: tuple, rules: Rules, tallies: Tallies, work: Work) -> list[tuple]:
-    """(kernel, argument types) of the procedures simulate_person calls, in the order it first
+    """(kernel, argument types) of the procedures run_chunk calls, in the order it first
     calls them, with the types it calls them with (the run's bundles give the types): a second
     process compiles them from the last while this one compiles the engine from the first
     (model.compile_kernels). tests/test_engine.py checks the types are the engine's."""
@@ -353,6 +347,6 @@ def trace_one(i: int, seed: int, persons: tuple, rules: Rules, n_jurisdictions: 
     bundle = persons._replace(intrusions=np.zeros((i + 1, persons.intrusions.shape[1]), np.int32),
                               outcome=np.zeros((i + 1, persons.outcome.shape[1]), np.int32))
     work = scratch(1, capacity + 1)
-    simulate_person(i, 0, seed, bundle, rules,
-                    tallies(1, n_jurisdictions, n_months, rules.n_days), work)
+    run_chunk(0, seed, np.array([i], np.int64), (0, 1), bundle, rules,
+              tallies(1, n_jurisdictions, n_months, rules.n_days), work)
     return work.trace[1 : work.trace[0, 0] + 1], bundle.intrusions[i], bundle.outcome[i]

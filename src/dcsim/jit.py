@@ -16,7 +16,7 @@ every module that holds a kernel and of every module those import, transitively 
 guarded by `if TYPE_CHECKING:` are types only and not followed). Editing any of them compiles
 everything afresh; editing the command line, the rule loader or the reports does not.
 
-A first compile is shared by two processes (`helper`, used by `model.compile_kernels`): this
+A first compile is shared by two processes (`Helper`, used by `model.compile_kernels`): this
 one and a helper fill the same cache, and each takes from it what the other has compiled. Saves
 to the cache take a lock (`_locked_save`), since Numba's own save could let two processes give
 one data file to two signatures.
@@ -25,15 +25,16 @@ one data file to two signatures.
 from __future__ import annotations
 
 import ast
-import contextlib
 import functools
 import hashlib
 import importlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
 import types
-from collections.abc import Iterator
 from pathlib import Path
 
 import numba
@@ -203,32 +204,85 @@ def last_compile_seconds() -> float | None:
     return None
 
 
-@contextlib.contextmanager
-def helper(target: str) -> Iterator[None]:
-    """Run `target` ("module:function" in this package) in a second Python process while the
-    block runs, compiling into the same cache, and end it with the block (what it has not done
-    by then, this process has). Nothing runs on Windows (no lock) or with DCSIM_COMPILE_HELPER=0."""
-    proc = None
-    if fcntl is not None and os.environ.get("DCSIM_COMPILE_HELPER", "1") != "0":
+class Helper:
+    """A second Python process that shares a first compile with this one (model.compile_kernels):
+    it runs `target` ("module:function" of this package, called with a `claim` function) and
+    compiles into the same cache, and each process takes from the cache what the other has
+    compiled. Work both can do is split by `claim(item)`: True for the first process to ask,
+    which then does the item and marks it done.
+
+    It starts only where it can help: with a core to spare (load average below the core count
+    minus one: on a busy machine two processes of one session share the time one would get)
+    and file locks (not on Windows). DCSIM_COMPILE_HELPER=1 starts it always, 0 never.
+    Without it, `claim` is always True and this process does everything."""
+
+    def __init__(self, target: str) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.folder: Path | None = None
+        if not _helper_wanted():
+            return
+        self.folder = Path(tempfile.mkdtemp(prefix="dcsim-compile-"))
         code = ("import sys; sys.path.insert(0, sys.argv[1]); from dcsim import jit; "
-                "jit._run_helper(sys.argv[2], sys.argv[3])")
+                "jit._run_helper(*sys.argv[2:])")
         try:
-            proc = subprocess.Popen(
-                [sys.executable, "-c", code, str(_PACKAGE.parent), target, str(CACHE_DIR)],
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", code, str(_PACKAGE.parent), target, str(CACHE_DIR),
+                 str(self.folder)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         except OSError:
-            proc = None  # no second process: this one compiles everything
+            self.proc = None  # no second process: this one compiles everything
+
+    def claim(self, item: str) -> bool:
+        return self.proc is None or _claim(self.folder, item)
+
+    def done(self, item: str) -> None:
+        if self.proc is not None:
+            _done(self.folder, item)
+
+    def wait_for(self, items: list[str], timeout: float = 120.0) -> None:
+        """Wait until the helper has done what it claimed of `items` (or has ended)."""
+        end = time.monotonic() + timeout
+        while self.proc is not None and self.proc.poll() is None and time.monotonic() < end:
+            if all(not (self.folder / i).exists() or (self.folder / f"{i}.done").exists()
+                   for i in items):
+                return
+            time.sleep(0.02)
+
+    def __enter__(self) -> Helper:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.terminate()  # a save it was making is lost, never half written
+            self.proc.wait()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _helper_wanted() -> bool:
+    setting = os.environ.get("DCSIM_COMPILE_HELPER", "")
+    if fcntl is None or setting == "0":
+        return False
+    return setting == "1" or os.getloadavg()[0] < (os.cpu_count() or 1) - 1
+
+
+def _claim(folder: Path, item: str) -> bool:
     try:
-        yield
-    finally:
-        if proc is not None:
-            proc.terminate()  # a save it was making is lost, never half written (os.replace)
-            proc.wait()
+        os.close(os.open(folder / item, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
 
 
-def _run_helper(target: str, cache_dir: str) -> None:
+def _done(folder: Path, item: str) -> None:
+    (folder / f"{item}.done").touch()
+
+
+def _run_helper(target: str, cache_dir: str, folder: str) -> None:
     """The helper's body: only for the same source (the same cache folder)."""
     if str(CACHE_DIR) != cache_dir:
         return
     module, function = target.split(":")
-    getattr(importlib.import_module(f"dcsim.{module}"), function)()
+    here = Path(folder)
+    getattr(importlib.import_module(f"dcsim.{module}"), function)(
+        lambda item: _claim(here, item), lambda item: _done(here, item))

@@ -173,20 +173,25 @@ def compile_kernels() -> float:
     """Compile (or load from the cache) every kernel a run and its tables use; returns the
     seconds it took. Lets a caller show compiling apart from simulating.
 
-    Two processes share the work (jit.helper): this one compiles the engine (engine.run_chunk
-    on no persons), the helper meanwhile what else a run needs (`_compile_helper`) and then the
-    engine's procedures from the last it calls; each takes from the cache what the other has
-    compiled. Then this one runs the default scenario at a tiny scale, which compiles
-    whatever neither has."""
+    A helper process may share the work (jit.Helper): this process compiles the procedures
+    the engine calls from the first (engine.callees), the helper what else a run needs and
+    then the procedures from the last, each taking one only if the other has not; then this
+    process compiles the engine (engine.run_chunk on no one) from them and runs the default
+    scenario at a tiny scale, which compiles whatever is left."""
     import tempfile
 
     from . import figures, jit, results
     from .scenario import load_scenario
 
     t0 = time.perf_counter()
-    with jit.helper("model:_compile_helper"):
+    with jit.Helper("model:_compile_helper") as helper:
         prepared = prepare(load_scenario(scale=_COMPILE_SCALE, seed=1))
         seed, *bundles = _engine_args(prepared, Population.allocate(0))
+        items = [str(i) for i in range(len(engine.callees(*bundles[1:])))]
+        for item, (kernel, types) in zip(items, engine.callees(*bundles[1:]), strict=True):
+            if helper.claim(item):
+                kernel.compile(types)
+        helper.wait_for(items)
         engine.run_chunk(0, seed, bundles[0], (0, 0), *bundles[1:])  # compiles, runs no one
         run = simulate(prepared)
         with tempfile.TemporaryDirectory() as tmp:
@@ -194,11 +199,11 @@ def compile_kernels() -> float:
     return time.perf_counter() - t0
 
 
-def _compile_helper() -> None:
+def _compile_helper(claim: Callable[[str], bool], done: Callable[[str], None]) -> None:
     """The helper process of compile_kernels: first what a run needs besides the engine
     (thinning bounds, registration, the unreached alerts and the tables' kernels, on a run
     whose engine did nothing), which the main process needs last, then the procedures the
-    engine calls, from the last."""
+    engine calls, from the last, until it comes to one the main process has taken."""
     from . import results
     from .population import Outcome
     from .scenario import load_scenario
@@ -208,8 +213,11 @@ def _compile_helper() -> None:
     args = _engine_args(prepared, pop)
     pop.outcome[:, Outcome.EXPOSURE_DAYS] = results.MIN_EXPOSURE_DAYS  # rates to summarise
     results.intrusion_stats(_finish(prepared, pop, args[4], 0.0))
-    for kernel, types in reversed(engine.callees(*args[2:])):
+    for i, (kernel, types) in reversed(list(enumerate(engine.callees(*args[2:])))):
+        if not claim(str(i)):
+            return
         kernel.compile(types)
+        done(str(i))
 
 
 def _run_block(block: range, span: tuple[int, int], seed: int, order: np.ndarray,
