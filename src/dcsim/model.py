@@ -8,6 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -169,7 +170,12 @@ def _finish(prepared: Prepared, pop: Population, tallies: engine.Tallies, t0: fl
 _COMPILE_SCALE = 2e-4  # the default scenario at this scale runs every kernel of a run
 
 
-def compile_kernels() -> float:
+class Compiled(NamedTuple):
+    seconds: float
+    processes: int  # 2 when a helper process shared the work
+
+
+def compile_kernels() -> Compiled:
     """Compile (or load from the cache) every kernel a run and its tables use; returns the
     seconds it took. Lets a caller show compiling apart from simulating.
 
@@ -196,7 +202,7 @@ def compile_kernels() -> float:
         run = simulate(prepared)
         with tempfile.TemporaryDirectory() as tmp:
             results.write(run, Path(tmp), comparison=figures.comparison(run))
-    return time.perf_counter() - t0
+    return Compiled(time.perf_counter() - t0, 1 if helper.proc is None else 2)
 
 
 def _compile_helper(claim: Callable[[str], bool], done: Callable[[str], None]) -> None:
