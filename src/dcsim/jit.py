@@ -4,10 +4,11 @@ Kernels allocate nothing: every array is made in Python and passed in. That lets
 without Numba's reference counting (`_nrt=False`), whose atomic counter updates on every array
 view otherwise cost a third of the run time and make two threads fight over the same counters.
 
-Kernels are compiled by this package's own pipeline (`_Compiler`, in `KERNEL`): Numba's, with
-`inline="always"` left to LLVM, so an inlined kernel is compiled once instead of once per
-caller (about 35 s of compiling became about 25 s on the project machine, same results);
-and no kernel gets the C-function wrapper, which none of them needs (2 s less).
+Kernels (`@kernel`) are compiled by this package's own pipeline (`_Compiler`, in `KERNEL`):
+Numba's, with `inline="always"` left to LLVM, so an inlined kernel is compiled once instead of
+once per caller (about 35 s of compiling became about 25 s on the project machine, same
+results); no kernel gets the C-function wrapper, which none of them needs (2 s less); and only
+those Python calls get the CPython wrapper (`Kernel`: about a quarter less again).
 
 Numba's on-disk cache only notices changes to the file a kernel is written in, not to the
 constants it imports (the column of each rule value, the state layout). A stale kernel would

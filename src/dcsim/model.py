@@ -193,11 +193,11 @@ def compile_kernels() -> Compiled:
     with jit.Helper("model:_compile_helper") as helper:
         prepared = prepare(load_scenario(scale=_COMPILE_SCALE, seed=1))
         seed, *bundles = _engine_args(prepared, Population.allocate(0))
-        items = [str(i) for i in range(len(engine.callees(*bundles[1:])))]
-        for item, (kernel, types) in zip(items, engine.callees(*bundles[1:]), strict=True):
-            if helper.claim(item):
+        callees = engine.callees(*bundles[1:])
+        for i, (kernel, types) in enumerate(callees):
+            if helper.claim(str(i)):
                 kernel.compile(types)
-        helper.wait_for(items)
+        helper.wait_for([str(i) for i in range(len(callees))])
         engine.run_chunk(0, seed, bundles[0], (0, 0), *bundles[1:])  # compiles, runs no one
         run = simulate(prepared)
         with tempfile.TemporaryDirectory() as tmp:
