@@ -23,7 +23,7 @@ def _functions(path: Path):  # noqa: ANN202
 def _is_compiled(fn: ast.FunctionDef) -> bool:
     for dec in fn.decorator_list:
         target = dec.func if isinstance(dec, ast.Call) else dec
-        if isinstance(target, ast.Name) and target.id == "njit":
+        if isinstance(target, ast.Name) and target.id == "kernel":
             return True
     return False
 

@@ -18,10 +18,8 @@ is Poisson with mean the person-days raising alerts times the rate that does not
 
 from __future__ import annotations
 
-from numba import njit
-
 from .catalogue import VENUES, Par
-from .jit import KERNEL
+from .jit import kernel
 from .measures import FLOW_ALERT_VENUE0, FLOW_INTERROGATION_VENUE0, Flow, Intrusion, Rate
 from .pathways import is_custodial
 from .rng import Stream, chance, next_candidate, peek, person_key, poisson
@@ -32,7 +30,7 @@ _VENUE0 = int(Par.ALERTS__ID_USE_RATE_PER_YEAR__HOTEL)
 N_VENUES = len(VENUES)
 
 
-@njit(**KERNEL)
+@kernel
 def id_use_rate(s, P, total) -> float:  # noqa: ANN001
     """ID uses a year now, given the venues' total: none in custody (paper fn 4)."""
     if is_custodial(s[S.PATHWAY]):
@@ -42,13 +40,13 @@ def id_use_rate(s, P, total) -> float:  # noqa: ANN001
     return total
 
 
-@njit(**KERNEL)
+@kernel
 def reach_probability(P) -> float:  # noqa: ANN001
     """Chance that an alert brings police face to face with the person."""
     return P[Par.ALERTS__RESPONSE_PROBABILITY] * P[Par.ALERTS__CONTACT_PROBABILITY]
 
 
-@njit(**KERNEL)
+@kernel
 def alert_band(s, P) -> int:  # noqa: ANN001
     """-1: raises no alerts now; else whether using (ID uses are more frequent then)."""
     if not raises_alert(s, P) or is_custodial(s[S.PATHWAY]):
@@ -56,7 +54,7 @@ def alert_band(s, P) -> int:  # noqa: ANN001
     return s[S.USING]
 
 
-@njit(**KERNEL)
+@kernel
 def venue_total(P) -> float:  # noqa: ANN001
     total = 0.0
     for v in range(N_VENUES):
@@ -64,7 +62,7 @@ def venue_total(P) -> float:  # noqa: ANN001
     return total
 
 
-@njit(**KERNEL)
+@kernel
 def venue_of(P, u, total) -> int:  # noqa: ANN001
     """The venue of an ID use: venue v with probability rate_v / total."""
     x = u * total
@@ -76,7 +74,7 @@ def venue_of(P, u, total) -> int:  # noqa: ANN001
     return N_VENUES - 1
 
 
-@njit(**KERNEL)
+@kernel
 def raises_alert(s, P) -> bool:  # noqa: ANN001
     """Alerts stop on partial or full release (paper fn 45, 47). Two rule switches for
     reforms: alerts.enabled (0: no alerts at all) and alerts.only_under_community_order
@@ -91,7 +89,7 @@ def raises_alert(s, P) -> bool:  # noqa: ANN001
     return True
 
 
-@njit(**KERNEL)
+@kernel(python=True)
 def max_rate(P_all) -> float:  # noqa: ANN001
     """Upper bound of id_use_rate x reach_probability over all months of one locality: the
     thinning bound of the alerts that reach the person."""
@@ -105,7 +103,7 @@ def max_rate(P_all) -> float:  # noqa: ANN001
     return best
 
 
-@njit(**KERNEL)
+@kernel(python=True)
 def unreached_alerts(seed, table, activity, flows) -> None:  # noqa: ANN001
     """Add the alerts that reach no one to flows[j, m]: per venue, those no police answered and
     those answered in vain, each Poisson with mean (person-days raising alerts x the venue's
@@ -135,7 +133,7 @@ def unreached_alerts(seed, table, activity, flows) -> None:  # noqa: ANN001
                 fl[Flow.OFFICER_MINUTES_ALERTS] += answered * minutes
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def follow(life, t, P) -> None:  # noqa: ANN001
     """After a change of state: the clock of alerts that reach the person starts or stops with
     control. Writes f[ID_USE]; one ID_USE draw when it starts."""
@@ -148,7 +146,7 @@ def follow(life, t, P) -> None:  # noqa: ANN001
         f[F.ID_USE] = FNEVER
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def on_alert_contact(life, t, P, fl) -> int:  # noqa: ANN001
     """Event ALERT_CONTACT (a candidate of the thinned process): an ID use whose alert police
     answer and that reaches the person, an interrogation in public, usually with a test.
@@ -170,7 +168,7 @@ def on_alert_contact(life, t, P, fl) -> int:  # noqa: ANN001
     return Changed.STATE if _contact(life, t, P, fl, v) else Changed.NOTHING
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def _contact(life, t, P, fl, v) -> bool:  # noqa: ANN001
     """Police reach the person at venue v: True if the state changed."""
     s, keys, k = life.s, life.keys, life.k

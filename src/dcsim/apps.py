@@ -9,11 +9,10 @@ alert rate. The model records that these events happen; it never holds what they
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from .catalogue import APPS, Par
 from .drug_use import relapse_multiplier  # noqa: F401 - the apps' effect on use (fn 27)
-from .jit import KERNEL
+from .jit import kernel
 from .management import in_community_order, reachable
 from .measures import Flow, Intrusion
 from .rng import Stream, draw, next_candidate
@@ -24,7 +23,7 @@ _ALERT0 = int(Par.APPS__ALERT_RATE_PER_YEAR__ZIBO)
 N_APPS = len(APPS)
 
 
-@njit(**KERNEL)
+@kernel
 def enrolled_app(s, P, app_rank) -> int:  # noqa: ANN001
     """The app a person in a community order is enrolled in now, or -1.
 
@@ -40,12 +39,12 @@ def enrolled_app(s, P, app_rank) -> int:  # noqa: ANN001
     return -1
 
 
-@njit(**KERNEL)
+@kernel
 def checkin_interval(P, app) -> float:  # noqa: ANN001
     return 0.0 if app < 0 else P[Par.APPS__CHECKIN_INTERVAL_DAYS]
 
 
-@njit(**KERNEL)
+@kernel
 def alert_rate(P, app) -> float:  # noqa: ANN001
     return 0.0 if app < 0 else P[_ALERT0 + app]
 
@@ -58,7 +57,7 @@ def max_alert_rate(P_all: np.ndarray) -> float:
     return float(np.max(np.where(enrol > 0, rate, 0.0)))
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def follow(life, t, P) -> None:  # noqa: ANN001
     """After a change of state: enrol in or leave an app; its alert clock starts or stops.
 
@@ -74,7 +73,7 @@ def follow(life, t, P) -> None:  # noqa: ANN001
                                             Stream.APP)
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def on_app_alert(life, t, P, fl) -> int:  # noqa: ANN001
     """Event APP_ALERT (a candidate of the thinned process): an alert a worker follows up.
 

@@ -138,11 +138,12 @@ def _compile_first() -> None:
         return
     last = jit.last_compile_seconds()
     how_long = (f"last time {last:.0f} s on this machine" if last is not None
-                else "about 25 s on a 2-core machine, see benchmarks/RESULTS.md")
+                else "about 15-20 s on a 2-core machine, see benchmarks/RESULTS.md")
     with console.status(f"compiling the model, once after installing or updating ({how_long})"):
-        seconds = compile_kernels()
-    jit.record_compile_seconds(seconds)
-    console.print(f"compiled the model in {seconds:.0f} s (cached for later runs)")
+        done = compile_kernels()
+    jit.record_compile_seconds(done.seconds)
+    shared = ", in two processes" if done.processes == 2 else ""
+    console.print(f"compiled the model in {done.seconds:.0f} s{shared} (cached for later runs)")
 
 
 def _fmt(v: float, unit: str) -> str:

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
-
 from .catalogue import Par
-from .jit import KERNEL
+from .jit import kernel
 from .measures import Flow
 from .rng import Stream, draw, uniform
 from .state import NEVER, Changed, S
 
 
-@njit(**KERNEL)
+@kernel
 def correction_day(t, P, keys, k) -> int:  # noqa: ANN001
     u_complain = draw(keys, k, Stream.ERRORS)
     u_time = draw(keys, k, Stream.ERRORS)
@@ -28,7 +26,7 @@ def correction_day(t, P, keys, k) -> int:  # noqa: ANN001
     return t + 1 + int(-P[Par.DATA_ERRORS__MEAN_CORRECTION_DAYS] * math.log(1.0 - u_time))
 
 
-@njit(**KERNEL)
+@kernel
 def rejudge_correction(s, t, P, keys) -> None:  # noqa: ANN001
     """Under data_errors.local_correction, a record still in error when the rules change is
     judged again with the same two draws: a complainant's record is corrected locally from
@@ -42,7 +40,7 @@ def rejudge_correction(s, t, P, keys) -> None:  # noqa: ANN001
     s[S.CORRECT] = min(s[S.CORRECT], day)
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def on_correction(life, t, P, fl) -> int:  # noqa: ANN001
     """Event CORRECTION: the province corrects the error and the record is removed.
 

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
-
 from .catalogue import Par
-from .jit import KERNEL
+from .jit import kernel
 from .measures import Flow
 from .rng import Stream, draw
 from .state import NEVER, Changed, Done, S
 
 
-@njit(**KERNEL)
+@kernel
 def start_use(s, t, P, keys, k) -> None:  # noqa: ANN001 - numba kernels take arrays
     u_time = draw(keys, k, Stream.USE)
     draw(keys, k, Stream.USE)  # kept so every spell takes two draws
@@ -29,7 +27,7 @@ def start_use(s, t, P, keys, k) -> None:  # noqa: ANN001 - numba kernels take ar
     s[S.TRUE_FLIP] = NEVER
 
 
-@njit(**KERNEL)
+@kernel
 def start_abstinence(s, t, P, keys, k, hazard_multiplier) -> None:  # noqa: ANN001
     """hazard_multiplier scales the relapse hazard (apps: paper fn 27 says none)."""
     u_relapse = draw(keys, k, Stream.USE)
@@ -46,7 +44,7 @@ def start_abstinence(s, t, P, keys, k, hazard_multiplier) -> None:  # noqa: ANN0
         s[S.USE_NEXT] = NEVER
 
 
-@njit(**KERNEL)
+@kernel
 def enter_custody(s, t, P) -> None:  # noqa: ANN001
     """Use stops in custody; the abstinent spell (and its relapse draw) starts on release.
     The bit Done.USING_AT_CUSTODY of FLIPS_DONE remembers whether the person was using when
@@ -61,7 +59,7 @@ def enter_custody(s, t, P) -> None:  # noqa: ANN001
     s[S.USE_NEXT] = NEVER
 
 
-@njit(**KERNEL)
+@kernel
 def leave_custody(s, t, P, keys, k, detention) -> None:  # noqa: ANN001
     """Release from custody (three USE draws: one says whether custody ended the spell of use
     it interrupted, two start the next spell). The chance that it did is a rule value:
@@ -78,24 +76,24 @@ def leave_custody(s, t, P, keys, k, detention) -> None:  # noqa: ANN001
     s[S.FLIPS_DONE] &= ~Done.USING_AT_CUSTODY
 
 
-@njit(**KERNEL)
+@kernel
 def abstinent_days(s, t) -> int:  # noqa: ANN001
     """Days without use up to day t, counting the day abstinence began (0 while using)."""
     return 0 if s[S.USING] == 1 else t - s[S.ABST_START] + 1
 
 
-@njit(**KERNEL)
+@kernel
 def true_flip_day(t, P) -> int:  # noqa: ANN001
     """The day an abstinence begun on day t reaches the law's three years."""
     return t + int(P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED]) - 1
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def _log1m(u: float) -> float:
     return math.log(1.0 - u)
 
 
-@njit(**KERNEL)
+@kernel
 def relapse_multiplier(P, app) -> float:  # noqa: ANN001
     """Relapse hazard multiplier while enrolled in monitoring app `app` (-1: none); the
     Shanghai evaluation found no effect on addiction (paper fn 27)."""
@@ -105,7 +103,7 @@ def relapse_multiplier(P, app) -> float:  # noqa: ANN001
 # --- event handlers (the engine calls them; each returns what changed, state.Changed) -------
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def on_use_change(life, t, P, fl) -> int:  # noqa: ANN001
     """Event USE_CHANGE: a spell of use or abstinence ends (the truth the system does not see).
 
@@ -121,7 +119,7 @@ def on_use_change(life, t, P, fl) -> int:  # noqa: ANN001
     return Changed.STATE
 
 
-@njit(**KERNEL)
+@kernel
 def death_day(t, P, keys, k) -> int:  # noqa: ANN001
     """Day of death or of leaving for good, drawn at entry (one DEATH draw)."""
     rate = P[Par.DRUG_USE__MORTALITY_PER_YEAR]
@@ -130,7 +128,7 @@ def death_day(t, P, keys, k) -> int:  # noqa: ANN001
     return t + 1 + int(-365.25 * math.log(1.0 - draw(keys, k, Stream.DEATH)) / rate)
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def on_death(life, t, P, fl) -> int:  # noqa: ANN001
     """Event DEATH: the person dies (or leaves for good). Writes s[ALIVE, IN_REGISTRY];
     counts DEATHS; no draws."""

@@ -17,8 +17,8 @@ from __future__ import annotations
 import enum
 from typing import NamedTuple
 
+import numba
 import numpy as np
-from numba import njit
 
 from . import (
     alerts,
@@ -33,7 +33,7 @@ from . import (
     registration,
     testing,
 )
-from .jit import KERNEL
+from .jit import kernel
 from .measures import N_DIMS, N_FLOWS, N_PERIODIC, N_RATES, N_STOCKS, Flow
 from .rng import person_key
 from .state import NEVER, Changed, Done, F, K, Life, S
@@ -122,7 +122,7 @@ def scratch(n_chunks: int, trace_rows: int = 0) -> Work:
     )
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def _follow(life, t, P, delta_row) -> None:  # noqa: ANN001
     """After an event that changed the state, every procedure's clocks, schedules and spans
     follow, then the stocks."""
@@ -132,7 +132,7 @@ def _follow(life, t, P, delta_row) -> None:  # noqa: ANN001
     ledger.follow(life, t, P, delta_row)
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def _handle(ev, life, t, P, fl) -> int:  # noqa: ANN001
     """Dispatch an event to the handler of the procedure that owns it."""
     if ev == Event.USE_CHANGE:
@@ -168,12 +168,22 @@ def _handle(ev, life, t, P, fl) -> int:  # noqa: ANN001
     return ledger.on_age_band(life, t, P, fl)
 
 
-@njit(inline="always", **KERNEL)
+# the handler of each event, in Event order: _handle dispatches to them (tests/test_engine.py
+# checks the two agree)
+HANDLERS = (drug_use.on_use_change, testing.on_scheduled_test, alerts.on_alert_contact,
+            testing.on_inspection, testing.on_encounter, apps.on_app_alert,
+            pathways.on_order_end, management.on_reassessment,
+            official_statistics.on_official_flip, exit.on_exit_flip, exit.on_true_flip,
+            exit.on_release, drug_use.on_death, data_errors.on_correction, exit.on_rule_change,
+            ledger.on_age_band)
+
+
+@kernel(inline="always")
 def _is_rare(ev) -> bool:  # noqa: ANN001
     return ev == Event.USE_CHANGE or ev >= Event.ORDER_END
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def _earliest_rare(s, rule_day, times) -> tuple[int, int]:  # noqa: ANN001
     """(event, day) of the earliest rare event; the lowest code wins a tie."""
     done = s[S.FLIPS_DONE]
@@ -195,7 +205,7 @@ def _earliest_rare(s, rule_day, times) -> tuple[int, int]:  # noqa: ANN001
     return ev, times[ev]
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def _earliest(life, rare_ev, rare_t) -> tuple[int, int]:  # noqa: ANN001
     """The next event: the cached earliest rare one, or a frequent clock that comes first
     (ties to the lower event code, as if all sixteen were scanned together)."""
@@ -212,7 +222,7 @@ def _earliest(life, rare_ev, rare_t) -> tuple[int, int]:  # noqa: ANN001
     return ev, t
 
 
-@njit(**KERNEL)
+@kernel
 def _trace(trace, t, ev, s) -> None:  # noqa: ANN001
     """Row 0 column 0 holds the number of rows written; rows 1.. the events."""
     n = trace[0, 0] + 1
@@ -224,7 +234,7 @@ def _trace(trace, t, ev, s) -> None:  # noqa: ANN001
         trace[0, 0] = n
 
 
-@njit(**KERNEL)
+@kernel
 def _start(i, c, seed, persons, rules, tallies, work):  # noqa: ANN001, ANN202
     """The person's Life (views into chunk c's scratch and accumulators), keyed draws reset."""
     j = persons.jurisdiction[i]
@@ -240,55 +250,7 @@ def _start(i, c, seed, persons, rules, tallies, work):  # noqa: ANN001, ANN202
     return life
 
 
-@njit(**KERNEL)
-def simulate_person(i, c, seed, persons, rules, tallies, work) -> None:  # noqa: ANN001
-    """Person i's life course from entry to the end of the period (or death, or correction),
-    into chunk c's accumulators; work.trace (if it has rows) logs every event."""
-    life = _start(i, c, seed, persons, rules, tallies, work)
-    trace = work.trace
-    s, j, t = life.s, persons.jurisdiction[i], np.int64(persons.entry_day[i])
-    m = rules.month_of_day[t]
-    P, fl = rules.table[j, m], tallies.flows[c, j, m]
-    registration.enter(life, t, P, fl, persons, i)
-    s[S.NEXT_RULE] = 0
-    while rules.rule_days[j, s[S.NEXT_RULE]] <= t:
-        s[S.NEXT_RULE] += 1
-    _follow(life, t, P, tallies.stock_delta[c, j, m])
-    if trace.shape[0] > 0:
-        _trace(trace, t, np.int64(-1), s)  # not a literal: one compiled _trace
-    rare_stale, rare_ev, rare_t = True, _USE_CHANGE, NEVER
-    while True:
-        # Rare events (use changes, order ends, flips, releases...) move only when the state
-        # changes, so their earliest is cached; the frequent clocks are read every time.
-        if rare_stale:
-            rare_ev, rare_t = _earliest_rare(s, rules.rule_days[j, s[S.NEXT_RULE]], work.times[c])
-            rare_stale = False
-        ev, t = _earliest(life, rare_ev, rare_t)
-        if t >= rules.n_days:
-            break
-        m = rules.month_of_day[t]
-        P, fl = rules.table[j, m], tallies.flows[c, j, m]
-        s[S.T] = t
-        fl[Flow.ENGINE_EVENTS] += 1
-        if ev == Event.RULE_CHANGE:
-            s[S.NEXT_RULE] += 1
-        changed = _handle(ev, life, t, P, fl)
-        if changed >= Changed.STATE:
-            _follow(life, t, P, tallies.stock_delta[c, j, m])
-        elif changed == Changed.STOCKS:
-            ledger.restock(life, t, P, tallies.stock_delta[c, j, m])
-        if trace.shape[0] > 0:
-            _trace(trace, t, ev, s)
-        if changed == Changed.LEFT:
-            break
-        if changed == Changed.STATE or _is_rare(ev):
-            rare_stale = True
-        elif s[S.LAST_DETECT] == t:
-            rare_ev, rare_t, rare_stale = _merge_record_flips(s, rare_ev, rare_t)
-    ledger.finish(life, min(t, rules.n_days))
-
-
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def _merge_record_flips(s, rare_ev, rare_t):  # noqa: ANN001, ANN202
     """A detection that changed nothing else moves only the two record flips (later, and
     re-armed): merge them into the cached earliest rare event unless it was one of them."""
@@ -300,21 +262,82 @@ def _merge_record_flips(s, rare_ev, rare_t):  # noqa: ANN001, ANN202
     return rare_ev, rare_t, False
 
 
-@njit(nogil=True, **KERNEL)
+@kernel(nogil=True, python=True)
 def run_chunk(c, seed, order, span, persons, rules, tallies, work) -> None:  # noqa: ANN001
-    """Chunk c simulates persons i = order[q * n_chunks + c] for q in range(*span), into its
-    own accumulators. Striding spreads early and late entrants evenly over chunks, so threads
-    share the work equally; `order` lists persons by locality, so a thread works on one
-    locality's rules and tables at a time (they then stay in its cache). The sums are
-    integers, so neither order nor threads can change them. Releases the GIL: chunks run on
-    Python threads (model.simulate)."""
-    n_chunks = tallies.flows.shape[0]
-    n = order.shape[0]
+    """Chunk c simulates the life course of persons i = order[q * n_chunks + c] for q in
+    range(*span), each from entry to the end of the period (or death, or correction), into its
+    own accumulators; work.trace (if it has rows) logs every event. Striding spreads early and
+    late entrants evenly over chunks, so threads share the work equally; `order` lists persons
+    by locality, so a thread works on one locality's rules and tables at a time (they then
+    stay in its cache). The sums are integers, so neither order nor threads can change them.
+    Releases the GIL: chunks run on Python threads (model.simulate). One kernel with the
+    person's loop inside: compiled once, where a kernel per person was compiled twice."""
+    n_chunks, trace = tallies.flows.shape[0], work.trace
     for q in range(span[0], span[1]):
-        r = q * n_chunks + c
-        if r >= n:
+        if q * n_chunks + c >= order.shape[0]:
             break
-        simulate_person(order[r], c, seed, persons, rules, tallies, work)
+        i = order[q * n_chunks + c]
+        life = _start(i, c, seed, persons, rules, tallies, work)
+        s, j, t = life.s, persons.jurisdiction[i], np.int64(persons.entry_day[i])
+        m = rules.month_of_day[t]
+        P, fl = rules.table[j, m], tallies.flows[c, j, m]
+        registration.enter(life, t, P, fl, persons, i)
+        s[S.NEXT_RULE] = 0
+        while rules.rule_days[j, s[S.NEXT_RULE]] <= t:
+            s[S.NEXT_RULE] += 1
+        _follow(life, t, P, tallies.stock_delta[c, j, m])
+        if trace.shape[0] > 0:
+            _trace(trace, t, np.int64(-1), s)  # not a literal: one compiled _trace
+        rare_stale, rare_ev, rare_t = True, _USE_CHANGE, NEVER
+        while True:
+            # Rare events (use changes, order ends, flips, releases...) move only when the
+            # state changes, so their earliest is cached; the frequent clocks are read always.
+            if rare_stale:
+                rare_ev, rare_t = _earliest_rare(s, rules.rule_days[j, s[S.NEXT_RULE]],
+                                                 work.times[c])
+                rare_stale = False
+            ev, t = _earliest(life, rare_ev, rare_t)
+            if t >= rules.n_days:
+                break
+            m = rules.month_of_day[t]
+            P, fl = rules.table[j, m], tallies.flows[c, j, m]
+            s[S.T] = t
+            fl[Flow.ENGINE_EVENTS] += 1
+            if ev == Event.RULE_CHANGE:
+                s[S.NEXT_RULE] += 1
+            changed = _handle(ev, life, t, P, fl)
+            if changed >= Changed.STATE:
+                _follow(life, t, P, tallies.stock_delta[c, j, m])
+            elif changed == Changed.STOCKS:
+                ledger.restock(life, t, P, tallies.stock_delta[c, j, m])
+            if trace.shape[0] > 0:
+                _trace(trace, t, ev, s)
+            if changed == Changed.LEFT:
+                break
+            if changed == Changed.STATE or _is_rare(ev):
+                rare_stale = True
+            elif s[S.LAST_DETECT] == t:
+                rare_ev, rare_t, rare_stale = _merge_record_flips(s, rare_ev, rare_t)
+        ledger.finish(life, min(t, rules.n_days))
+
+
+def callees(persons: tuple, rules: Rules, tallies: Tallies, work: Work) -> list[tuple]:
+    """(kernel, argument types) of the procedures run_chunk calls, in the order it first
+    calls them, with the types it calls them with (the run's bundles give the types): a second
+    process compiles them from the last while this one compiles the engine from the first
+    (model.compile_kernels). tests/test_engine.py checks the types are the engine's."""
+    def row(a: np.ndarray, drop: int = 1) -> numba.types.Array:  # type of a[i], a[i, j]...
+        return numba.typeof(a).copy(ndim=a.ndim - drop)
+
+    fields = (row(work.s), row(work.f), row(work.keys), row(work.k), row(persons.intrusions),
+              row(persons.outcome), row(work.codes), row(work.codes_new), row(work.intervals),
+              row(tallies.rates, 2), row(rules.bounds))
+    life, day = numba.types.BaseTuple.from_types(fields, Life), numba.types.int64
+    P, fl, delta = row(rules.table, 2), row(tallies.flows, 3), row(tallies.stock_delta, 3)
+    follow = [(k, (life, day, P)) for k in (management.follow, apps.follow, alerts.follow)]
+    return [(registration.enter, (life, day, P, fl, numba.typeof(persons), day)), *follow,
+            (ledger.follow, (life, day, P, delta)), *[(h, (life, day, P, fl)) for h in HANDLERS],
+            (ledger.restock, (life, day, P, delta)), (ledger.finish, (life, day))]
 
 
 def trace_one(i: int, seed: int, persons: tuple, rules: Rules, n_jurisdictions: int,
@@ -324,6 +347,6 @@ def trace_one(i: int, seed: int, persons: tuple, rules: Rules, n_jurisdictions: 
     bundle = persons._replace(intrusions=np.zeros((i + 1, persons.intrusions.shape[1]), np.int32),
                               outcome=np.zeros((i + 1, persons.outcome.shape[1]), np.int32))
     work = scratch(1, capacity + 1)
-    simulate_person(i, 0, seed, bundle, rules,
-                    tallies(1, n_jurisdictions, n_months, rules.n_days), work)
+    run_chunk(0, seed, np.array([i], np.int64), (0, 1), bundle, rules,
+              tallies(1, n_jurisdictions, n_months, rules.n_days), work)
     return work.trace[1 : work.trace[0, 0] + 1], bundle.intrusions[i], bundle.outcome[i]

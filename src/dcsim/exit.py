@@ -12,25 +12,23 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
-
 from .catalogue import Par
 from .data_errors import rejudge_correction
 from .drug_use import abstinent_days, true_flip_day
-from .jit import KERNEL
+from .jit import kernel
 from .measures import Flow
 from .official_statistics import official_flip_day
 from .rng import Stream, draw
 from .state import NEVER, Changed, Done, F, Release, S
 
 
-@njit(**KERNEL)
+@kernel
 def exit_flip_day(last_detect, P) -> int:  # noqa: ANN001
     """The day a record last detected on `last_detect` meets the law's abstinence period."""
     return last_detect + int(P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED])
 
 
-@njit(**KERNEL)
+@kernel
 def min_tests(s, P) -> float:  # noqa: ANN001
     """The minimum depends on the last community order (paper fn 37); without one, the trap
     of fn 46 (no record of regular tests) is scoped as the paper scopes it, to the
@@ -45,12 +43,12 @@ def min_tests(s, P) -> float:  # noqa: ANN001
     return P[Par.EXIT__MIN_NEGATIVE_TESTS__OTHER]
 
 
-@njit(**KERNEL)
+@kernel
 def abstinent_long_enough(s, t, P) -> bool:  # noqa: ANN001
     return t - s[S.LAST_DETECT] >= P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED]
 
 
-@njit(**KERNEL)
+@kernel
 def meets_law(s, t, P) -> bool:  # noqa: ANN001
     """Three years since the last detected use, and enough negative tests to show it.
 
@@ -64,7 +62,7 @@ def meets_law(s, t, P) -> bool:  # noqa: ANN001
     return long_enough and s[S.NEG_TESTS] >= min_tests(s, P)
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def check_eligibility(s, f, t, P, keys, k, flows_row) -> bool:  # noqa: ANN001
     """Open an eligibility episode when the law's criteria are met; True if newly eligible."""
     if s[S.ELIGIBLE] != NEVER or s[S.IN_REGISTRY] == 0 or s[S.RELEASE] != Release.CONTROL:
@@ -75,7 +73,7 @@ def check_eligibility(s, f, t, P, keys, k, flows_row) -> bool:  # noqa: ANN001
     return True
 
 
-@njit(**KERNEL)
+@kernel
 def _open_episode(s, f, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
     """The episode's three EXIT draws, kept so a rule change can reuse them; release follows
     (compiled apart: the criteria are checked often and met rarely)."""
@@ -87,7 +85,7 @@ def _open_episode(s, f, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
     schedule_release(s, f, t, P)
 
 
-@njit(**KERNEL)
+@kernel
 def schedule_release(s, f, t, P) -> None:  # noqa: ANN001
     """Release waits for a record update, if the area releases at all and the update comes.
 
@@ -113,7 +111,7 @@ def schedule_release(s, f, t, P) -> None:  # noqa: ANN001
     s[S.RELEASE_DUE] = max(t, due)
 
 
-@njit(**KERNEL)
+@kernel
 def release(s, f, P, flows_row) -> None:  # noqa: ANN001
     """Release (partial or full) on the due day; a full release already made only loses its
     record (see schedule_release)."""
@@ -134,7 +132,7 @@ def release(s, f, P, flows_row) -> None:  # noqa: ANN001
         flows_row[Flow.RELEASES_FULL] += 1
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def end_episode(s, flows_row) -> None:  # noqa: ANN001
     """A detected relapse ends eligibility and any release: back under full control."""
     s[S.ELIGIBLE] = NEVER
@@ -149,7 +147,7 @@ def end_episode(s, flows_row) -> None:  # noqa: ANN001
 # --- event handlers (the engine calls them; each returns what changed, state.Changed) -------
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def on_exit_flip(life, t, P, fl) -> int:  # noqa: ANN001
     """Event EXIT_FLIP: three years since the last detected use; the law may now be met.
 
@@ -161,7 +159,7 @@ def on_exit_flip(life, t, P, fl) -> int:  # noqa: ANN001
     return Changed.STOCKS
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def on_true_flip(life, t, P, fl) -> int:  # noqa: ANN001
     """Event TRUE_FLIP: true abstinence reaches the law's three years (a stock of the truth,
     and the criterion when exit.judged_on_true_abstinence). As on_exit_flip, bit 4."""
@@ -170,7 +168,7 @@ def on_true_flip(life, t, P, fl) -> int:  # noqa: ANN001
     return Changed.STOCKS
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def on_release(life, t, P, fl) -> int:  # noqa: ANN001
     """Event RELEASE: the record update comes. Writes s[RELEASE, RELEASE_DUE, FIRST_RELEASE];
     counts RELEASES_FULL or RELEASES_PARTIAL and RECORD_DELETIONS; no draws (the episode's)."""
@@ -181,7 +179,7 @@ def on_release(life, t, P, fl) -> int:  # noqa: ANN001
     return Changed.STATE
 
 
-@njit(**KERNEL)
+@kernel
 def on_rule_change(life, t, P, fl) -> int:  # noqa: ANN001
     """Event RULE_CHANGE: new rule values from today. The days derived from them move and the
     exit criteria are judged again, so a reform reaches everyone on the day it takes effect.

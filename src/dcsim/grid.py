@@ -8,20 +8,18 @@ they are counted, not drawn.
 
 from __future__ import annotations
 
-from numba import njit
-
 from .catalogue import Par
-from .jit import KERNEL
+from .jit import kernel
 from .pathways import is_custodial
 from .state import Release, S
 
 
-@njit(**KERNEL)
+@kernel
 def covered(grid_rank, P) -> bool:  # noqa: ANN001
     return grid_rank < P[Par.GRID__COVERAGE_SHARE]
 
 
-@njit(**KERNEL)
+@kernel
 def visit_interval(s, P, grid_rank) -> float:  # noqa: ANN001
     """Days between visits made; 0 when none. Released persons stay 'drug-associated' (fn 47)."""
     if s[S.IN_REGISTRY] == 0 or s[S.LOST] == 1 or is_custodial(s[S.PATHWAY]):

@@ -10,11 +10,10 @@ intervals in the span. All integers, so sums are exact in any order.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from . import alerts, apps, grid, management
 from .catalogue import Par
-from .jit import KERNEL
+from .jit import kernel
 from .measures import (
     AGE_BANDS_YEARS,
     FIXED_POINT,
@@ -34,12 +33,12 @@ _PERIODIC_INTRUSION = (
 DAYS_PER_YEAR = 365.25
 
 
-@njit(**KERNEL)
+@kernel
 def in_registry(s) -> bool:  # noqa: ANN001
     return s[S.IN_REGISTRY] == 1 and s[S.RELEASE] != Release.DELETED
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def stock_codes(s, t, P, out) -> None:  # noqa: ANN001
     """The Stock column of each group for this person on day t (-1: not counted)."""
     for d in range(N_DIMS):
@@ -78,7 +77,7 @@ def stock_codes(s, t, P, out) -> None:  # noqa: ANN001
                               else Stock.COMMUNITY_ORDER_NOT_USING)
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def move_stocks(prev, new, delta_row) -> None:  # noqa: ANN001
     """Record moves between stock columns in this month's row; prev becomes new."""
     for d in range(N_DIMS):
@@ -90,12 +89,12 @@ def move_stocks(prev, new, delta_row) -> None:  # noqa: ANN001
             prev[d] = new[d]
 
 
-@njit(**KERNEL)
+@kernel
 def fixed_rate(interval) -> int:  # noqa: ANN001
     return int(round(FIXED_POINT / interval))
 
 
-@njit(**KERNEL)
+@kernel
 def age_band(s, t) -> int:  # noqa: ANN001
     age = (t - s[S.BIRTH]) / DAYS_PER_YEAR
     if age < AGE_BANDS_YEARS[0]:
@@ -105,7 +104,7 @@ def age_band(s, t) -> int:  # noqa: ANN001
     return 2
 
 
-@njit(**KERNEL)
+@kernel
 def next_age_flip(s, t) -> int:  # noqa: ANN001
     for a in AGE_BANDS_YEARS:
         day = s[S.BIRTH] + int(a * DAYS_PER_YEAR + 0.999999)
@@ -114,7 +113,7 @@ def next_age_flip(s, t) -> int:  # noqa: ANN001
     return NEVER
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def _move_band(s, field, band, rates_j, t, column0) -> None:  # noqa: ANN001
     """A person-day count by band (-1: none): from day t, leave the column of the band held in
     s[field] and join band's."""
@@ -126,7 +125,7 @@ def _move_band(s, field, band, rates_j, t, column0) -> None:  # noqa: ANN001
         s[field] = band
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def set_spans(life, t, intervals, ctrl_band, alert_band, registered) -> None:  # noqa: ANN001
     """Close and reopen the spans whose schedule changed on day t.
 
@@ -157,14 +156,14 @@ def set_spans(life, t, intervals, ctrl_band, alert_band, registered) -> None:  #
         s[S.REG_START] = -1
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def restock(life, t, P, delta_row) -> None:  # noqa: ANN001
     """The person's stock codes on day t; moves between columns go into this month's row."""
     stock_codes(life.s, t, P, life.codes_new)
     move_stocks(life.codes, life.codes_new, delta_row)
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def follow(life, t, P, delta_row) -> None:  # noqa: ANN001
     """After a change of state: the spans of schedules and person-days, and the stocks.
 
@@ -181,7 +180,7 @@ def follow(life, t, P, delta_row) -> None:  # noqa: ANN001
     restock(life, t, P, delta_row)
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def on_age_band(life, t, P, fl) -> int:  # noqa: ANN001
     """Event AGE_BAND: the person crosses an age boundary (person-days under control by age,
     paper fn 64-67). Writes s[AGE_FLIP]; the spans follow; no draws."""
@@ -189,7 +188,7 @@ def on_age_band(life, t, P, fl) -> int:  # noqa: ANN001
     return Changed.STATE
 
 
-@njit(**KERNEL)
+@kernel
 def finish(life, t_end) -> None:  # noqa: ANN001
     """Close the open spans at the end of the life course and write the person's outcome."""
     s = life.s

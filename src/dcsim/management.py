@@ -9,11 +9,10 @@ without one lowers the tier a step.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from .catalogue import Par
 from .drug_use import abstinent_days
-from .jit import KERNEL
+from .jit import kernel
 from .pathways import is_custodial
 from .rng import Stream, next_candidate
 from .state import FNEVER, NEVER, Bound, Changed, F, Pathway, Release, S
@@ -23,7 +22,7 @@ _COUNSEL_IV0 = int(Par.MANAGEMENT__COUNSELLING_INTERVAL_DAYS__EXTREME)
 _INSPECT0 = int(Par.MANAGEMENT__INSPECTION_RATE_PER_YEAR__EXTREME)
 
 
-@njit(**KERNEL)
+@kernel
 def reachable(s) -> bool:  # noqa: ANN001
     """Scheduled contact needs a record, control, known whereabouts and freedom."""
     return (
@@ -34,7 +33,7 @@ def reachable(s) -> bool:  # noqa: ANN001
     )
 
 
-@njit(**KERNEL)
+@kernel
 def in_community_order(s) -> bool:  # noqa: ANN001
     pw = s[S.PATHWAY]
     return (pw == Pathway.COMMUNITY_DETOX or pw == Pathway.COMMUNITY_REHAB) and (
@@ -49,7 +48,7 @@ def in_community_order(s) -> bool:  # noqa: ANN001
 FOLLOWUP_HALF_WINDOW_DAYS = 45
 
 
-@njit(**KERNEL)
+@kernel
 def community_followup(s, t, P) -> int:  # noqa: ANN001
     """0 near 12 months into a community order carried out, 1 near 24 months, else -1."""
     if not in_community_order(s):
@@ -65,7 +64,7 @@ def community_followup(s, t, P) -> int:  # noqa: ANN001
     return -1
 
 
-@njit(**KERNEL)
+@kernel
 def test_interval(s, P) -> float:  # noqa: ANN001
     """Days between scheduled tests now; 0 when none are scheduled (paper fn 19, 37, 46, 75)."""
     if not reachable(s):
@@ -84,14 +83,14 @@ def test_interval(s, P) -> float:  # noqa: ANN001
     return 0.0
 
 
-@njit(**KERNEL)
+@kernel
 def counselling_interval(s, P) -> float:  # noqa: ANN001
     if not reachable(s):
         return 0.0
     return P[_COUNSEL_IV0 + s[S.TIER]]
 
 
-@njit(**KERNEL)
+@kernel
 def inspection_rate(s, P) -> float:  # noqa: ANN001
     """Unscheduled inspections a year (fn 21); none without control or whereabouts."""
     if not reachable(s):
@@ -99,7 +98,7 @@ def inspection_rate(s, P) -> float:  # noqa: ANN001
     return P[_INSPECT0 + s[S.TIER]]
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def reschedule_test(s, t, P) -> None:  # noqa: ANN001
     """Start a schedule that was off, bring the next test forward if the schedule tightened
     (where that is the rule), and drop it if none is due."""
@@ -114,7 +113,7 @@ def reschedule_test(s, t, P) -> None:  # noqa: ANN001
         s[S.NEXT_TEST] = due
 
 
-@njit(**KERNEL)
+@kernel
 def reassess(s, t, P) -> bool:  # noqa: ANN001
     """Six-monthly reassessment (fn 20): a step down after long enough without detection.
 
@@ -136,7 +135,7 @@ def reassess(s, t, P) -> bool:  # noqa: ANN001
     return changed
 
 
-@njit(**KERNEL)
+@kernel
 def next_assessment(s, t, P) -> int:  # noqa: ANN001
     """The next six-monthly date after day t, counted from entry (fn 20)."""
     iv = int(P[Par.MANAGEMENT__REASSESSMENT_INTERVAL_DAYS])
@@ -150,7 +149,7 @@ def max_rates(P_all: np.ndarray) -> tuple[np.ndarray, float]:
             float(P_all[:, Par.MANAGEMENT__ENCOUNTER_RATE_PER_YEAR].max()))
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def follow(life, t, P) -> None:  # noqa: ANN001
     """After a change of state: the test schedule, the inspection clock of the person's tier
     and the clock of police encounters while using start, move or stop.
@@ -175,7 +174,7 @@ def follow(life, t, P) -> None:  # noqa: ANN001
         f[F.ENCOUNTER] = FNEVER
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def on_reassessment(life, t, P, fl) -> int:  # noqa: ANN001
     """Event REASSESSMENT (fn 20). Reads the record; writes s[TIER, NEXT_ASSESS]; counts no
     flow; no draws."""

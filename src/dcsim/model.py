@@ -8,6 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -113,23 +114,18 @@ def simulate(prepared: Prepared, progress: Callable[[int, int], None] | None = N
     """Run the scenario. `progress(done, total)` is called as persons are completed."""
     t0 = time.perf_counter()
     sc = prepared.scenario
-    shares = np.array([j.share for j in sc.jurisdictions])
-    pop = register(prepared.table, shares, sc.scale, sc.start, sc.end, prepared.month_of_day,
-                   sc.seed)
-    n, n_j, n_m, n_days = len(pop), len(shares), len(prepared.months), prepared.n_days
+    pop = _register(prepared)
+    n, n_j, n_days = len(pop), len(sc.jurisdictions), prepared.n_days
     # the kernels do not check bounds (for speed): check what they will index with, once
     if n and (pop.entry_day.min() < 0 or pop.entry_day.max() >= n_days
               or pop.jurisdiction.min() < 0 or pop.jurisdiction.max() >= n_j):
         raise ValueError("registration produced entry days or jurisdictions out of range")
     c = engine.N_CHUNKS
-    tallies = engine.tallies(c, n_j, n_m, n_days)
     per_chunk = -(-n // c)  # persons per chunk, rounded up
     if rounds is None:  # rounds only serve the progress bar
         rounds = 20 if progress is not None else 1
     rounds = max(1, min(rounds, per_chunk))
-    work = engine.scratch(c)
-    order = np.argsort(pop.jurisdiction, kind="stable")  # by locality, then by entry
-    args = (sc.seed, order, pop.arrays(), prepared.rules(), tallies, work)
+    args = _engine_args(prepared, pop)
     # each thread takes a fixed block of chunks, as a static parallel loop would: chunks run
     # side by side are then far apart, so threads never write the same cache lines (persons
     # of neighbouring chunks are neighbours in memory)
@@ -141,27 +137,93 @@ def simulate(prepared: Prepared, progress: Callable[[int, int], None] | None = N
             list(pool.map(lambda block, span=span: _run_block(block, span, *args), blocks))
             if progress is not None:
                 progress(min(n, span[1] * c), n)
+    return _finish(prepared, pop, args[4], t0)
+
+
+def _register(prepared: Prepared) -> Population:
+    sc = prepared.scenario
+    shares = np.array([j.share for j in sc.jurisdictions])
+    return register(prepared.table, shares, sc.scale, sc.start, sc.end, prepared.month_of_day,
+                    sc.seed)
+
+
+def _engine_args(prepared: Prepared, pop: Population) -> tuple:
+    """What engine.run_chunk takes after the chunk and span: (seed, order, persons, rules,
+    tallies, work), zero accumulators."""
+    n_j, n_m = len(prepared.jurisdictions), len(prepared.months)
+    order = np.argsort(pop.jurisdiction, kind="stable")  # by locality, then by entry
+    return (prepared.scenario.seed, order, pop.arrays(), prepared.rules(),
+            engine.tallies(engine.N_CHUNKS, n_j, n_m, prepared.n_days),
+            engine.scratch(engine.N_CHUNKS))
+
+
+def _finish(prepared: Prepared, pop: Population, tallies: engine.Tallies, t0: float) -> Run:
+    """The run from the engine's accumulators: monthly sums, and the alerts that reach nobody."""
     stocks = np.cumsum(tallies.stock_delta.sum(axis=0), axis=1)
-    activity = _monthly_activity(tallies.rates.sum(axis=0), prepared.month_of_day, n_m)
+    activity = _monthly_activity(tallies.rates.sum(axis=0), prepared.month_of_day,
+                                 len(prepared.months))
     flows = tallies.flows.sum(axis=0)
-    alerts.unreached_alerts(sc.seed, prepared.table, activity, flows)
+    alerts.unreached_alerts(prepared.scenario.seed, prepared.table, activity, flows)
     return Run(prepared, pop, flows, stocks, activity, time.perf_counter() - t0)
 
 
-def compile_kernels() -> float:
-    """Compile (or load from the cache) every kernel a run and its tables use, by running the
-    default scenario at a tiny scale; returns the seconds it took. Lets a caller show compiling
-    apart from simulating."""
+_COMPILE_SCALE = 2e-4  # the default scenario at this scale runs every kernel of a run
+
+
+class Compiled(NamedTuple):
+    seconds: float
+    processes: int  # 2 when a helper process shared the work
+
+
+def compile_kernels() -> Compiled:
+    """Compile (or load from the cache) every kernel a run and its tables use; returns the
+    seconds it took. Lets a caller show compiling apart from simulating.
+
+    A helper process may share the work (jit.Helper): this process compiles the procedures
+    the engine calls from the first (engine.callees), the helper what else a run needs and
+    then the procedures from the last, each taking one only if the other has not; then this
+    process compiles the engine (engine.run_chunk on no one) from them and runs the default
+    scenario at a tiny scale, which compiles whatever is left."""
     import tempfile
 
-    from . import figures, results
+    from . import figures, jit, results
     from .scenario import load_scenario
 
     t0 = time.perf_counter()
-    run = simulate(prepare(load_scenario(scale=2e-4, seed=1)))
-    with tempfile.TemporaryDirectory() as tmp:
-        results.write(run, Path(tmp), comparison=figures.comparison(run))
-    return time.perf_counter() - t0
+    with jit.Helper("model:_compile_helper") as helper:
+        prepared = prepare(load_scenario(scale=_COMPILE_SCALE, seed=1))
+        seed, *bundles = _engine_args(prepared, Population.allocate(0))
+        callees = engine.callees(*bundles[1:])
+        for i, (kernel, types) in enumerate(callees):
+            if helper.claim(str(i)):
+                kernel.compile(types)
+        helper.wait_for([str(i) for i in range(len(callees))])
+        engine.run_chunk(0, seed, bundles[0], (0, 0), *bundles[1:])  # compiles, runs no one
+        run = simulate(prepared)
+        with tempfile.TemporaryDirectory() as tmp:
+            results.write(run, Path(tmp), comparison=figures.comparison(run))
+    return Compiled(time.perf_counter() - t0, 1 if helper.proc is None else 2)
+
+
+def _compile_helper(claim: Callable[[str], bool], done: Callable[[str], None]) -> None:
+    """The helper process of compile_kernels: first what a run needs besides the engine
+    (thinning bounds, registration, the unreached alerts and the tables' kernels, on a run
+    whose engine did nothing), which the main process needs last, then the procedures the
+    engine calls, from the last, until it comes to one the main process has taken."""
+    from . import results
+    from .population import Outcome
+    from .scenario import load_scenario
+
+    prepared = prepare(load_scenario(scale=_COMPILE_SCALE, seed=1))
+    pop = _register(prepared)
+    args = _engine_args(prepared, pop)
+    pop.outcome[:, Outcome.EXPOSURE_DAYS] = results.MIN_EXPOSURE_DAYS  # rates to summarise
+    results.intrusion_stats(_finish(prepared, pop, args[4], 0.0))
+    for i, (kernel, types) in reversed(list(enumerate(engine.callees(*args[2:])))):
+        if not claim(str(i)):
+            return
+        kernel.compile(types)
+        done(str(i))
 
 
 def _run_block(block: range, span: tuple[int, int], seed: int, order: np.ndarray,

@@ -7,14 +7,12 @@ authorisation at first, fn 38, and records are not updated in a timely manner, f
 
 from __future__ import annotations
 
-from numba import njit
-
 from .catalogue import Par
-from .jit import KERNEL
+from .jit import kernel
 from .state import Changed, Done, S
 
 
-@njit(**KERNEL)
+@kernel
 def official_flip_day(last_detect, P) -> int:  # noqa: ANN001
     """The day a record last detected on `last_detect` stops counting as an existing user:
     three years without a detection, plus the lag of the update in force (recomputed at
@@ -23,7 +21,7 @@ def official_flip_day(last_detect, P) -> int:  # noqa: ANN001
         P[Par.STATISTICS__UPDATE_LAG_DAYS])
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def on_official_flip(life, t, P, fl) -> int:  # noqa: ANN001
     """Event OFFICIAL_FLIP: the person moves from existing user to abstinent three years.
 

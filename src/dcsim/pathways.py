@@ -11,17 +11,16 @@ brings an offer of voluntary treatment instead of any order.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from .catalogue import Par
 from .drug_use import leave_custody
-from .jit import KERNEL
+from .jit import kernel
 from .measures import Flow
 from .rng import Stream, draw, peek
 from .state import NEVER, Changed, Path, Pathway, S
 
 
-@njit(**KERNEL)
+@kernel
 def is_custodial(pathway: int) -> bool:
     return (
         pathway == Pathway.ISOLATION or pathway == Pathway.VOLUNTARY
@@ -29,7 +28,7 @@ def is_custodial(pathway: int) -> bool:
     )
 
 
-@njit(**KERNEL)
+@kernel
 def set_order(s, t, P, pathway, carried_out, flows_row) -> None:  # noqa: ANN001
     """Put the person on `pathway` from day t; flows_row is this month's flow counters.
     (Callers pass np.int64(0), not 0: a literal argument would compile a copy per value.)"""
@@ -61,7 +60,7 @@ def set_order(s, t, P, pathway, carried_out, flows_row) -> None:  # noqa: ANN001
         s[S.ORDER_END] = NEVER
 
 
-@njit(**KERNEL)
+@kernel
 def carried_out(P, pathway, u) -> int:  # noqa: ANN001
     """Whether an order is actually carried out: a community order's tests happen
     (evidence.md#community-orders); an isolation order leads to admission to a centre."""
@@ -74,7 +73,7 @@ def carried_out(P, pathway, u) -> int:  # noqa: ANN001
     return 0
 
 
-@njit(**KERNEL)
+@kernel
 def order_at_entry(s, t, P, entry_path, keys, k, flows_row) -> None:  # noqa: ANN001
     u_order = draw(keys, k, Stream.PATHWAY)
     u_done = draw(keys, k, Stream.PATHWAY)
@@ -97,14 +96,14 @@ def order_at_entry(s, t, P, entry_path, keys, k, flows_row) -> None:  # noqa: AN
     set_order(s, t, P, pathway, carried_out(P, pathway, u_done), flows_row)
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def treatment_offer(P, u) -> int:  # noqa: ANN001
     """Health-led rules (pathways.health_led): a detected use brings an offer of voluntary
     treatment, taken up with treatment_offer_accepted, and never an order (paper fn 70, 76)."""
     return Pathway.VOLUNTARY if u < P[Par.PATHWAYS__TREATMENT_OFFER_ACCEPTED] else Pathway.NONE
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def order_after_detection(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
     """A detected relapse: isolation from a community order, or a new order outside one.
 
@@ -128,7 +127,7 @@ def order_after_detection(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
     k[Stream.PATHWAY] += 3
 
 
-@njit(**KERNEL)
+@kernel
 def _isolate(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
     """An isolation order after a detected relapse; draw 1 of the block says if carried out
     (draw 0 chose isolation, so draw 1 is free in both branches that isolate)."""
@@ -136,13 +135,13 @@ def _isolate(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
     set_order(s, t, P, Pathway.ISOLATION, done, flows_row)
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def _chance(p, keys, k, offset) -> bool:  # noqa: ANN001
     """Draw `offset` of the decision's block is below p (not computed when p is 0)."""
     return p > 0.0 and peek(keys, k, Stream.PATHWAY, offset) < p
 
 
-@njit(**KERNEL)
+@kernel
 def order_ends(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
     """Isolation is usually followed by community rehabilitation; other orders just end."""
     u_rehab = draw(keys, k, Stream.PATHWAY)
@@ -156,7 +155,7 @@ def order_ends(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
         set_order(s, t, P, Pathway.NONE, np.int64(0), flows_row)
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def on_order_end(life, t, P, fl) -> int:  # noqa: ANN001
     """Event ORDER_END: an order or custody ends; isolation may be followed by rehabilitation,
     and whoever leaves custody starts an abstinent spell (its relapse clock starts now), or

@@ -16,12 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
-from numba import njit
 
 from . import data_errors, drug_use, exit, ledger, management, pathways
 from .calendar import add_months, month_starts
 from .catalogue import Par
-from .jit import KERNEL
+from .jit import kernel
 from .measures import Flow
 from .official_statistics import official_flip_day
 from .population import Population
@@ -83,7 +82,7 @@ def entry_days(counts: np.ndarray, start: dt.date, end: dt.date,
     return out_day, out_j
 
 
-@njit(**KERNEL)
+@kernel(python=True)
 def _place_entries(counts, initial, a, b, out_day, out_j, next_q) -> None:  # noqa: ANN001
     """Write persons in (day, jurisdiction) order directly: day by day, each jurisdiction's
     entrants whose spread day is today (their days rise with q, so one pointer each)."""
@@ -110,7 +109,7 @@ def _place_entries(counts, initial, a, b, out_day, out_j, next_q) -> None:  # no
                     next_q[j] += 1
 
 
-@njit(**KERNEL)
+@kernel
 def _entry_path(key, P) -> int:  # noqa: ANN001
     """Entry path from the ENTRY draws _D_PRE, _D_ERROR and _D_PATH (in that order of rules)."""
     if uniform(key, _D_PRE) < P[Par.REGISTRATION__SHARE__PRE_LAUNCH]:
@@ -126,7 +125,7 @@ def _entry_path(key, P) -> int:  # noqa: ANN001
     return Path.VOLUNTARY
 
 
-@njit(**KERNEL)
+@kernel
 def _using_share(P, p) -> float:  # noqa: ANN001
     """Probability of truly using at entry, by entry path."""
     if p == Path.DETAINED_POSITIVE:
@@ -140,7 +139,7 @@ def _using_share(P, p) -> float:  # noqa: ANN001
     return 0.0
 
 
-@njit(nogil=True, **KERNEL)
+@kernel(nogil=True, python=True)
 def _draw_attributes(seed, persons, table, month_of_day, span) -> None:  # noqa: ANN001
     """Attributes of persons span[0] <= i < span[1] (keyed by person: any split is the same)."""
     entry_day, jur, path, drug = persons.entry_day, persons.jurisdiction, persons.path, persons.drug
@@ -189,7 +188,7 @@ def register(table: np.ndarray, shares: np.ndarray, scale: float, start: dt.date
     return pop
 
 
-@njit(**KERNEL)
+@kernel
 def enter(life, t, P, fl, persons, i) -> None:  # noqa: ANN001
     """Person i enters the registry on day t with the attributes drawn at registration.
 

@@ -18,10 +18,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from numba import njit
 
 from .catalogue import Par
-from .jit import KERNEL
+from .jit import kernel
 from .measures import Flow, Intrusion, Rate, Stock
 
 if TYPE_CHECKING:  # kernels' cache key follows imports (jit.py): a type only
@@ -85,7 +84,7 @@ def records_deleted(run: Run) -> np.ndarray:
 KINDS = ("all", *[i.name.lower() for i in Intrusion])
 
 
-@njit(nogil=True, **KERNEL)
+@kernel(nogil=True, python=True)
 def _rates_and_bins(years, jur, intrusions, kind, edges, x, hist) -> int:  # noqa: ANN001
     """One pass over the persons for one kind of intrusion (-1: all kinds together): the per
     person-year rate of those with years >= 0 (registered long enough) into x (returns how
@@ -112,7 +111,7 @@ def _rates_and_bins(years, jur, intrusions, kind, edges, x, hist) -> int:  # noq
     return m
 
 
-@njit(nogil=True, **KERNEL)
+@kernel(nogil=True, python=True)
 def _top_counts(bits, hist) -> None:  # noqa: ANN001
     """Counts of the values by their top 16 bits: the first pass of every selection."""
     hist[:] = 0
@@ -120,7 +119,7 @@ def _top_counts(bits, hist) -> None:  # noqa: ANN001
         hist[bits[i] >> 48] += 1
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def _bucket_holding(hist, k):  # noqa: ANN001, ANN202
     """(bucket holding the k-th smallest value, k's rank within that bucket)."""
     bucket = 0
@@ -130,7 +129,7 @@ def _bucket_holding(hist, k):  # noqa: ANN001, ANN202
     return bucket, k
 
 
-@njit(nogil=True, **KERNEL)
+@kernel(nogil=True, python=True)
 def _kth_smallest(bits, k, top, hist, cand) -> int:  # noqa: ANN001
     """The k-th smallest (from 0) of non-negative doubles given as their int64 bits, whose
     order is the values' order: radix selection, 16 bits a pass (top: _top_counts), exact and

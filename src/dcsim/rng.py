@@ -12,9 +12,8 @@ import enum
 import math
 
 import numpy as np
-from numba import njit
 
-from .jit import KERNEL
+from .jit import kernel
 from .state import FNEVER
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -46,33 +45,33 @@ class Stream(enum.IntEnum):
     ALERT_TOTALS = 12  # alerts that reach nobody, counted by locality, month and venue
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def _mix(z: np.uint64) -> np.uint64:
     z = (z ^ (z >> _S30)) * _M1
     z = (z ^ (z >> _S27)) * _M2
     return z ^ (z >> _S31)
 
 
-@njit(**KERNEL)
+@kernel
 def person_key(seed: int, stream: int, person: int) -> np.uint64:
     """Key of one person's stream; draws are then indexed by the event counter k."""
     h = _mix(np.uint64(seed) * _GOLDEN + np.uint64(stream) + _ONE)
     return _mix(h ^ (np.uint64(person) * _M2 + _GOLDEN))
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def uniform(key: np.uint64, k: int) -> float:
     """Uniform on [0, 1) for draw number k of a keyed stream."""
     return float(_mix(np.uint64(key) + np.uint64(k) * _GOLDEN) >> _S11) * _TWO53
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def exponential(key: np.uint64, k: int) -> float:
     """Standard exponential (mean 1) for draw number k."""
     return -np.log(1.0 - uniform(key, k))
 
 
-@njit(**KERNEL)
+@kernel
 def poisson(key: np.uint64, mean: float) -> int:
     """A Poisson count from draws 0, 1, ... of one keyed stream.
 
@@ -136,7 +135,7 @@ def uniform_np(key: np.ndarray, k: np.ndarray) -> np.ndarray:
         return (_mix_np(np.asarray(key, dtype=np.uint64) + kk * _GOLDEN) >> _S11) * _TWO53
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def draw(keys: np.ndarray, counters: np.ndarray, stream: int) -> float:
     """Next uniform of a person's stream; the counter makes the draw's identity explicit."""
     u = uniform(keys[stream], counters[stream])
@@ -144,26 +143,26 @@ def draw(keys: np.ndarray, counters: np.ndarray, stream: int) -> float:
     return u
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def peek(keys: np.ndarray, counters: np.ndarray, stream: int, offset: int) -> float:
     """Draw number counters[stream] + offset, without advancing: an event that owns a fixed
     block of draws computes only those it needs, and then skips the whole block."""
     return uniform(keys[stream], counters[stream] + offset)
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def chance(p: float, keys: np.ndarray, counters: np.ndarray, stream: int, offset: int) -> bool:
     """Whether draw `offset` of an event's block falls below p; the draw is not computed when
     p is 0 or 1 (its value could not change the answer), which keeps the result the same."""
     return p >= 1.0 or (p > 0.0 and peek(keys, counters, stream, offset) < p)
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def draw_exponential(keys: np.ndarray, counters: np.ndarray, stream: int) -> float:
     return -np.log(1.0 - draw(keys, counters, stream))
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def next_candidate(t: float, bound: float, keys: np.ndarray, counters: np.ndarray,
                    stream: int) -> float:
     """Next candidate after day t of a Poisson process thinned from rate `bound` a year (one

@@ -8,12 +8,10 @@ extreme risk and may bring a new order (paper fn 17-18, 35-37, 71, 76-77).
 
 from __future__ import annotations
 
-from numba import njit
-
 from .catalogue import Par
 from .drug_use import enter_custody
 from .exit import check_eligibility, end_episode, exit_flip_day
-from .jit import KERNEL
+from .jit import kernel
 from .management import community_followup, inspection_rate, next_assessment, test_interval
 from .measures import Flow, Intrusion
 from .official_statistics import official_flip_day
@@ -22,14 +20,14 @@ from .rng import Stream, chance, draw, next_candidate
 from .state import NEVER, Bound, Changed, Done, F, S
 
 
-@njit(**KERNEL)
+@kernel
 def is_positive(s, P, u) -> bool:  # noqa: ANN001
     if s[S.USING] == 1:
         return u < P[Par.MANAGEMENT__TEST_SENSITIVITY]
     return u < P[Par.MANAGEMENT__TEST_FALSE_POSITIVE]
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def positive_result(s, P, keys, k, stream, offset) -> bool:  # noqa: ANN001
     """is_positive on draw `offset` of the testing event's block, computed only if needed."""
     p = P[Par.MANAGEMENT__TEST_SENSITIVITY] if s[S.USING] == 1 else P[
@@ -37,7 +35,7 @@ def positive_result(s, P, keys, k, stream, offset) -> bool:  # noqa: ANN001
     return chance(p, keys, k, stream, offset)
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def record_detection(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
     """The system learns of use (a positive test or a police encounter) on day t."""
     flows_row[Flow.DETECTED_RELAPSES] += 1
@@ -56,14 +54,14 @@ def record_detection(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
     order_after_detection(s, t, P, keys, k, flows_row)
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def record_negative(s, P, scheduled) -> None:  # noqa: ANN001
     """A negative test; only regular tests count towards exit unless the rules say otherwise."""
     if scheduled or P[Par.EXIT__UNSCHEDULED_TESTS_COUNT] > 0.5:
         s[S.NEG_TESTS] += 1
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def _what_follow_reads(s, t):  # noqa: ANN001, ANN202
     """The state that clocks, schedules and stocks depend on and a detection can change."""
     return (s[S.TIER], s[S.NEG_TESTS], s[S.ELIGIBLE], s[S.RELEASE_DUE], s[S.RELEASE],
@@ -71,7 +69,7 @@ def _what_follow_reads(s, t):  # noqa: ANN001, ANN202
             s[S.ORDER_KIND], int(t >= s[S.OFFICIAL_FLIP]) + 2 * int(t >= s[S.EXIT_FLIP]))
 
 
-@njit(**KERNEL)
+@kernel
 def detect(life, t, P, fl) -> bool:  # noqa: ANN001
     """A detected use on day t: the record, the order that follows, custody. True if anything
     that clocks, schedules or stocks read changed (a repeat detection of someone already at
@@ -84,14 +82,14 @@ def detect(life, t, P, fl) -> bool:  # noqa: ANN001
     return _what_follow_reads(s, t) != before
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def negative(life, t, P, fl, scheduled) -> bool:  # noqa: ANN001
     """A negative test may count towards exit; True if it made the person eligible."""
     record_negative(life.s, P, scheduled)
     return check_eligibility(life.s, life.f, t, P, life.keys, life.k, fl)
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def test_result(life, t, P, fl, positive) -> bool:  # noqa: ANN001
     """What an unscheduled test (by police or inspectors) sets in motion; True if the state
     changed."""
@@ -103,7 +101,7 @@ def test_result(life, t, P, fl, positive) -> bool:  # noqa: ANN001
 # --- event handlers (the engine calls them; each returns what changed, state.Changed) -------
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def on_scheduled_test(life, t, P, fl) -> int:  # noqa: ANN001
     """Event SCHEDULED_TEST: a test of the person's schedule falls due (fn 19, 37, 75).
 
@@ -138,7 +136,7 @@ def on_scheduled_test(life, t, P, fl) -> int:  # noqa: ANN001
     return Changed.STATE if changed else Changed.NOTHING
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def on_inspection(life, t, P, fl) -> int:  # noqa: ANN001
     """Event INSPECTION (a candidate of the thinned process): an unscheduled inspection with a
     test, at home or at work (paper fn 21, 51).
@@ -158,7 +156,7 @@ def on_inspection(life, t, P, fl) -> int:  # noqa: ANN001
     return _inspect(life, t, P, fl, u_work, u_neighbour, u_result)
 
 
-@njit(**KERNEL)
+@kernel
 def _inspect(life, t, P, fl, u_work, u_neighbour, u_result) -> int:  # noqa: ANN001
     """An accepted inspection (compiled apart: most candidates are not accepted)."""
     fl[Flow.OFFICER_MINUTES_INSPECTIONS] += int(
@@ -182,7 +180,7 @@ def _inspect(life, t, P, fl, u_work, u_neighbour, u_result) -> int:  # noqa: ANN
     return Changed.STATE if test_result(life, t, P, fl, positive) else Changed.NOTHING
 
 
-@njit(inline="always", **KERNEL)
+@kernel(inline="always")
 def on_encounter(life, t, P, fl) -> int:  # noqa: ANN001
     """Event ENCOUNTER (a candidate of the thinned process): police outside the DCS find the
     person using, a detection without a scheduled test.
