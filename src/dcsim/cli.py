@@ -138,7 +138,7 @@ def _compile_first() -> None:
         return
     last = jit.last_compile_seconds()
     how_long = (f"last time {last:.0f} s on this machine" if last is not None
-                else "about 15-20 s on a 2-core machine, see benchmarks/RESULTS.md")
+                else "about 15-25 s on a 2-core machine, see benchmarks/RESULTS.md")
     with console.status(f"compiling the model, once after installing or updating ({how_long})"):
         done = compile_kernels()
     jit.record_compile_seconds(done.seconds)

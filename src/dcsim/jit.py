@@ -39,6 +39,7 @@ import types
 from pathlib import Path
 
 import numba
+from numba.core import types as nbtypes
 from numba.core.caching import IndexDataCacheFile
 from numba.core.compiler import CompilerBase, DefaultPassBuilder
 from numba.core.registry import CPUDispatcher
@@ -86,6 +87,15 @@ class Kernel(CPUDispatcher):
 
     def _compile_for_args(self, *args, **kws):  # noqa: ANN002, ANN003, ANN202
         return self.python_entry  # Numba calls what this returns with the arguments
+
+    def get_call_template(self, args, kws):  # noqa: ANN001, ANN201
+        """A call from a kernel, typed by the plain type of each argument: a constant argument
+        (a stream number, a column) would otherwise be typed by its value and compile the
+        kernel once per value (rng.uniform was compiled 13 times). LLVM still sees the
+        constant where the kernel is inlined, so the code is the same."""
+        args = tuple(nbtypes.unliteral(a) for a in args)
+        kws = {k: nbtypes.unliteral(v) for k, v in kws.items()}
+        return super().get_call_template(args, kws)
 
     @functools.cached_property
     def python_entry(self) -> CPUDispatcher:
@@ -212,9 +222,10 @@ class Helper:
     compiled. Work both can do is split by `claim(item)`: True for the first process to ask,
     which then does the item and marks it done.
 
-    It starts only where it can help: with a core to spare (load average below the core count
-    minus one: on a busy machine two processes of one session share the time one would get)
-    and file locks (not on Windows). DCSIM_COMPILE_HELPER=1 starts it always, 0 never.
+    It starts only where it can help: with a core to spare (1.5 cores idle over a quarter of a
+    second, from /proc/stat, or else the load average below the core count minus one: on a
+    busy machine two processes of one session share the time one would get) and file locks
+    (not on Windows). DCSIM_COMPILE_HELPER=1 starts it always, 0 never.
     Without it, `claim` is always True and this process does everything."""
 
     def __init__(self, target: str) -> None:
@@ -264,7 +275,36 @@ def _helper_wanted() -> bool:
     setting = os.environ.get("DCSIM_COMPILE_HELPER", "")
     if fcntl is None or setting == "0":
         return False
-    return setting == "1" or os.getloadavg()[0] < (os.cpu_count() or 1) - 1
+    if setting == "1":
+        return True
+    idle = idle_cores()
+    if idle is None:  # no /proc/stat: the load average, which lags a minute behind
+        return os.getloadavg()[0] < (os.cpu_count() or 1) - 1
+    return idle >= 1.5  # this process takes one core; the helper needs most of another
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """(idle, total) jiffies of all cores since boot, from /proc/stat (Linux)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return fields[3] + (fields[4] if len(fields) > 4 else 0), sum(fields[:8])
+
+
+def idle_cores(window: float = 0.25) -> float | None:
+    """Cores idle now, measured over `window` seconds: the load average would still count a
+    run that ended a minute ago and keep the helper from starting when it would help."""
+    first = _cpu_times()
+    if first is None:
+        return None
+    time.sleep(window)
+    second = _cpu_times()
+    if second is None or second[1] <= first[1]:
+        return None
+    share = (second[0] - first[0]) / (second[1] - first[1])
+    return share * (os.cpu_count() or 1)
 
 
 def _claim(folder: Path, item: str) -> bool:
