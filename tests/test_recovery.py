@@ -1,11 +1,13 @@
 """Recovery check: the truth it draws, the synthetic targets it writes (the model's own values
 at the truth, bit for bit, with the likelihoods kept), the near-best ranges it reports, its
-files, and the command's refusals. One tiny study (scale 0.002, three trials) serves all."""
+files, the command's refusals, and the same study on one or two Dask workers. One tiny study
+(scale 0.002, three trials, on the session's one-worker cluster) serves most."""
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import sys
 
 import numpy as np
 import pytest
@@ -17,11 +19,13 @@ from dcsim.cli import app
 from dcsim.model import prepare, simulate
 from dcsim.recovery import (
     CSV_COLUMNS,
+    JOURNAL_NAME,
     MIN_NEAR_BEST,
     SYNTHETIC_NAME,
     UNIDENTIFIED_SHARE,
     RecoveryError,
     Settings,
+    _study_trials,
     near_best,
     own_losses,
     recover,
@@ -52,9 +56,9 @@ def dims(targets, scenario):
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory, scenario, targets):
+def tiny(tmp_path_factory, scenario, targets, dask_client):
     out = tmp_path_factory.mktemp("recovery")
-    return recover(scenario, targets, out, TINY), out
+    return recover(scenario, targets, out, TINY, client=dask_client), out
 
 
 # ------------------------------------------------------------------ the truth
@@ -240,6 +244,10 @@ def test_command_runs_and_writes_its_files(tmp_path):
     (["--threshold", "0"], "--threshold"),
     (["--targets", "no/such/targets.yaml"], "--targets"),
     (["--out", str(checks.package_folder() / "recovery")], "inside the installed dcsim package"),
+    (["--batch", "0"], "--batch"),
+    (["--workers", "0"], "--workers"),
+    (["--scheduler", "nope"], "--scheduler"),
+    (["--scheduler", "tcp://127.0.0.1:99999"], "--scheduler"),
 ])
 def test_bad_arguments_are_refused_by_name_before_any_work(args, message, tmp_path):
     if "--out" not in args:
@@ -249,3 +257,54 @@ def test_bad_arguments_are_refused_by_name_before_any_work(args, message, tmp_pa
     assert message in res.output and "Traceback" not in res.output
     assert not (tmp_path / "rec").exists()
     assert not (checks.package_folder() / "recovery").exists()
+
+
+def test_a_scheduler_that_cannot_be_reached_is_one_line_before_any_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules["dcsim.ensemble"], "CONNECT_TIMEOUT", "1s")
+    address = "tcp://127.0.0.1:1"  # nothing listens on port 1
+    res = runner.invoke(app, ["recover", "--scale", "0.002", "--scheduler", address, "--out",
+                              str(tmp_path / "rec")], env={"COLUMNS": "300"})
+    assert res.exit_code == 2, res.output
+    assert f"error: cannot connect to scheduler {address}: " in res.output
+    assert "Traceback" not in res.output and isinstance(res.exception, SystemExit)
+    assert "compiling" not in res.output  # no compile for a remote cluster's workers
+    assert not (tmp_path / "rec").exists()  # nothing run, nothing written
+
+
+# ------------------------------------------------------------------ on Dask
+
+
+def test_the_same_check_on_one_and_two_workers(tiny, tmp_path, scenario, targets,
+                                               dask_client_2):
+    """Batch 1 (TINY): the runs at the truth, every trial and every verdict are the same
+    whatever the number of workers (the tiny check ran on one)."""
+    one, one_out = tiny
+    two = recover(scenario, targets, tmp_path, TINY, client=dask_client_2)
+    assert two.truth == one.truth and two.values_at_truth == one.values_at_truth
+    assert (tmp_path / SYNTHETIC_NAME).read_bytes() == (one_out / SYNTHETIC_NAME).read_bytes()
+    trials = _study_trials(tmp_path / JOURNAL_NAME, two.study_name)
+    assert len(trials) == TINY.trials
+    assert trials == _study_trials(one_out / JOURNAL_NAME, one.study_name)
+    assert (two.best_loss, two.best_values) == (one.best_loss, one.best_values)
+    assert [repr(r) for r in two.rows] == [repr(r) for r in one.rows]  # repr: NaN == NaN
+
+
+def test_command_gives_the_same_files_on_two_local_workers_and_on_a_scheduler(tmp_path,
+                                                                               dask_client):
+    """--workers, --scheduler and --batch reach the study: batches of 2 on a new local
+    cluster of two workers and on the session's one-worker cluster give the same bytes."""
+    args = ["recover", "--scale", "0.002", "--seeds", "9,10", "--trials", "3", "--batch", "2"]
+    address = dask_client.scheduler.address
+    two = runner.invoke(app, [*args, "--workers", "2", "--out", str(tmp_path / "two")],
+                        env={"COLUMNS": "300"})
+    assert two.exit_code == 0, two.output
+    assert "3 trials in batches of 2" in two.output
+    assert "(local Dask cluster, 2 workers)" in two.output
+    one = runner.invoke(app, [*args, "--scheduler", address, "--out", str(tmp_path / "one")],
+                        env={"COLUMNS": "300"})
+    assert one.exit_code == 0, one.output
+    assert f"(scheduler {address})" in one.output
+    for name in (SYNTHETIC_NAME, "recovery.csv"):
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
+    md = (tmp_path / "two" / "recovery.md").read_text()
+    assert "--trials 3 " in md and "--batch 2" in md and "3 trials in batches of 2;" in md

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -52,10 +54,11 @@ def _overlays(paths: list[Path] | None) -> list[Path]:
     return out
 
 
-def _fail(e: Exception) -> None:
-    """One line, printed as text (a value may hold '[', which Rich would read as markup)."""
+def _fail(e: Exception, code: int = 2) -> NoReturn:
+    """One line, printed as text (a value may hold '[', which Rich would read as markup);
+    exit code 2 (a mistake in the arguments or the files) unless told."""
     console.print(Text("error: ", style="bold red") + Text(str(e)), soft_wrap=True)
-    raise typer.Exit(2)
+    raise typer.Exit(code)
 
 
 def _scenario(path: Path | None, **overrides: object):  # noqa: ANN202 - a Scenario
@@ -138,7 +141,7 @@ def _compile_first() -> None:
         return
     last = jit.last_compile_seconds()
     how_long = (f"last time {last:.0f} s on this machine" if last is not None
-                else "about 15-20 s on a 2-core machine, see benchmarks/RESULTS.md")
+                else "about 15-25 s on a 2-core machine, see benchmarks/RESULTS.md")
     with console.status(f"compiling the model, once after installing or updating ({how_long})"):
         done = compile_kernels()
     jit.record_compile_seconds(done.seconds)
@@ -232,6 +235,11 @@ SchedulerOpt = Annotated[str | None, typer.Option(
          "local cluster")]
 
 
+BatchOpt = Annotated[int, typer.Option(
+    help="trials asked at a time and run side by side (each seed of each a task); the "
+         "trials drawn depend on it, never on the workers: keep it to reproduce a study")]
+
+
 def _where(workers: int | None, scheduler: str | None) -> str:
     """--workers and --scheduler checked; where the runs will go, in words."""
     if workers is not None:
@@ -241,6 +249,26 @@ def _where(workers: int | None, scheduler: str | None) -> str:
         return f"scheduler {scheduler}"
     n = workers or 1
     return f"local Dask cluster, {n} worker{'s' if n > 1 else ''}"
+
+
+def _trials_where(batch: int, workers: int | None, scheduler: str | None) -> str:
+    """--batch, --workers and --scheduler of a calibration study (calibrate, recover)
+    checked; where its trials will go, in words."""
+    _check(checks.int_in, "--batch", batch, 1, 1024)
+    return _where(workers, scheduler)
+
+
+@contextlib.contextmanager
+def _worker_failures(kept: str = "") -> Iterator[None]:
+    """A worker unfit for the command's tasks, or a task that failed on one for a reason
+    outside the model (ensemble's WorkerError): one line saying what to do, then `kept` (what
+    the tasks done left on disk) if any task ran; exit code 1."""
+    from .ensemble import WorkerError
+
+    try:
+        yield
+    except WorkerError as e:
+        _fail(RuntimeError(f"{e}{'' if e.before_tasks else kept}"), code=1)
 
 
 # --------------------------------------------------------------------------- calibration
@@ -304,10 +332,7 @@ def calibrate(
     force: Annotated[bool, typer.Option(
         "--force", help="replace an overlay even if its best loss is lower than the new one")
     ] = False,
-    batch: Annotated[int, typer.Option(
-        help="trials asked at a time and run side by side (each seed of each a task); the "
-             "trials drawn depend on it, never on the workers: keep it to reproduce a "
-             "study")] = 1,
+    batch: BatchOpt = 1,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
 ) -> None:
@@ -318,8 +343,7 @@ def calibrate(
 
     if trials is not None:
         _check(checks.int_in, "--trials", trials, 1, 100_000)
-    _check(checks.int_in, "--batch", batch, 1, 1024)
-    where = _where(workers, scheduler)
+    where = _trials_where(batch, workers, scheduler)
     if scale is not None:
         _check(checks.float_in, "--scale", scale, 0.0, 1.0, low_open=True)
     seed_list = None if seeds is None else _check(checks.seed_list, "--seeds", seeds)
@@ -334,9 +358,11 @@ def calibrate(
     console.print(f"[bold]calibrate[/] {escape(sc.name)}: {len(tf.calibration.fitted)} values, "
                   f"{n} trials in batches of {batch}, study in {escape(str(storage))} "
                   f"({escape(where)})")
+    kept = f"; the trials done are kept in {storage}: the same command continues the study"
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console) as bar:
+        with _worker_failures(kept), Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), console=console) as bar:
             task = bar.add_task("trials", total=n)
 
             def tick(done: int, total: int, best: float) -> None:
@@ -363,8 +389,10 @@ def calibrate(
 
 
 def _recover_settings(tf, scale: float, seeds: str | None, trials: int, truth: str,  # noqa: ANN001
-                      truth_seed: int | None, threshold: float):  # noqa: ANN202 - Settings
-    """The recovery check's arguments, each checked before any work, as its Settings."""
+                      truth_seed: int | None, threshold: float,
+                      batch: int):  # noqa: ANN202 - Settings
+    """The recovery check's arguments, each checked before any work, as its Settings (--batch
+    checked with --workers and --scheduler, by _trials_where)."""
     from .recovery import DEFAULT_TRUTH_SEED, TRUTH_MODES, Settings
 
     _check(checks.float_in, "--scale", scale, 0.0, 1.0, low_open=True)
@@ -381,10 +409,11 @@ def _recover_settings(tf, scale: float, seeds: str | None, trials: int, truth: s
     _check(checks.float_in, "--threshold", threshold, 0.0, 1e6, low_open=True)
     return Settings(scale=scale, seeds=tuple(seed_list), trials=trials, truth=truth,
                     truth_seed=DEFAULT_TRUTH_SEED if truth_seed is None else truth_seed,
-                    threshold=threshold)
+                    threshold=threshold, batch=batch)
 
 
-def _recover_with_progress(sc, tf, folder: Path, settings, restart: bool):  # noqa: ANN001, ANN202
+def _recover_with_progress(sc, tf, folder: Path, settings, restart: bool,  # noqa: ANN001, ANN202
+                           workers: int | None, scheduler: str | None):
     """recovery.recover under two progress bars: the runs at the truth, then the trials
     (with the time left estimated from this session's trials only)."""
     from .recovery import recover
@@ -404,7 +433,8 @@ def _recover_with_progress(sc, tf, folder: Path, settings, restart: bool):  # no
             bar.update(task, completed=done, total=total, description=what)
 
         return recover(sc, tf, folder, settings, restart=restart, trials_progress=tick,
-                       runs_progress=lambda d, n: bar.update(runs, completed=d, total=n))
+                       runs_progress=lambda d, n: bar.update(runs, completed=d, total=n),
+                       workers=workers, scheduler=scheduler)
 
 
 @app.command()
@@ -428,14 +458,19 @@ def recover(
              "runs/recovery/<scenario>-<truth>")] = None,
     restart: Annotated[bool, typer.Option(
         "--restart", help="delete the study in the folder's journal and start again")] = False,
+    batch: BatchOpt = 1,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Calibrate to synthetic targets made at known values: which assumptions come back."""
     from . import recovery as rec
     from .calibration import CalibrationStorageError, dimensions
+    from .ensemble import ClusterError
     from .targets import TargetsError
 
     tf = _load_targets(targets)
-    settings = _recover_settings(tf, scale, seeds, trials, truth, truth_seed, threshold)
+    settings = _recover_settings(tf, scale, seeds, trials, truth, truth_seed, threshold, batch)
+    where = _trials_where(batch, workers, scheduler)
     if out is not None:
         _check(checks.output_folder, "--out", out)
     sc = _scenario(scenario)
@@ -449,17 +484,22 @@ def recover(
     command = settings.command(scenario, targets, out_arg)
     console.print(f"[bold]recover[/] {escape(sc.name)}: {n_dims} dimensions, truth "
                   f"{settings.truth}, runs at the truth: {len(settings.seeds)}, then "
-                  f"{trials} trials at scale {scale:g}; in {escape(str(out_arg))}")
-    _compile_first()
+                  f"{trials} trials in batches of {batch} at scale {scale:g}; in "
+                  f"{escape(str(out_arg))} ({escape(where)})")
+    if scheduler is None:  # the local workers load the kernels this compiles from its cache
+        _compile_first()
+    journal = out_arg / rec.JOURNAL_NAME
     try:
-        result = _recover_with_progress(sc, tf, folder, settings, restart)
+        with _worker_failures(f"; the trials done are kept in {journal}: the same command "
+                              "continues the study"):
+            result = _recover_with_progress(sc, tf, folder, settings, restart, workers,
+                                            scheduler)
         paths = publish(folder, lambda f: rec.write(result, f, command))
     except KeyboardInterrupt:
-        console.print(Text(f"interrupted: the trials done are kept in {out_arg}/"
-                           f"{rec.JOURNAL_NAME}; run the same command again to continue."),
-                      soft_wrap=True)
+        console.print(Text(f"interrupted: the trials done are kept in {journal}; run the same "
+                           "command again to continue."), soft_wrap=True)
         raise typer.Exit(130) from None
-    except (CalibrationStorageError, rec.RecoveryError, TargetsError) as e:
+    except (CalibrationStorageError, rec.RecoveryError, TargetsError, ClusterError) as e:
         _fail(e)
     except OSError as e:
         _fail(ArgumentError("--out", f"cannot write into {out_arg}: {e.strerror or e}"))
@@ -539,8 +579,9 @@ def fit(
     console.print(f"[bold]fit[/] {escape(sc.name)}: {seeds} seeds from {first}, "
                   f"scale {sc.scale:g} ({escape(where)})")
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console) as bar:
+        with _worker_failures(), Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), console=console) as bar:
             task = bar.add_task("runs", total=seeds)
             report = fitmod.fit(sc, tf, seed_list,
                                 progress=lambda d, n: bar.update(task, completed=d, total=n),
@@ -604,8 +645,9 @@ def sensitivity(
                   f"{trajectories} trajectories, {runs} runs at scale {scale:g} "
                   f"({escape(where)})")
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console) as bar:
+        with _worker_failures(), Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), console=console) as bar:
             task = bar.add_task("runs", total=runs)
             result = sens.morris(sc, trajectories=trajectories, levels=levels, scale=scale,
                                  seed=seed, workers=workers, scheduler=scheduler,
@@ -666,9 +708,11 @@ def _run_comparison(baseline: str | None, reforms: list[str], seeds: int, scale:
     n = len(arms) * seeds
     console.print(f"[bold]{title}[/] {', '.join(a.name for a in arms)}: {seeds} seeds from "
                   f"{first}, scale {sc.scale:g}, {n} runs ({escape(where)})")
+    kept = f"; the finished runs are kept in {out}/runs: the same command runs only the others"
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console) as bar:
+        with _worker_failures(kept), Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), console=console) as bar:
             task = bar.add_task("runs finished", total=n)
             result = run_ensemble(arms, seed_list, out, scale=scale, workers=workers,
                                   scheduler=scheduler,

@@ -17,11 +17,19 @@ returns the results in the order of the tasks (never the order they finish in), 
 carries only plain data (`ModelSpec`: the scenario as JSON) from which a worker prepares the
 model again, once per worker process thanks to `worker_cache.WorkerCache`. (Dask itself is
 imported only when a cluster is opened: importing this module stays cheap.)
+
+A worker must run the dcsim of the command: `dask_client` checks every worker before any task
+(`check_workers`), since a worker that cannot unpickle a task (dcsim missing there) drops its
+link to the scheduler and the task then waits forever instead of failing. A task that fails on
+a worker for a reason outside the model (an import, another version, a worker that died) comes
+back from `map_tasks` as one `WorkerError` naming the task, the worker and what to do; the
+model's own errors (dcsim's exception types) come back as they are.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -113,6 +121,113 @@ class ClusterError(RuntimeError):
     reads other rule files than the command."""
 
 
+class WorkerError(RuntimeError):
+    """A worker cannot run the command's tasks for a reason outside the model: dcsim does not
+    import there, it is another dcsim, or the worker died. The message is one line: what
+    failed, on which worker when known, and what to do. `before_tasks`: found by
+    `check_workers`, so no task of the command ran."""
+
+    def __init__(self, message: str, *, before_tasks: bool = False) -> None:
+        super().__init__(message)
+        self.before_tasks = before_tasks
+
+
+def _identity_probe() -> Callable[[], tuple[str, str]]:
+    """A function naming the dcsim of the process it runs in: (version, source hash), or
+    ("", why dcsim does not import). Made inside a function so that cloudpickle sends it by
+    value: it must run on a worker where dcsim cannot be imported."""
+
+    def probe() -> tuple[str, str]:
+        import hashlib
+        from importlib import metadata
+        from pathlib import Path
+
+        try:
+            import dcsim
+        except (Exception, SystemExit) as e:  # dcsim's start-up check raises SystemExit
+            return "", f"{type(e).__name__}: {e}"
+        try:
+            version = metadata.version("dcsim")
+        except metadata.PackageNotFoundError:
+            version = "unknown"
+        root = Path(dcsim.__file__).parent
+        h = hashlib.sha256()
+        for f in sorted(root.rglob("*.py")):
+            h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+        return version, h.hexdigest()[:12]
+
+    return probe
+
+
+@functools.cache
+def dcsim_identity() -> tuple[str, str]:
+    """This process's dcsim as (version, source hash): what every worker must run."""
+    return _identity_probe()()
+
+
+def _install_hint(dependencies: bool = False) -> str:
+    version, source = dcsim_identity()
+    what = "this dcsim" if version == "unknown" else f"dcsim {version}"
+    what += " and its dependencies" if dependencies else ""
+    return f"install {what} on the workers, as this command runs it (source hash {source})"
+
+
+def check_workers(client: Client) -> None:
+    """WorkerError unless every worker imports the dcsim this process runs (same version,
+    same Python source), checked before any task is sent."""
+    here = dcsim_identity()
+    for address, got in sorted(client.run(_identity_probe(), on_error="return").items()):
+        if isinstance(got, BaseException):
+            what = f"cannot be checked ({type(got).__name__}: {_first_line(got)})"
+        elif not got[0]:
+            what = f"cannot import dcsim ({got[1].splitlines()[0] if got[1] else '?'})"
+        elif tuple(got) != here:
+            what = f"runs another dcsim ({got[0]}, source hash {got[1]})"
+        else:
+            continue
+        raise WorkerError(f"worker {address} {what}; {_install_hint()}", before_tasks=True)
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else repr(e)
+
+
+def _erred_on(client: Client, key: str) -> str | None:
+    """The worker(s) a task failed on, as the scheduler recorded them; None if not known."""
+
+    def where(key: str = key, dask_scheduler: Any = None) -> list[str]:  # noqa: ANN401
+        ts = dask_scheduler.tasks.get(key)  # by value, as above: the scheduler needs no dcsim
+        return sorted(ts.erred_on or ()) if ts is not None else []
+
+    try:
+        found = client.run_on_scheduler(where)
+    except Exception:  # noqa: BLE001 - only a detail of the message is lost
+        return None
+    return ", ".join(found) or None
+
+
+def task_failure(client: Client, key: str, error: BaseException) -> WorkerError:
+    """The WorkerError saying which task failed, where, and what to do."""
+    from distributed import KilledWorker
+
+    if isinstance(error, KilledWorker):
+        last = getattr(getattr(error, "last_worker", None), "address", None)
+        return WorkerError(f"task {key} killed its worker{f' {last}' if last else 's'} (out of "
+                           "memory, or a crash): give the workers more memory, or run fewer "
+                           "on each machine")
+    where = _erred_on(client, key)
+    return WorkerError(f"task {key} failed on worker {where or '(not known)'}: "
+                       f"{type(error).__name__}: {_first_line(error)}; "
+                       f"{_install_hint(dependencies=True)}")
+
+
+def _is_model_error(e: BaseException) -> bool:
+    """An exception of dcsim's own (a rule, scenario or cluster error): its message already
+    says what to do."""
+    return type(e).__module__.partition(".")[0] == "dcsim"
+
+
 @contextlib.contextmanager
 def dask_client(workers: int | None = None, scheduler: str | None = None) -> Iterator[Client]:
     """A Dask client for one command, closed on leaving (with the local cluster, if one was
@@ -145,6 +260,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
             except (OSError, TimeoutError) as e:
                 raise ClusterError(f"scheduler {scheduler} has no worker (waited "
                                    f"{WORKERS_TIMEOUT:g} s): {e}") from None
+        check_workers(client)
         client.register_plugin(WorkerCache())
         yield client
     finally:
@@ -170,7 +286,8 @@ def map_tasks(client: Client, fn: Callable[[Any], T], tasks: Sequence[Any],
     """fn(task) for every task, run on the cluster; the results in the order of `tasks`,
     whatever the order they finish in, so nothing downstream depends on the number of
     workers. `progress(done, total)` after each one. On an error or an interrupt the tasks
-    not finished are cancelled."""
+    not finished are cancelled; a task failing for a reason outside the model raises
+    WorkerError (`task_failure`), one of dcsim's own errors is raised as it is."""
     from distributed import as_completed
 
     token = uuid.uuid4().hex[:8]
@@ -180,7 +297,12 @@ def map_tasks(client: Client, fn: Callable[[Any], T], tasks: Sequence[Any],
     out: list[Any] = [None] * len(tasks)
     try:
         for done, fut in enumerate(as_completed(futures), 1):
-            out[index[fut.key]] = fut.result()
+            try:
+                out[index[fut.key]] = fut.result()
+            except Exception as e:
+                if _is_model_error(e):
+                    raise
+                raise task_failure(client, fut.key, e) from e
             fut.release()  # the worker forgets the result: it is here now
             if progress is not None:
                 progress(done, len(tasks))

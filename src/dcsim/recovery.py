@@ -13,10 +13,12 @@ covers most of the search range, the targets cannot identify the dimension; when
 the truth although the best trial meets the targets the dimension informs, those targets
 identify a combination of dimensions, not this one (`DimensionRecovery.verdict`).
 
-The synthetic runs use the calibration's own scale, seeds and code path, so the truth
-reproduces the synthetic targets exactly (loss 0): the check has no Monte Carlo noise and
-tests identifiability and the search, not noise. Nothing here knows the dimensions by name;
-it works over whatever `targets.yaml` lists.
+The synthetic runs use the calibration's own scale, seeds and code path (each seed a
+`calibration.TrialTask` on the same Dask cluster as the trials), so the truth reproduces the
+synthetic targets exactly (loss 0): the check has no Monte Carlo noise and tests
+identifiability and the search, not noise. As in `dcsim calibrate`, the trials drawn depend on
+`Settings.batch`, never on the number of workers. Nothing here knows the dimensions by name; it
+works over whatever `targets.yaml` lists.
 
 Files written into the output folder: `synthetic_targets.yaml`, `journal.log` (the study),
 `recovery.csv` (columns `CSV_COLUMNS`) and `recovery.md`.
@@ -33,24 +35,30 @@ import platform
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
 
 from .calibration import (
     Dimension,
+    TrialTask,
     base_scenario,
     calibrate,
     changes_for,
     coerce,
     dimensions,
-    evaluate_values,
+    mean_values,
+    run_trial_task,
 )
+from .ensemble import ModelSpec, map_tasks, session, targets_json
 from .model import prepare
 from .rules import parse_yaml
 from .scenario import Scenario
 from .targets import TargetsFile, load_targets, loss
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 __all__ = [
     "CSV_COLUMNS",
@@ -102,6 +110,7 @@ class Settings:
     truth: str = "random"
     truth_seed: int = DEFAULT_TRUTH_SEED
     threshold: float = DEFAULT_THRESHOLD
+    batch: int = 1  # trials asked at a time (calibration.calibrate): it decides the trials
 
     def command(self, scenario: Path | None = None, targets: Path | None = None,
                 out: Path | None = None) -> str:
@@ -116,6 +125,8 @@ class Settings:
         if self.truth == "random":
             parts.append(f"--truth-seed {self.truth_seed}")
         parts.append(f"--threshold {self.threshold:g}")
+        if self.batch != 1:
+            parts.append(f"--batch {self.batch}")
         if out is not None:
             parts.append(f"--out {out}")
         return " ".join(parts)
@@ -374,22 +385,19 @@ class RecoveryResult:
 # --------------------------------------------------------------------------- the check
 
 
-def _synthetic_file(scenario: Scenario, targets: TargetsFile, dims: Sequence[Dimension],
-                    truth: dict[str, float], settings: Settings, out: Path,
-                    progress: Callable[[int, int], None] | None) -> tuple[Path, dict, list]:
-    """Run the model at the truth (as a calibration trial would), write the synthetic
-    targets file, and read it back through the strict loader."""
+def _synthetic_file(client: Client, scenario: Scenario, targets: TargetsFile,
+                    dims: Sequence[Dimension], truth: dict[str, float], settings: Settings,
+                    out: Path, progress: Callable[[int, int], None] | None,
+                    ) -> tuple[Path, dict, list]:
+    """Run the model at the truth (each seed a calibration trial's task, on `client`), write
+    the synthetic targets file, and read it back through the strict loader."""
     base = base_scenario(scenario).model_copy(update={"scale": settings.scale})
-    prepared = prepare(base)
-    changes = changes_for(dims, truth, base.end)
-    per_seed: list[dict[str, float]] = []
-    for i, s in enumerate(settings.seeds):
-        if progress is not None:
-            progress(i, len(settings.seeds))
-        per_seed.extend(evaluate_values(prepared, targets, [s], changes)[1])
+    changes = tuple(changes_for(dims, truth, base.end))
+    model, tj = ModelSpec.of(prepare(base)), targets_json(targets)
+    tasks = [TrialTask(model, tj, changes, int(s)) for s in settings.seeds]
     if progress is not None:
-        progress(len(settings.seeds), len(settings.seeds))
-    mean = {k: float(np.mean([v[k] for v in per_seed])) for k in per_seed[0]}
+        progress(0, len(tasks))
+    mean = mean_values(map_tasks(client, run_trial_task, tasks, progress, name="dcsim-truth"))
     header = [
         "Synthetic targets written by `dcsim recover`: do not edit, do not cite.",
         f"Each value is the model's own at known rule values (truth {settings.truth}"
@@ -410,22 +418,28 @@ def recover(scenario: Scenario, targets: TargetsFile, out: str | Path,
             settings: Settings | None = None, *, restart: bool = False,
             runs_progress: Callable[[int, int], None] | None = None,
             trials_progress: Callable[[int, int, float], None] | None = None,
-            ) -> RecoveryResult:
+            workers: int | None = None, scheduler: str | None = None,
+            client: Client | None = None) -> RecoveryResult:
     """Make synthetic targets at known values, calibrate to them in `out`, and say what came
     back. A repeated call with the same settings resumes the same study (`restart`: the
-    study is deleted from the journal first)."""
+    study is deleted from the journal first).
+
+    The runs at the truth and the trials are Dask tasks on one cluster, as in
+    `calibration.calibrate`: `client` if given, else a local cluster of `workers` processes
+    (default 1) or the cluster of `scheduler`, opened before `out` is made."""
     settings = Settings() if settings is None else settings
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     dims = dimensions(targets, scenario)
     truth = truth_values(dims, scenario, settings.truth, settings.truth_seed)
-    path, mean, notes = _synthetic_file(scenario, targets, dims, truth, settings, out,
-                                        runs_progress)
-    synthetic = load_targets(path)
     storage = out / JOURNAL_NAME
-    cal = calibrate(scenario, synthetic, storage, trials=settings.trials,
-                    scale=settings.scale, seeds=list(settings.seeds),
-                    restart=restart, progress=trials_progress)
+    with session(client, workers, scheduler) as c:
+        out.mkdir(parents=True, exist_ok=True)
+        path, mean, notes = _synthetic_file(c, scenario, targets, dims, truth, settings, out,
+                                            runs_progress)
+        synthetic = load_targets(path)
+        cal = calibrate(scenario, synthetic, storage, trials=settings.trials,
+                        scale=settings.scale, seeds=list(settings.seeds), restart=restart,
+                        progress=trials_progress, batch=settings.batch, client=c)
     own = own_losses(synthetic, cal.dimensions, cal.best_values, mean)
     rows = near_best(_study_trials(storage, cal.study_name), cal.dimensions, truth,
                      settings.threshold, own)
@@ -517,7 +531,8 @@ def markdown(result: RecoveryResult, command: str) -> str:
         f"`{command}`", "",
         f"Date {result.date}; machine {machine()}; truth {s.truth}"
         + (f" (seed {s.truth_seed})" if s.truth == "random" else "")
-        + f"; scale {s.scale:g}; seeds {list(s.seeds)}; {result.trials_complete} trials; "
+        + f"; scale {s.scale:g}; seeds {list(s.seeds)}; {result.trials_complete} trials "
+        f"in batches of {s.batch}; "
         f"best loss {result.best_loss:.4g} (0 at the truth); study {result.study_name} in "
         f"`{result.storage}`.", "",
         "| dimension | search range | truth | best trial | near-best range | width | "
