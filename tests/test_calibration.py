@@ -118,7 +118,7 @@ def test_applying_values_matches_the_overlay_file(tiny, scenario):
     fast = apply(prepare(base), changes_for(result.dimensions, result.best, base.end))
     via_file = prepare(base.model_copy(update={"rules": [*base.rules, str(out)]}))
     np.testing.assert_allclose(fast.table, via_file.table, rtol=1e-3, atol=0.5)
-    col = Par.DRUG_USE__RELAPSE_PROBABILITY
+    col = Par.DRUG_USE__RELAPSE_PROBABILITY__HEROIN
     assert via_file.table[0, 0, col] == pytest.approx(result.best["relapse_probability"],
                                                       rel=1e-3)
 

@@ -20,7 +20,7 @@ from dcsim.catalogue import Par
 from dcsim.measures import Flow
 from dcsim.pathways import is_custodial
 from dcsim.rng import Stream, person_key_np, uniform_np
-from dcsim.state import NEVER, S
+from dcsim.state import NEVER, Drug, S
 
 N = 40_000
 SEED = 20060101
@@ -36,10 +36,11 @@ def use_keys() -> np.ndarray:
     return person_key_np(SEED, Stream.USE, np.arange(N))
 
 
-def _abstinence(P, use_keys, multiplier=1.0, t=1000):
+def _abstinence(P, use_keys, multiplier=1.0, t=1000, drug=Drug.HEROIN):
     """Start an abstinent spell (after use) for N persons; returns USE_NEXT days."""
     out = np.empty(N, np.int64)
     s, f, keys, k = blank_state()
+    s[S.DRUG] = drug
     for i in range(N):
         s[S.USING] = 1
         k[:] = 0
@@ -50,14 +51,34 @@ def _abstinence(P, use_keys, multiplier=1.0, t=1000):
 
 
 def test_relapse_fraction_equals_relapse_probability(P, use_keys):
-    p = P[Par.DRUG_USE__RELAPSE_PROBABILITY]
+    p = P[Par.DRUG_USE__RELAPSE_PROBABILITY__HEROIN]
     nxt = _abstinence(P, use_keys)
     share = np.mean(nxt != NEVER)
     assert abs(share - p) <= 4 * math.sqrt(p * (1 - p) / N)
 
 
+def test_relapse_law_is_the_persons_drugs(P, use_keys):
+    """A synthetic-drug user relapses by the synthetic law: set apart from heroin's, each
+    share is its own probability, and the mean delay its own mean (same draws)."""
+    P = P.copy()
+    P[Par.DRUG_USE__RELAPSE_PROBABILITY__HEROIN] = 0.8
+    P[Par.DRUG_USE__MEAN_DAYS_TO_RELAPSE__HEROIN] = 150.0
+    P[Par.DRUG_USE__RELAPSE_PROBABILITY__SYNTHETIC] = 0.3
+    P[Par.DRUG_USE__MEAN_DAYS_TO_RELAPSE__SYNTHETIC] = 600.0
+    t = 1000
+    heroin = _abstinence(P, use_keys, t=t)
+    synthetic = _abstinence(P, use_keys, t=t, drug=Drug.SYNTHETIC)
+    for nxt, p, mean in ((heroin, 0.8, 150.0), (synthetic, 0.3, 600.0)):
+        share = np.mean(nxt != NEVER)
+        assert abs(share - p) <= 4 * math.sqrt(p * (1 - p) / N)
+        delay = nxt[nxt != NEVER] - t
+        assert abs(delay.mean() - (1 + _floor_exp_mean(mean))) <= 4 * mean / math.sqrt(len(delay))
+    # the same draws: whoever relapses as a synthetic user also relapses as a heroin user
+    assert np.all(heroin[synthetic != NEVER] != NEVER)
+
+
 def test_time_to_relapse_mean_and_shape(P, use_keys):
-    mean = P[Par.DRUG_USE__MEAN_DAYS_TO_RELAPSE]
+    mean = P[Par.DRUG_USE__MEAN_DAYS_TO_RELAPSE__HEROIN]
     t = 1000
     nxt = _abstinence(P, use_keys, t=t)
     delay = nxt[nxt != NEVER] - t
@@ -77,7 +98,7 @@ def test_hazard_multiplier_scales_time_to_relapse(P, use_keys):
     # same draws: the same persons relapse, each after 1 + floor(mean/2 * E)
     np.testing.assert_array_equal(base != NEVER, fast != NEVER)
     rel = base != NEVER
-    mean = P[Par.DRUG_USE__MEAN_DAYS_TO_RELAPSE]
+    mean = P[Par.DRUG_USE__MEAN_DAYS_TO_RELAPSE__HEROIN]
     u_time = uniform_np(use_keys, 1)
     expected = t + 1 + np.floor(-mean / 2.0 * np.log(1.0 - u_time)).astype(np.int64)
     np.testing.assert_array_equal(fast[rel], expected[rel])
@@ -184,7 +205,8 @@ def test_no_use_in_custody(baseline, trace_cache):
 
 
 def test_relapse_probability_zero_means_no_relapse(run_with):
-    run = run_with({"drug_use.relapse_probability": 0.0})
+    run = run_with({"drug_use.relapse_probability.heroin": 0.0,
+                    "drug_use.relapse_probability.synthetic": 0.0})
     assert run.flows[:, :, Flow.TRUE_RELAPSES].sum() == 0
     assert run.flows[:, :, Flow.TRUE_CESSATIONS].sum() > 0
 

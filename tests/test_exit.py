@@ -167,7 +167,7 @@ def test_nobody_released_before_the_law_allows(baseline, baseline_prepared, trac
     P0 = baseline_prepared.table[0, 0]
     pop = baseline.population
     released = np.flatnonzero(pop.out("first_release_day") != NEVER)
-    assert len(released) > 1000
+    assert len(released) > 400  # enough to sample 150 releases (about 540 in the baseline)
     n_events = 0
     for i in released[:: max(1, len(released) // 150)]:
         df = trace_cache(i)

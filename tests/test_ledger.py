@@ -254,20 +254,27 @@ def test_end_codes_match_last_stocks(baseline):
 def test_record_flips_three_years_after_the_last_detection(baseline, trace_cache):
     """The exit clock is complete exactly exit.abstinence_days_required after the last
     detected use, and a registrant stops counting as an 'existing user' statistics.
-    abstinent_days plus the update lag in force on that day after it; the true flip only
+    abstinent_days plus the record's update lag in force on that day after it (official_flip_day,
+    the person's own draw); the true flip only
     ever happens while not using."""
+    from dcsim.official_statistics import official_flip_day
+    from dcsim.rng import Stream, person_key_np
+
     pop = baseline.population
     table, months = baseline.prepared.table, baseline.prepared.month_of_day
+    keys = blank_state()[2]
     seen = 0
     for i in np.arange(0, len(pop), 47)[:200]:
         df = trace_cache(i)
         P_rows = table[int(pop.jurisdiction[i])]
+        keys[Stream.EXIT] = person_key_np(baseline.scenario.seed, int(Stream.EXIT),
+                                          np.array([i]))[0]
         for ev in ("official_flip", "exit_flip"):
             rows = df[df.event == ev]
             for _, r in rows.iterrows():
                 P_then = P_rows[months[int(r.day)]]
-                want = (P_then[Par.STATISTICS__ABSTINENT_DAYS]
-                        + P_then[Par.STATISTICS__UPDATE_LAG_DAYS] if ev == "official_flip"
+                want = (official_flip_day(int(r.last_detect), P_then, keys) - r.last_detect
+                        if ev == "official_flip"
                         else P_then[Par.EXIT__ABSTINENCE_DAYS_REQUIRED])
                 assert r.day - r.last_detect == int(want), (i, ev)
             seen += len(rows)

@@ -623,6 +623,6 @@ def test_embedded_rules_state_ranges_for_evidence_backed_assumptions():
 
     path = Path(str(resources.files("dcsim").joinpath("data/rules/national.yaml")))
     f = load_rule_file(path)
-    assert f.parameters["drug_use.relapse_probability"].windows[0].range == (0.43, 0.9)
+    assert f.parameters["drug_use.relapse_probability.heroin"].windows[0].range == (0.43, 0.9)
     lost = f.parameters["registration.lost_to_follow_up_share"].windows[0]
     assert lost.range == (0.05, 0.1)

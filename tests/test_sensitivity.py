@@ -51,7 +51,7 @@ def test_ranges_are_stated_or_default(scenario):
         else:
             assert (f.low, f.high) == default_range(f.window.unit, f.window.value)
             assert DEFAULT_RANGE_RULE in f.range_source
-    relapse = [f for f in by_name["drug_use.relapse_probability"]]
+    relapse = [f for f in by_name["drug_use.relapse_probability.heroin"]]
     assert all((f.low, f.high) == (0.43, 0.9) for f in relapse)
     (lost,) = by_name["registration.lost_to_follow_up_share"]
     assert (lost.low, lost.high) == (0.05, 0.1)
@@ -93,7 +93,8 @@ def test_screening_finds_what_must_matter(result):
     assert any(n.startswith("alerts.id_use_rate_per_year") for n in top), list(top)
     existing = t.loc["existing_users_2019"].groupby(level=0)["mu_star"].max()
     assert existing["apps.alert_followup_hours"] == 0
-    assert existing.rank(ascending=False)["drug_use.relapse_probability"] <= 5
+    ranks = existing.rank(ascending=False)
+    assert min(ranks[f"drug_use.relapse_probability.{d}"] for d in ("heroin", "synthetic")) <= 5
 
 
 def test_write_saves_table_ranking_and_plot(result, tmp_path):
@@ -116,8 +117,9 @@ def test_rule_windows_know_where_each_value_applies(scenario):
 def test_figure_names_assumptions_in_words():
     """The heat map's rows read as the catalogue's description, when it applies and its file,
     never the code name (issue 11: figures a non-specialist reads)."""
-    w = sens.factor_words("drug_use.relapse_probability [2006-01..] (calibrated.yaml:35)")
-    assert w == "an abstinent spell ends in relapse (else it lasts) (calibrated.yaml)"
+    w = sens.factor_words("drug_use.relapse_probability.heroin [2006-01..] (calibrated.yaml:35)")
+    assert w == ("an abstinent spell of a heroin user ends in relapse (else it lasts) "
+                 "(calibrated.yaml)")
     w = sens.factor_words("registration.newly_found_per_year [2013-01..2013-12] (national.yaml:20)")
     assert w.endswith(", in 2013 (national.yaml)") and "registration." not in w
     w = sens.factor_words("grid.coverage_share [2018-01..] (grid.yaml:12)")

@@ -17,7 +17,7 @@ from dcsim.rules import load_rule_file
 from dcsim.scenario import load_scenario
 
 SWITCHES = ("custody_no_lasting_effect", "detention_ends_use", "detention_pauses_use",
-            "exit_without_test_minimum", "records_never_updated")
+            "exit_without_test_minimum", "records_never_updated", "update_lag_fixed")
 
 
 def _run(switch: str | None):
@@ -59,3 +59,14 @@ def test_detention_that_pauses_use_catches_more_people_again(baseline):
     assert more > base + 4 * np.sqrt(base)
     assert (paused.stocks[:, 120:, Stock.TRUE_USING].sum()
             > baseline.stocks[:, 120:, Stock.TRUE_USING].sum())
+
+
+def test_a_lag_that_varies_counts_some_records_abstinent_earlier(baseline):
+    """With the lag varying by record (the baseline), some records are updated soon after
+    their three years, so more count as abstinent in the early years than when every record
+    waits the whole mean lag (update_lag_fixed), on the same draws."""
+    fixed = _run("update_lag_fixed")
+    early = slice(0, 48)  # 2006-2009
+    varying = baseline.stocks[:, early, Stock.ABSTINENT_3Y_RECORDED].sum()
+    waiting = fixed.stocks[:, early, Stock.ABSTINENT_3Y_RECORDED].sum()
+    assert varying > waiting

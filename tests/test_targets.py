@@ -111,7 +111,7 @@ BROKEN = [
     ("    kind: hard\n    value: 4700000", "    kind: firm\n    value: 4700000", "kind: firm",
      "targets[1].kind", "Input should be 'hard' or 'soft'"),
     ("informs: [registered_2019]", "informs: [registered_2091]", "informs: [registered_2091]",
-     "calibration.fitted[3].informs", "informs unknown targets ['registered_2091']"),
+     "calibration.fitted[4].informs", "informs unknown targets ['registered_2091']"),
 ]
 
 
@@ -199,8 +199,8 @@ def test_heroin_share_counts_everyone_registered_by_then(values, baseline):
 
 def test_relapse_target_is_the_relapse_law(values, baseline):
     P = baseline.prepared.table[:, month_of(dt.date(2010, 1, 1))]
-    p = P[:, Par.DRUG_USE__RELAPSE_PROBABILITY]
-    mean = P[:, Par.DRUG_USE__MEAN_DAYS_TO_RELAPSE]
+    p = P[:, Par.DRUG_USE__RELAPSE_PROBABILITY__HEROIN]  # the study is of heroin users
+    mean = P[:, Par.DRUG_USE__MEAN_DAYS_TO_RELAPSE__HEROIN]
     w = np.array([j.share for j in baseline.scenario.jurisdictions])
     assert values["relapse_6_months"] == pytest.approx(
         float((w * p * (1 - np.exp(-183 / mean))).sum()))

@@ -7,12 +7,15 @@ person extreme risk. Every detection in a run is accounted for by exactly one so
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from conftest import blank_state
 from dcsim.catalogue import Par
 from dcsim.measures import N_FLOWS, Flow
+from dcsim.rng import Stream, person_key_np
 from dcsim.state import NEVER, F, Pathway, Release, S, Tier
 from dcsim.testing import is_positive, record_detection, record_negative
 
@@ -62,8 +65,8 @@ def test_detection_resets_the_record(P, release):
     fl = np.zeros(N_FLOWS, np.int64)
     record_detection(s, 2000, P, keys, k, fl)
     assert s[S.LAST_DETECT] == 2000 and s[S.NEG_TESTS] == 0 and s[S.DETECTIONS] == 1
-    assert s[S.OFFICIAL_FLIP] == 2000 + int(P[Par.STATISTICS__ABSTINENT_DAYS]) + int(
-        P[Par.STATISTICS__UPDATE_LAG_DAYS])
+    from dcsim.official_statistics import official_flip_day
+    assert s[S.OFFICIAL_FLIP] == official_flip_day(2000, P, keys)  # the one place of the rule
     assert s[S.EXIT_FLIP] == 2000 + int(P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED])
     assert s[S.FLIPS_DONE] == 4  # record flips to be redone; the true state is not touched
     assert s[S.ELIGIBLE] == NEVER and s[S.RELEASE_DUE] == NEVER
@@ -181,10 +184,40 @@ def test_encounters_happen_only_while_using_and_detect(baseline, trace_cache):
 
 @pytest.mark.parametrize("lag", [0, 365, 730])
 def test_official_flip_waits_for_the_record_update(P, lag):
-    """A record counts as abstinent three years statistics.abstinent_days plus
-    statistics.update_lag_days after its last detection (paper fn 38, 45)."""
+    """With statistics.update_lag_varies off, a record counts as abstinent three years
+    statistics.abstinent_days plus statistics.update_lag_days after its last detection
+    (paper fn 38, 45), whatever the person's keys."""
     from dcsim.official_statistics import official_flip_day
 
     P = P.copy()
     P[Par.STATISTICS__UPDATE_LAG_DAYS] = lag
-    assert official_flip_day(1000, P) == 1000 + int(P[Par.STATISTICS__ABSTINENT_DAYS]) + lag
+    P[Par.STATISTICS__UPDATE_LAG_VARIES] = 0
+    keys = blank_state()[2]
+    keys[Stream.EXIT] = person_key_np(5, int(Stream.EXIT), np.arange(1))[0]
+    assert official_flip_day(1000, P, keys) == 1000 + int(P[Par.STATISTICS__ABSTINENT_DAYS]) + lag
+
+
+def test_the_update_lag_varies_by_record_with_the_mean_in_force(P):
+    """With statistics.update_lag_varies, the lag is 1 + floor(exponential) days short of the
+    mean on average (whole days), over many persons within 4 standard errors; the same record
+    (person and detection day) always gets the same lag, so a rule change only rescales it."""
+    from dcsim.official_statistics import official_flip_day
+
+    P = P.copy()
+    P[Par.STATISTICS__UPDATE_LAG_VARIES] = 1
+    n, mean, t = 20_000, 365.0, 1000
+    base = t + int(P[Par.STATISTICS__ABSTINENT_DAYS])
+    lags = np.empty(n)
+    exit_keys = person_key_np(7, int(Stream.EXIT), np.arange(n))
+    keys = blank_state()[2]
+    for i in range(n):
+        keys[Stream.EXIT] = exit_keys[i]
+        P[Par.STATISTICS__UPDATE_LAG_DAYS] = mean
+        lags[i] = official_flip_day(t, P, keys) - base
+        assert official_flip_day(t, P, keys) - base == lags[i]  # the same draw again
+        if i < 200:  # twice the mean: the same record's lag, doubled (to the day)
+            P[Par.STATISTICS__UPDATE_LAG_DAYS] = 2 * mean
+            assert abs((official_flip_day(t, P, keys) - base) - 2 * lags[i]) <= 1
+    expected = 1.0 / math.expm1(1.0 / mean)  # E[floor(Exp(mean))]
+    assert abs(lags.mean() - expected) <= 4 * mean / math.sqrt(n)
+    assert np.mean(lags < mean) == pytest.approx(1 - math.exp(-1), abs=4 * 0.5 / math.sqrt(n))

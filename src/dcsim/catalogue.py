@@ -26,6 +26,7 @@ UNITS = {
 }
 
 TIERS = ("extreme", "high", "medium", "low")
+DRUGS = ("heroin", "synthetic")  # state.Drug, in its order
 VENUES = ("hotel", "bank", "government_office", "mobile_phone", "education", "travel", "rental")
 APPS = ("zibo", "shanghai", "chengdu")
 
@@ -106,9 +107,10 @@ _SPECS: list[ParamSpec] = [
        "an offer of voluntary treatment is accepted (only read under pathways.health_led)"),
     # drug use and relapse: the true state
     _p("drug_use.mean_use_spell_days", "day", "mean length of a spell of use"),
-    _p("drug_use.relapse_probability", "probability",
-       "an abstinent spell ends in relapse (else it lasts)"),
-    _p("drug_use.mean_days_to_relapse", "day", "mean time to relapse, among those who relapse"),
+    *[_p(f"drug_use.relapse_probability.{d}", "probability",
+         f"an abstinent spell of a {d} user ends in relapse (else it lasts)") for d in DRUGS],
+    *[_p(f"drug_use.mean_days_to_relapse.{d}", "day",
+         f"mean time to relapse of a {d} user, among those who relapse") for d in DRUGS],
     _p("drug_use.mortality_per_year", "per_year", "death or leaving the country"),
     _p("drug_use.custody_ends_use", "probability",
        "isolation or treatment ends the spell of use it interrupted (relapse counted from "
@@ -209,7 +211,10 @@ _SPECS: list[ParamSpec] = [
        "'existing user' in official statistics"),
     _p("statistics.update_lag_days", "day",
        "days after those three years before the record is updated and the registrant counts "
-       "as abstinent in official statistics"),
+       "as abstinent in official statistics (the mean, where it differs by record)"),
+    _p("statistics.update_lag_varies", "flag",
+       "the update lag differs by record (exponential with the mean above), else every "
+       "record waits exactly the mean"),
     # data errors and their correction (paper fn 23-25, 40-41)
     _p("data_errors.complaint_probability", "probability",
        "a person registered in error files a complaint or lawsuit"),

@@ -2,9 +2,10 @@
 
 A person alternates spells of use and abstinence. A spell of use ends at a rate (cessation);
 an abstinent spell ends in relapse with a probability, after a time drawn with the mean seen in
-follow-up studies (evidence.md#relapse), or lasts. Custody interrupts use; the relapse clock
-starts again on release, as in the follow-up studies. Each spell takes exactly two draws of the
-USE stream, so no other procedure can shift them.
+follow-up studies (evidence.md#relapse), or lasts; both by the person's main drug, since the
+studies are of heroin users and the registry turned to synthetic drugs (evidence.md#drug-mix).
+Custody interrupts use; the relapse clock starts again on release, as in the follow-up studies.
+Each spell takes exactly two draws of the USE stream, so no other procedure can shift them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from .catalogue import Par
 from .jit import kernel
 from .measures import Flow
 from .rng import Stream, draw
-from .state import NEVER, Changed, Done, S
+from .state import NEVER, Changed, Done, Drug, S
 
 
 @kernel
@@ -37,11 +38,23 @@ def start_abstinence(s, t, P, keys, k, hazard_multiplier) -> None:  # noqa: ANN0
         s[S.TRUE_FLIP] = true_flip_day(t, P)
         s[S.FLIPS_DONE] &= ~Done.TRUE_FLIP
     s[S.USING] = 0
-    if u_relapse < P[Par.DRUG_USE__RELAPSE_PROBABILITY] and hazard_multiplier > 0.0:
-        mean = P[Par.DRUG_USE__MEAN_DAYS_TO_RELAPSE] / hazard_multiplier
-        s[S.USE_NEXT] = t + 1 + int(-mean * _log1m(u_time))
+    probability, mean = relapse_law(P, s[S.DRUG])
+    if u_relapse < probability and hazard_multiplier > 0.0:
+        s[S.USE_NEXT] = t + 1 + int(-mean / hazard_multiplier * _log1m(u_time))
     else:
         s[S.USE_NEXT] = NEVER
+
+
+@kernel(inline="always")
+def relapse_law(P, drug) -> tuple[float, float]:  # noqa: ANN001
+    """(probability, mean days) of relapse after an abstinent spell begins, by main drug: the
+    follow-up studies are of heroin users (evidence.md#relapse); no study here follows users
+    of synthetic drugs, so theirs is an assumption with a range."""
+    if drug == Drug.HEROIN:
+        return (P[Par.DRUG_USE__RELAPSE_PROBABILITY__HEROIN],
+                P[Par.DRUG_USE__MEAN_DAYS_TO_RELAPSE__HEROIN])
+    return (P[Par.DRUG_USE__RELAPSE_PROBABILITY__SYNTHETIC],
+            P[Par.DRUG_USE__MEAN_DAYS_TO_RELAPSE__SYNTHETIC])
 
 
 @kernel

@@ -187,7 +187,7 @@ def on_rule_change(life, t, P, fl) -> int:  # noqa: ANN001
     Writes s[OFFICIAL_FLIP, EXIT_FLIP, TRUE_FLIP, FLIPS_DONE] and the exit episode; counts
     NEWLY_ELIGIBLE; reuses the episode's EXIT draws (f[EXIT_*]) or takes three new ones."""
     s = life.s
-    s[S.OFFICIAL_FLIP] = official_flip_day(s[S.LAST_DETECT], P)
+    s[S.OFFICIAL_FLIP] = official_flip_day(s[S.LAST_DETECT], P, life.keys)
     s[S.EXIT_FLIP] = exit_flip_day(s[S.LAST_DETECT], P)
     done = s[S.FLIPS_DONE]
     done = (done | Done.OFFICIAL_FLIP) if s[S.OFFICIAL_FLIP] <= t else (done & ~Done.OFFICIAL_FLIP)

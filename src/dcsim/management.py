@@ -15,7 +15,7 @@ from .drug_use import abstinent_days
 from .jit import kernel
 from .pathways import is_custodial
 from .rng import Stream, next_candidate
-from .state import FNEVER, NEVER, Bound, Changed, F, Pathway, Release, S
+from .state import FNEVER, NEVER, Bound, Changed, Drug, F, Pathway, Release, S
 
 _TEST_IV0 = int(Par.MANAGEMENT__TEST_INTERVAL_DAYS__EXTREME)
 _COUNSEL_IV0 = int(Par.MANAGEMENT__COUNSELLING_INTERVAL_DAYS__EXTREME)
@@ -50,8 +50,10 @@ FOLLOWUP_HALF_WINDOW_DAYS = 45
 
 @kernel
 def community_followup(s, t, P) -> int:  # noqa: ANN001
-    """0 near 12 months into a community order carried out, 1 near 24 months, else -1."""
-    if not in_community_order(s):
+    """0 near 12 months into a community order carried out, 1 near 24 months, else -1; for
+    heroin users only, since the study these points mirror tested for morphine
+    (evidence.md#relapse, targets community_positive_12_months and _24_months)."""
+    if not in_community_order(s) or s[S.DRUG] != Drug.HEROIN:
         return -1
     if s[S.PATHWAY] == Pathway.COMMUNITY_DETOX:
         length = int(P[Par.PATHWAYS__COMMUNITY_DETOX_DAYS])

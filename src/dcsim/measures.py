@@ -38,8 +38,9 @@ _flow_names = [
     *[f"interrogations_{v}" for v in VENUES],
     "alerts", "alert_responses", "alert_contacts", "alert_tests", "alert_positives",
     "scheduled_tests_due", "scheduled_tests_done", "scheduled_test_positives",
-    # scheduled tests under a community order carried out, about 12 and 24 months into it
-    # (the follow-up points of the community-treatment study, evidence.md#relapse)
+    # heroin users' scheduled tests under a community order carried out, about 12 and 24
+    # months into it (the follow-up points of the community-treatment study, which tested
+    # for morphine, evidence.md#relapse)
     "community_tests_12m", "community_positives_12m",
     "community_tests_24m", "community_positives_24m",
     "inspections_home", "inspections_workplace", "inspection_positives",

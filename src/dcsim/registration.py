@@ -205,6 +205,7 @@ def enter(life, t, P, fl, persons, i) -> None:  # noqa: ANN001
     s[S.IN_REGISTRY] = 1
     s[S.NEVER_USED] = never_used
     s[S.DEPENDENT] = persons.dependent[i]
+    s[S.DRUG] = persons.drug[i]
     s[S.LOST] = persons.lost[i]
     s[S.BIRTH] = persons.birth_day[i]
     f[F.GRID_RANK] = persons.grid_rank[i]
@@ -220,7 +221,7 @@ def enter(life, t, P, fl, persons, i) -> None:  # noqa: ANN001
     s[S.ABST_START] = last
     s[S.TRUE_FLIP] = drug_use.true_flip_day(last, P)
     s[S.LAST_DETECT] = last
-    s[S.OFFICIAL_FLIP] = official_flip_day(last, P)
+    s[S.OFFICIAL_FLIP] = official_flip_day(last, P, keys)
     s[S.EXIT_FLIP] = exit.exit_flip_day(last, P)
     s[S.ENTRY] = t
     s[S.NEXT_ASSESS] = management.next_assessment(s, t, P)

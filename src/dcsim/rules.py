@@ -183,8 +183,8 @@ def _limit_problem(name: str | None, unit: str, v: float) -> str | None:
     high = UNIT_MAX.get(unit)
     if high is not None and v > high:
         return f"{unit} {v!r} is above the limit of {high:,g} (see rules.UNIT_MAX)"
-    if name is not None and unit == "day" and any(name.endswith(k) for k in _STEP_DAYS):
-        if name in _NEVER_ZERO and v < 1:
+    if name is not None and unit == "day" and any(k in name for k in _STEP_DAYS):
+        if any(name == z or name.startswith(f"{z}.") for z in _NEVER_ZERO) and v < 1:
             return f"{name} must be at least 1 day (it divides time into steps), got {v!r}"
         if v != 0 and v < 1:
             return f"{name} must be 0 (none) or at least 1 day, got {v!r}"

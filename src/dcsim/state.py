@@ -118,7 +118,8 @@ class S(enum.IntEnum):
     INSPECT_TIER = 42  # tier whose inspection clock is running, -1 none
     ENTRY = 43  # entry day (reassessments are counted from it)
     ALERT_BAND = 44  # open span raising alerts: -1 none, else using (alerts.alert_band)
-    N = 45
+    DRUG = 45  # main drug (Drug), drawn at registration: the relapse law is by drug
+    N = 46
 
 
 class F(enum.IntEnum):

@@ -224,16 +224,18 @@ class RelapseWithin(AtMeasure):
 
     drug_use.py starts every abstinent spell (for instance on release from custody) with a
     relapse of probability p after an exponential time of mean m, so the share relapsed by day
-    d is p (1 - exp(-d / m)); the rule values in force are averaged over jurisdictions by share.
+    d is p (1 - exp(-d / m)), with p and m those of `drug` (drug_use.relapse_law); the rule
+    values in force are averaged over jurisdictions by share.
     """
 
     output: Literal["relapse_within"]
     days: int = Field(gt=0)
+    drug: Literal["heroin", "synthetic"]  # the relapse law is by drug; say whose was followed
 
     def series(self, run: Run) -> np.ndarray:
         table = run.prepared.table
-        p = table[:, :, Par.DRUG_USE__RELAPSE_PROBABILITY]
-        mean = table[:, :, Par.DRUG_USE__MEAN_DAYS_TO_RELAPSE]
+        p = table[:, :, Par[f"DRUG_USE__RELAPSE_PROBABILITY__{self.drug.upper()}"]]
+        mean = table[:, :, Par[f"DRUG_USE__MEAN_DAYS_TO_RELAPSE__{self.drug.upper()}"]]
         share = p * (1.0 - np.exp(-self.days / np.maximum(mean, 1e-9)))
         w = np.array([j.share for j in run.scenario.jurisdictions])
         return (w[:, None] * share).sum(axis=0)

@@ -44,7 +44,7 @@ def record_detection(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
     s[S.DETECTIONS] += 1
     s[S.LAST_DETECT] = t
     s[S.NEG_TESTS] = 0
-    s[S.OFFICIAL_FLIP] = official_flip_day(t, P)
+    s[S.OFFICIAL_FLIP] = official_flip_day(t, P, keys)
     s[S.EXIT_FLIP] = exit_flip_day(t, P)
     s[S.FLIPS_DONE] &= ~(Done.OFFICIAL_FLIP | Done.EXIT_FLIP)
     end_episode(s, flows_row)
