@@ -24,11 +24,6 @@ SMALL = 0.002
 
 
 @pytest.fixture(scope="module")
-def targets():
-    return load_targets()
-
-
-@pytest.fixture(scope="module")
 def report(targets, dask_client):
     return fit(load_scenario(scale=SMALL), targets, seeds=[11, 12, 13], client=dask_client)
 
