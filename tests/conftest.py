@@ -19,8 +19,9 @@ import yaml
 from dcsim.catalogue import CATALOGUE
 from dcsim.measures import Flow
 from dcsim.model import Prepared, Run, prepare, simulate, trace_person
-from dcsim.scenario import load_scenario
+from dcsim.scenario import Scenario, load_scenario
 from dcsim.state import S
+from dcsim.targets import TargetsFile, load_targets
 
 BASELINE_SCALE = 0.002
 BASELINE_SEED = 1
@@ -85,6 +86,20 @@ def blank_life(n_days: int = 1000):  # noqa: ANN201 - a state.Life
                 np.zeros(len(Outcome), np.int32), np.full(N_DIMS, -1, np.int64),
                 np.full(N_DIMS, -1, np.int64), np.zeros(N_PERIODIC),
                 np.zeros((n_days + 1, N_RATES), np.int64), np.zeros(int(Bound.N)))
+
+
+@pytest.fixture(scope="module")
+def targets() -> TargetsFile:
+    """The embedded targets file, loaded afresh for each test module that asks for it (the
+    calibration, recovery and fit tests), so a module cannot see another's changes."""
+    return load_targets()
+
+
+@pytest.fixture(scope="module")
+def scenario() -> Scenario:
+    """The default scenario (the national baseline with its calibrated overlay, full scale),
+    once per test module; the studies of the calibration and recovery tests start from it."""
+    return load_scenario()
 
 
 @pytest.fixture(scope="session")

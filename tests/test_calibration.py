@@ -37,16 +37,6 @@ TINY = 0.002
 
 
 @pytest.fixture(scope="module")
-def targets():
-    return load_targets()
-
-
-@pytest.fixture(scope="module")
-def scenario():
-    return load_scenario()
-
-
-@pytest.fixture(scope="module")
 def base_stack(scenario):
     base = base_scenario(scenario)
     return RuleStack([load_rule_file(base.rule_path(n)) for n in base.rules])

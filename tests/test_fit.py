@@ -11,20 +11,16 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
-from dcsim.cli import app
-from dcsim.fit import TABLE_COLUMNS, fit, fit_table, markdown, scale_check, write
+from dcsim.cli import _print_fit, app
+from dcsim.fit import TABLE_COLUMNS, compact, fit, fit_table, markdown, scale_check, write
 from dcsim.model import prepare, simulate
 from dcsim.scenario import load_scenario
 from dcsim.targets import evaluate_all, load_targets
 
 SMALL = 0.002
-
-
-@pytest.fixture(scope="module")
-def targets():
-    return load_targets()
 
 
 @pytest.fixture(scope="module")
@@ -160,12 +156,58 @@ def test_cli_fit_table_fits_80_columns_and_marks_roles(tmp_path, dask_client):
     assert res.exit_code == 0, res.output
     assert f"scheduler {address}" in res.output.replace("\n", "")
     assert max(len(ln) for ln in res.output.splitlines()) <= 80
-    rows = [ln.split() for ln in res.output.splitlines() if "=" not in ln]
-    roles = [w for r in rows for w in r if w in ("input", "calibrated", "predicted")]
+    rows = [ln.split() for ln in res.output.splitlines()
+            if ln.split()[:1] in (["pass"], ["FAIL"], ["miss"])]
+    roles = [r[1] for r in rows]
     # predicted: the 2011 survey in its two readings, the 460,000 of March 2007 that
     # conflicts with the paper's 785,900, and the 2012 cross-section of community treatment
-    assert roles.count("input") == 2 and roles.count("predicted") == 10
-    assert "785,900" in res.output and "role: input = a rule is set" in res.output
+    assert roles.count("in") == 2 and roles.count("pred") == 10
+    assert len(rows) == len(load_targets().targets)
+    assert "785,900" in res.output and "role: in = a rule is set" in res.output
+
+
+def _render(targets, values, width: int = 80) -> list[str]:
+    """The terminal table of `dcsim fit` as printed on a console `width` columns wide."""
+    console = Console(width=width, file=io.StringIO(), color_system=None)
+    _print_fit(compact(fit_table(targets, values)), "fit (2 seeds, scale 1)", console)
+    return console.file.getvalue().splitlines()
+
+
+def test_terminal_table_is_one_line_a_target_at_80_columns(targets):
+    """Every line fits in 80 columns; every id is there once, whole, on the line of its
+    result; hard targets come first; numbers of an id too long for its column go on the
+    next line, under their heads."""
+    v = _values(targets, existing_users_2019=3e6, survey_travel=0.2,
+                official_isolation_admitted_justice_centres_2017_06=1e5)
+    lines = _render(targets, v)
+    assert max(len(ln) for ln in lines) <= 80
+    words = [ln.split() for ln in lines]
+    verdict = {"existing_users_2019": "FAIL", "survey_travel": "miss",
+               "official_isolation_admitted_justice_centres_2017_06": "miss"}
+    at = {}
+    for t in targets.targets:
+        (i,) = [i for i, w in enumerate(words) if t.id in w]  # exactly once, never cut
+        assert words[i][0] == verdict.get(t.id, "pass"), t.id
+        at[t.id] = i
+    hard = [at[t.id] for t in targets.targets if t.kind == "hard"]
+    soft = [at[t.id] for t in targets.targets if t.kind == "soft"]
+    assert max(hard) < min(soft)
+    long = "official_isolation_admitted_justice_centres_2017_06"
+    head = next(ln for ln in lines if ln.startswith("result"))
+    below = lines[at[long] + 1]
+    assert below.split() == ["1,130,000", "100,000", "-91.2%"]
+    assert below.index("100,000") + len("100,000") == head.index("mean") + len("mean")
+    rows = [w for w in words if w[:1] in (["pass"], ["FAIL"], ["miss"])]
+    assert len(rows) == len(targets.targets)
+    # a wider console has room for every id on one line with its numbers
+    wide = [ln.split() for ln in _render(targets, v, width=120)]
+    assert [len(w) for w in wide if w[:1] in (["pass"], ["FAIL"], ["miss"])] == [6] * len(rows)
+
+
+def test_terminal_table_shows_points_for_shares(targets):
+    v = _values(targets, district_contact_share=0.279)
+    (line,) = [ln for ln in _render(targets, v) if "district_contact_share" in ln.split()]
+    assert line.split()[-3:] == ["26.00%", "27.90%", "+1.90pt"]
 
 
 def test_scale_check_flags_only_real_differences():

@@ -33,21 +33,10 @@ from dcsim.recovery import (
     truth_values,
     write,
 )
-from dcsim.scenario import load_scenario
 from dcsim.targets import evaluate_all, load_targets, loss
 
 TINY = Settings(scale=0.002, seeds=(7, 8), trials=3, truth="random", truth_seed=5)
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def targets():
-    return load_targets()
-
-
-@pytest.fixture(scope="module")
-def scenario():
-    return load_scenario()
 
 
 @pytest.fixture(scope="module")

@@ -94,6 +94,22 @@ def test_values_are_read_as_the_mapping_says(folder, monthly):
     assert r["relative_difference"] == pytest.approx((r["model"] - 2_148_000) / 2_148_000)
 
 
+def test_official_targets_read_the_figures_as_validate_does(folder, baseline):
+    """One reading of a mapping (official_series.monthly): each `official` target of the fit
+    has the value dcsim validate gives the same quantity and date from the run's tables."""
+    from dcsim.targets import OfficialFigure, evaluate_all, load_targets
+
+    tf = load_targets()
+    values = evaluate_all(tf, baseline)
+    runs, _ = run_folder_series(folder)
+    table = compare(read_figures(OFFICIAL), runs).set_index(["quantity", "date"])
+    official = [t for t in tf.targets if isinstance(t.measure, OfficialFigure)]
+    assert len(official) == 37
+    for t in official:
+        model = table.loc[(t.measure.quantity, t.measure.at.isoformat()), "model"]
+        assert values[t.id] == pytest.approx(model, rel=1e-12), t.id
+
+
 def test_roles_follow_targets_yaml(folder):
     runs, _ = run_folder_series(folder)
     table = compare(read_figures(OFFICIAL), runs).set_index(["quantity", "date"])

@@ -516,26 +516,55 @@ def recover(
                   f"[bold]{escape(str(out_arg))}[/]")
 
 
-def _print_fit(cells: list[dict[str, str]], title: str) -> None:
-    """The fit table in 80 columns: source, kind and tolerance under each target's label, the
-    interval under the mean, points under the relative error."""
-    from rich import box
+FIT_HEADS = ("result", "role", "target", "published", "model mean", "error")
+FIT_KEYS = ("result", "role", "id", "published", "model mean", "error")
+FIT_GAPS = (1, 1, 2, 2, 2)  # spaces after each column but the last
+FIT_STYLES = {"FAIL": "bold red", "miss": "yellow"}
+FIT_LEGEND = ("role: in = a rule is set from the figure, cal = the calibration used it "
+              "(weight > 0 or it informs a fitted value), pred = never used (a test of the "
+              "model). result: FAIL = a hard target outside its tolerance, miss = a soft one. "
+              "error: in percentage points (pt) for a share, else relative. The 90% interval, "
+              "source and tolerance of each target are in fit.md and fit.csv.")
 
-    t = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    t.add_column("target\n(source; kind; tolerance)", ratio=1, overflow="fold")
-    t.add_column("role", no_wrap=True)
-    for col in ("published", "model mean\n90% interval", "error"):
-        t.add_column(col, justify="right", no_wrap=True)
-    t.add_column("result", no_wrap=True)
-    for c in cells:
-        style = {"FAIL": "bold red", "miss": "yellow"}.get(c["result"], "")
-        lo, hi = c["90% interval"].split(" to ")
-        err = c["error"].replace(" (", "\n(")
-        t.add_row(Text(c["target"]) + Text(f"\n({c['source']}; {c['kind']}; {c['tolerance']})",
-                                          style="dim"),
-                  c["role"], c["published"], f"{c['model mean']}\n{lo} to\n{hi}", err,
-                  c["result"], style=style)
-    console.print(t)
+
+def _fit_lines(rows: list[dict[str, str]], width: int) -> list[Text]:
+    """The fit table (fit.compact rows) as lines of at most `width` characters: one line a
+    target, the result and role first so that an id too long for its column keeps its line
+    whole and its numbers go on the next; an id is never cut."""
+    w = [max([len(h), *(len(r[k]) for r in rows)]) for h, k in zip(FIT_HEADS, FIT_KEYS,
+                                                                      strict=True)]
+    w[2] = max(12, min(w[2], width - (sum(w) - w[2] + sum(FIT_GAPS))))
+
+    def line(cells: tuple[str, ...], style: str = "") -> Text:
+        parts = [c.ljust(n) if i < 3 else c.rjust(n)
+                 for i, (c, n) in enumerate(zip(cells, w, strict=True))]
+        text = "".join(p + " " * g for p, g in zip(parts, FIT_GAPS, strict=False)) + parts[-1]
+        return Text(text.rstrip(), style=style)
+
+    out = [line(FIT_HEADS, "bold"), Text("─" * (sum(w) + sum(FIT_GAPS)), style="dim")]
+    kind = None
+    for r in rows:
+        if r["kind"] != kind:
+            kind = r["kind"]
+            out.append(Text(f"{kind} targets", style="bold underline"))
+        cells = tuple(r[k] for k in FIT_KEYS)
+        style = FIT_STYLES.get(r["result"], "")
+        if len(r["id"]) <= w[2]:
+            out.append(line(cells, style))
+        else:  # the whole id on the line of its result, the numbers under their heads
+            out.append(Text("".join(c.ljust(n) + " " * g for c, n, g in zip(
+                cells[:2], w, FIT_GAPS, strict=False)) + r["id"], style=style))
+            out.append(line(("", "", "", *cells[3:]), style))
+    return out
+
+
+def _print_fit(rows: list[dict[str, str]], title: str, out: Console | None = None) -> None:
+    """The fit table at the console's width (readable at 80 columns), with its legend."""
+    out = out or console
+    out.print(Text(title, style="bold"))
+    for ln in _fit_lines(rows, out.width):
+        out.print(ln)
+    out.print(FIT_LEGEND, style="dim")
 
 
 @app.command()
@@ -557,7 +586,7 @@ def fit(
     """Run the (calibrated) scenario over several seeds and compare it with every target."""
     from . import fit as fitmod
     from .ensemble import ClusterError
-    from .fit import formatted
+    from .fit import compact
 
     _check(checks.int_in, "--seeds", seeds, 1, 10_000)
     where = _where(workers, scheduler)
@@ -593,10 +622,8 @@ def fit(
     except OSError as e:
         _fail(ArgumentError("--out", f"cannot write into {out}: {e.strerror or e}"))
     table = report.table
-    _print_fit(formatted(table), f"fit to the published figures ({seeds} seeds, scale "
-                                 f"{sc.scale:g}; all columns in fit.md)")
-    console.print("role: input = a rule is set from the figure, calibrated = the calibration "
-                  "used it (weight > 0 or it informs a fitted value), predicted = never used.")
+    _print_fit(compact(table), f"fit to the published figures ({seeds} seeds, scale "
+                               f"{sc.scale:g})")
     hard = table[table["kind"] == "hard"]
     failed = hard[~hard["passes"]]
     if failed.empty:

@@ -34,8 +34,8 @@ from .targets import AtMeasure, Target, TargetsFile
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["FitReport", "FitTask", "fit", "fit_table", "markdown", "plot_series", "role",
-           "run_fit_task", "scale_check", "write"]
+__all__ = ["FitReport", "FitTask", "compact", "fit", "fit_table", "formatted", "markdown",
+           "plot_series", "role", "run_fit_task", "scale_check", "write"]
 
 TABLE_COLUMNS = [
     "target", "id", "source", "kind", "unit", "role", "published", "model_mean", "model_p05",
@@ -201,7 +201,7 @@ def formatted(table: pd.DataFrame) -> list[dict[str, str]]:
     """The table as text cells, for the terminal and for Markdown."""
     out = []
     for _, r in table.iterrows():
-        verdict = "pass" if r["passes"] else ("FAIL" if r["kind"] == "hard" else "miss")
+        verdict = _verdict(r)
         out.append({
             "target": r["target"], "source": r["source"], "kind": r["kind"], "role": r["role"],
             "published": _fmt(r["published"], r["unit"]),
@@ -210,6 +210,36 @@ def formatted(table: pd.DataFrame) -> list[dict[str, str]]:
                             f"{_fmt(r['model_p95'], r['unit'])}",
             "error": _err(r), "tolerance": r["tolerance"], "result": verdict,
         })
+    return out
+
+
+ROLE_CODES = {"input": "in", "calibrated": "cal", "predicted": "pred"}
+
+
+def _verdict(r: pd.Series) -> str:
+    """pass, else FAIL for a hard target (the model must reproduce it), miss for a soft one."""
+    return "pass" if r["passes"] else ("FAIL" if r["kind"] == "hard" else "miss")
+
+
+def _short_err(r: pd.Series) -> str:
+    """The error a reader judges the target by: points for a share (its tolerance is mostly
+    in points), else the relative error."""
+    if r["unit"] == "share" and r["absolute_error"] == r["absolute_error"]:
+        return f"{100 * r['absolute_error']:+.2f}pt"
+    return _err(r).split(" (")[0]
+
+
+def compact(table: pd.DataFrame) -> list[dict[str, str]]:
+    """The table as short cells for a terminal, hard targets first (each kind in the order of
+    the targets file): the interval, source and tolerance stay in fit.md and fit.csv, which
+    would not fit in 80 columns beside them."""
+    out = []
+    for kind in ("hard", "soft"):
+        for _, r in table[table["kind"] == kind].iterrows():
+            out.append({"id": r["id"], "kind": kind, "role": ROLE_CODES.get(r["role"], r["role"]),
+                        "published": _fmt(r["published"], r["unit"]),
+                        "model mean": _fmt(r["model_mean"], r["unit"]),
+                        "error": _short_err(r), "result": _verdict(r)})
     return out
 
 

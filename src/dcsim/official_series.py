@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ENTRY_KEYS", "MAPPING", "NOT_MODELLED", "Mapping", "read"]
+__all__ = ["ENTRY_KEYS", "MAPPING", "NOT_MODELLED", "Mapping", "monthly", "read"]
 
 ENTRY_KEYS = ("flow.entries_detained_positive", "flow.entries_stopped_not_detained",
               "flow.entries_voluntary", "flow.entries_data_error", "flow.entries_pre_launch")
@@ -104,14 +104,33 @@ NOT_MODELLED: dict[str, str] = {
 
 
 
+def monthly(mp: Mapping, since: int, n: int, series: dict[str, np.ndarray]) -> np.ndarray:
+    """The mapped value at every month of national monthly series keyed `group.metric`, `n`
+    months long (a metric missing from `series` counts zero; `since`: the first month a
+    cumulative reading counts, clipped to the run); NaN where a month read lies outside. The
+    one reading of a mapping: the `official` targets take the whole series, `read` a month."""
+    zero = np.zeros(n)
+    total = np.zeros(n)
+    for k in mp.keys:
+        total += series.get(k, zero)
+    if mp.reading == "stock":
+        return total
+    if mp.reading == "flow":
+        c = np.concatenate([[0.0], np.cumsum(total)])
+        out = np.full(n, np.nan)
+        out[11:] = c[12:] - c[:-12]
+        return out
+    since = max(since, 0)
+    out = np.cumsum(np.where(np.arange(n) >= since, total, 0.0))
+    out[:since] = np.nan
+    return out
+
+
 def read(mp: Mapping, at: int, since: int, n: int,
          series: dict[str, np.ndarray]) -> float | None:
-    """The mapped value at month index `at` of monthly national series keyed `group.metric`,
-    `n` months long (`since`: the first month a cumulative reading counts, clipped to the
-    run; a metric missing from `series` counts zero); None when a month read lies outside."""
+    """The mapped value at month index `at` (as `monthly`); None when a month read lies
+    outside the `n` months of the series."""
     start = {"stock": at, "flow": at - 11, "cumulative": max(since, 0)}[mp.reading]
     if not 0 <= start <= at < n:
         return None
-    zero = np.zeros(n)
-    total = sum(series.get(k, zero) for k in mp.keys)
-    return float(total[at] if mp.reading == "stock" else total[start:at + 1].sum())
+    return float(monthly(mp, since, n, series)[at])

@@ -37,7 +37,7 @@ from .calendar import month_index
 from .catalogue import CATALOGUE, VENUES, Par
 from .measures import Flow, Stock
 from .model import Run
-from .official_series import MAPPING
+from .official_series import MAPPING, monthly
 from .rules import RuleError, parse_yaml, reference_problem
 from .state import Drug
 
@@ -166,22 +166,14 @@ class OfficialFigure(AtMeasure):
 
     def series(self, run: Run) -> np.ndarray:
         mp = MAPPING[self.quantity]
-        total = np.zeros(len(run.prepared.months))
+        flows, stocks = run.flows.sum(axis=0), run.stocks.sum(axis=0)
+        national = {}
         for key in mp.keys:
             group, name = key.split(".", 1)
-            arr, col = (run.flows, _FLOWS[name]) if group == "flow" else (run.stocks, _STOCKS[name])
-            total += arr.sum(axis=0)[:, col] / run.scenario.scale
-        if mp.reading == "stock":
-            return total
-        if mp.reading == "flow":
-            c = np.concatenate([[0.0], np.cumsum(total)])
-            out = np.full(len(total), np.nan)
-            out[11:] = c[12:] - c[:-12]
-            return out
-        since = 0 if mp.since is None else max(month_index(run.scenario.start, mp.since), 0)
-        out = np.cumsum(np.where(np.arange(len(total)) >= since, total, 0.0))
-        out[:since] = np.nan
-        return out
+            arr, col = (flows, _FLOWS[name]) if group == "flow" else (stocks, _STOCKS[name])
+            national[key] = arr[:, col] / run.scenario.scale
+        since = 0 if mp.since is None else month_index(run.scenario.start, mp.since)
+        return monthly(mp, since, len(run.prepared.months), national)
 
 
 class StockRatio(AtMeasure):
