@@ -227,6 +227,43 @@ def test_a_changed_spec_starts_a_new_study(tmp_path, scenario, targets, dask_cli
     assert a.study_name != b.study_name and b.trials_complete == 1
 
 
+def test_values_in_force_are_the_overlays_and_the_base_files_starts(scenario, targets):
+    """--warm starts from the calibrated overlay: for each dimension the overlay's value (a
+    factor on the base value in factor mode); without the overlay, the rule files' start."""
+    dims = calibration.dimensions(targets, scenario)
+    warm = calibration.values_in_force(dims, scenario)
+    cold = calibration.values_in_force(dims, base_scenario(scenario))
+    assert cold == pytest.approx({d.id: d.start for d in dims})
+    overlay = RuleStack([load_rule_file(calibration.embedded_overlay_path())])
+    for d in dims:
+        w = d.windows[0]
+        if w.name not in overlay.names():
+            assert warm[d.id] == pytest.approx(cold[d.id])
+            continue
+        value = overlay.window(w.name, w.start)[0].value
+        expected = value / w.value if d.mode == "factor" else value
+        assert warm[d.id] == pytest.approx(min(max(expected, d.low), d.high), rel=1e-9)
+    assert warm != cold
+
+
+def test_a_warm_study_tries_the_values_in_force_first(tmp_path, scenario, targets,
+                                                      dask_client):
+    storage = tmp_path / "journal.log"
+    cold = calibrate(scenario, targets, storage, trials=1, scale=TINY, seeds=[3],
+                     client=dask_client)
+    warm = calibrate(scenario, targets, storage, trials=2, scale=TINY, seeds=[3],
+                     client=dask_client, warm=True)
+    assert warm.study_name != cold.study_name  # a different first trial, another study
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    store = JournalStorage(JournalFileBackend(str(storage)))
+    study = optuna.load_study(study_name=warm.study_name, storage=store)
+    first = calibration.values_in_force(warm.dimensions, scenario)
+    assert study.trials[0].params == pytest.approx(first)
+    assert study.trials[1].params == pytest.approx({d.id: d.start for d in warm.dimensions})
+
+
 # ------------------------------------------------------------------ batches of trials as tasks
 
 BATCH = {"trials": 5, "scale": TINY, "seeds": [3, 4], "batch": 2}

@@ -36,7 +36,7 @@ def use_keys() -> np.ndarray:
     return person_key_np(SEED, Stream.USE, np.arange(N))
 
 
-def _abstinence(P, use_keys, multiplier=1.0, t=1000, drug=Drug.HEROIN):
+def _abstinence(P, use_keys, multiplier=1.0, t=1000, drug=Drug.HEROIN, after_treatment=True):
     """Start an abstinent spell (after use) for N persons; returns USE_NEXT days."""
     out = np.empty(N, np.int64)
     s, f, keys, k = blank_state()
@@ -45,7 +45,7 @@ def _abstinence(P, use_keys, multiplier=1.0, t=1000, drug=Drug.HEROIN):
         s[S.USING] = 1
         k[:] = 0
         keys[Stream.USE] = use_keys[i]
-        drug_use.start_abstinence(s, t, P, keys, k, multiplier)
+        drug_use.start_abstinence(s, t, P, keys, k, multiplier, after_treatment)
         out[i] = s[S.USE_NEXT]
     return out
 
@@ -55,6 +55,40 @@ def test_relapse_fraction_equals_relapse_probability(P, use_keys):
     nxt = _abstinence(P, use_keys)
     share = np.mean(nxt != NEVER)
     assert abs(share - p) <= 4 * math.sqrt(p * (1 - p) / N)
+
+
+def test_other_spells_relapse_with_the_factor_on_the_same_draws(P, use_keys):
+    """A spell not begun on release from treatment relapses with probability p * factor; the
+    draws are the same, so those who relapse are a subset of the studied law's, on the same
+    day."""
+    P = P.copy()
+    P[Par.DRUG_USE__RELAPSE_PROBABILITY__HEROIN] = 0.7
+    P[Par.DRUG_USE__RELAPSE_FACTOR_OTHER_SPELLS] = 0.5
+    studied = _abstinence(P, use_keys)
+    other = _abstinence(P, use_keys, after_treatment=False)
+    relapse = other != NEVER
+    assert np.all(studied[relapse] == other[relapse])
+    p = 0.35
+    assert abs(relapse.mean() - p) <= 4 * math.sqrt(p * (1 - p) / N)
+    assert abs(np.mean(studied != NEVER) - 0.7) <= 4 * math.sqrt(0.7 * 0.3 / N)
+
+
+def test_release_from_treatment_uses_the_studied_law_detention_the_other(P, use_keys):
+    P = P.copy()
+    P[Par.DRUG_USE__RELAPSE_FACTOR_OTHER_SPELLS] = 0.0
+    P[Par.DRUG_USE__CUSTODY_ENDS_USE] = 1.0
+    P[Par.DRUG_USE__DETENTION_ENDS_USE] = 1.0
+    s, f, keys, k = blank_state()
+    relapses = {True: 0, False: 0}
+    for i in range(2000):
+        for detention in (True, False):
+            s[S.USING] = 1
+            k[:] = 0
+            keys[Stream.USE] = use_keys[i]
+            drug_use.enter_custody(s, 100, P)
+            drug_use.leave_custody(s, 130, P, keys, k, detention)
+            relapses[detention] += s[S.USE_NEXT] != NEVER
+    assert relapses[True] == 0 and relapses[False] > 0
 
 
 def test_relapse_law_is_the_persons_drugs(P, use_keys):
@@ -131,7 +165,7 @@ def test_every_spell_takes_exactly_two_use_draws(P, using):
         if call % 2:
             drug_use.start_use(s, 10, P, keys, k)
         else:
-            drug_use.start_abstinence(s, 10, P, keys, k, 1.0)
+            drug_use.start_abstinence(s, 10, P, keys, k, 1.0, call % 4 == 0)
         diff = k - before
         assert diff[Stream.USE] == 2
         assert np.count_nonzero(diff) == 1
@@ -163,7 +197,7 @@ def test_abstinence_after_use_restarts_the_true_clock(P):
     s[S.USING] = 1
     s[S.ABST_START] = 3
     s[S.FLIPS_DONE] = 7
-    drug_use.start_abstinence(s, 400, P, keys, k, 1.0)
+    drug_use.start_abstinence(s, 400, P, keys, k, 1.0, True)
     assert s[S.USING] == 0
     assert s[S.ABST_START] == 400
     _flip_reaches_the_law(s, P)
@@ -178,7 +212,7 @@ def test_abstinence_after_custody_keeps_its_start(P):
     assert s[S.USING] == 0 and s[S.USE_NEXT] == NEVER and s[S.ABST_START] == 100
     flip = s[S.TRUE_FLIP]
     _flip_reaches_the_law(s, P)
-    drug_use.start_abstinence(s, 830, P, keys, k, 1.0)
+    drug_use.start_abstinence(s, 830, P, keys, k, 1.0, True)
     assert s[S.ABST_START] == 100 and s[S.TRUE_FLIP] == flip
 
 

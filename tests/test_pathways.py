@@ -8,6 +8,7 @@ probability about 1e-4.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import numpy as np
@@ -22,6 +23,7 @@ from dcsim.state import NEVER, Path, Pathway, S
 
 N = 20_000
 SEED = 77
+LAW_DAY = (dt.date(2008, 6, 1) - dt.date(2006, 1, 1)).days  # the Anti-Drug Law in force (fn 70)
 
 DURATION = {
     Pathway.COMMUNITY_DETOX: Par.PATHWAYS__COMMUNITY_DETOX_DAYS,
@@ -137,6 +139,25 @@ def test_dependent_detained_entrants(P, pw_keys):
     assert out[iso, 1].sum() == 0
 
 
+def test_before_the_anti_drug_law_no_community_order_at_entry(P, pw_keys):
+    """Without community orders in law (before June 2008) the dependent entrants not isolated
+    are detained; the isolation share and the draws are unchanged (paper fn 70)."""
+    with_law = _at_entry(P, pw_keys, Path.DETAINED_POSITIVE, 1)
+    P[Par.PATHWAYS__COMMUNITY_ORDERS_IN_LAW] = 0.0
+    before = _at_entry(P, pw_keys, Path.DETAINED_POSITIVE, 1)
+    iso = with_law[:, 0] == Pathway.ISOLATION
+    np.testing.assert_array_equal(before[:, 0] == Pathway.ISOLATION, iso)
+    assert np.all(before[~iso, 0] == Pathway.DETENTION)
+
+
+def test_the_law_is_in_force_from_june_2008(baseline_prepared):
+    """national.yaml: no community order before 1 June 2008, community orders after."""
+    col = baseline_prepared.table[0, :, Par.PATHWAYS__COMMUNITY_ORDERS_IN_LAW]
+    months = baseline_prepared.months
+    first = next(i for i, m in enumerate(months) if m >= dt.date(2008, 6, 1))
+    assert np.all(col[:first] == 0) and np.all(col[first:] == 1)
+
+
 def _after_detection(P, keys_pw, pathway):
     out = np.empty((len(keys_pw), 3), np.int64)
     s, f, keys, k = blank_state()
@@ -172,6 +193,31 @@ def test_relapse_outside_order_without_detention(P, pw_keys):
     out = _after_detection(P, pw_keys[:5000], Pathway.NONE)
     assert not np.any(out[:, 0] == Pathway.DETENTION)
     assert np.any(out[:, 0] == Pathway.NONE)
+
+
+def test_relapse_outside_any_order_before_the_law(P, pw_keys):
+    """Before June 2008 a detected relapse outside any order is isolated as before, and the
+    rest who would have had a community order are detained: same draws, same isolations."""
+    with_law = _after_detection(P, pw_keys[:5000], Pathway.NONE)
+    P[Par.PATHWAYS__COMMUNITY_ORDERS_IN_LAW] = 0.0
+    before = _after_detection(P, pw_keys[:5000], Pathway.NONE)
+    iso = with_law[:, 0] == Pathway.ISOLATION
+    np.testing.assert_array_equal(before[:, 0] == Pathway.ISOLATION, iso)
+    assert np.any(with_law[:, 0] == Pathway.COMMUNITY_DETOX)
+    assert np.all(before[~iso, 0] == Pathway.DETENTION)
+
+
+def test_isolation_is_followed_by_nothing_before_the_law(P, pw_keys):
+    P[Par.PATHWAYS__COMMUNITY_ORDERS_IN_LAW] = 0.0
+    s, f, keys, k = blank_state()
+    fl = np.zeros(N_FLOWS, np.int64)
+    for key in pw_keys[:500]:
+        pathways.set_order(s, 0, P, Pathway.ISOLATION, 1, fl)
+        k[:] = 0
+        keys[Stream.PATHWAY] = key
+        pathways.order_ends(s, 730, P, keys, k, fl)
+        assert k.sum() == 3 and s[S.PATHWAY] == Pathway.NONE
+    assert fl[Flow.ORDERS_COMMUNITY_REHAB] == 0
 
 
 @pytest.mark.parametrize("pathway", [Pathway.COMMUNITY_DETOX, Pathway.COMMUNITY_REHAB])
@@ -221,7 +267,9 @@ def test_order_ends(P, pw_keys):
 def test_entry_pathway_in_the_engine(baseline, trace_cache):
     """The first row of each traced life course shows the order the entry path sets."""
     pop = baseline.population
-    sample = np.concatenate([np.flatnonzero(pop.path == p)[:40] for p in range(4)])
+    sample = np.concatenate([np.flatnonzero((pop.path == p) & after)[:40]
+                             for p in range(4) for after in (pop.entry_day < LAW_DAY,
+                                                             pop.entry_day >= LAW_DAY)])
     dependent_orders = []
     for i in sample:
         row = trace_cache(i).iloc[0]
@@ -231,6 +279,8 @@ def test_entry_pathway_in_the_engine(baseline, trace_cache):
             assert row.pathway == Pathway.NONE
         elif path == Path.VOLUNTARY:
             assert row.pathway == Pathway.VOLUNTARY
+        elif dep and row.day < LAW_DAY:  # before the Anti-Drug Law: no community order
+            assert row.pathway in (Pathway.ISOLATION, Pathway.DETENTION, Pathway.NONE)
         elif dep:  # no order: an isolation order not carried out (order_carried_out.isolation)
             assert row.pathway in (Pathway.ISOLATION, Pathway.COMMUNITY_DETOX, Pathway.NONE)
             dependent_orders.append(row.pathway != Pathway.NONE)

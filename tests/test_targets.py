@@ -111,7 +111,7 @@ BROKEN = [
     ("    kind: hard\n    value: 4700000", "    kind: firm\n    value: 4700000", "kind: firm",
      "targets[1].kind", "Input should be 'hard' or 'soft'"),
     ("informs: [registered_2019]", "informs: [registered_2091]", "informs: [registered_2091]",
-     "calibration.fitted[4].informs", "informs unknown targets ['registered_2091']"),
+     "calibration.fitted[5].informs", "informs unknown targets ['registered_2091']"),
 ]
 
 

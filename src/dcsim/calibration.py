@@ -302,6 +302,23 @@ def dimensions(targets: TargetsFile, scenario: Scenario) -> list[Dimension]:
     return dims
 
 
+def values_in_force(dims: Sequence[Dimension], scenario: Scenario) -> dict[str, float]:
+    """Each dimension's value in the scenario as it stands (its calibrated overlay included):
+    the value in force at the start of its first window, as a factor on the base value in
+    factor mode, kept within the bounds. A refit can start from there (--warm) instead of
+    from the rule files' values."""
+    stacks = dict(zip([j.id for j in scenario.jurisdictions], scenario.stacks(), strict=True))
+    out = {}
+    for d in dims:
+        w = d.windows[0]
+        jurisdiction, start, _ = w.in_force[0]
+        value = stacks[jurisdiction].window(w.name, start)[0].value
+        if d.mode == "factor":
+            value = value / w.value if w.value else 1.0
+        out[d.id] = min(max(float(value), d.low), d.high)
+    return out
+
+
 def changes_for(dims: Sequence[Dimension], x: dict[str, float],
                 end: dt.date) -> list[Assignment]:
     out: list[Assignment] = []
@@ -352,14 +369,18 @@ def run_trial_task(task: TrialTask) -> dict[str, float]:
 
 
 def study_name(scenario: Scenario, targets: TargetsFile, prepared: Prepared,
-               dims: Sequence[Dimension], scale: float, seeds: Sequence[int]) -> str:
+               dims: Sequence[Dimension], scale: float, seeds: Sequence[int],
+               first: dict[str, float] | None = None) -> str:
     """Name of the Optuna study: changes whenever what a trial means changes, so a resumed
-    study never mixes trials of different targets, rules, scale, seeds or search space."""
+    study never mixes trials of different targets, rules, scale, seeds or search space (or
+    first trial, when it is not the rule files' values)."""
     spec = {
         "targets": targets.digest(), "rules": prepared.rules_hash, "scale": scale,
         "seeds": list(seeds), "dims": [(d.id, d.mode, d.low, d.high,
                                         [w.key for w in d.windows]) for d in dims],
     }
+    if first is not None:
+        spec["first"] = first
     h = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
     return f"{scenario.name}-{h[:12]}"
 
@@ -557,8 +578,12 @@ def calibrate(
     workers: int | None = None,
     scheduler: str | None = None,
     client: Client | None = None,
+    warm: bool = False,
 ) -> CalibrationResult:
     """Run (or resume) the calibration study, then write the overlay to `out` (if given).
+
+    The first trial is the rule files' values, or with `warm` the values in force in
+    `scenario` (its calibrated overlay: values_in_force), then the rule files' values.
 
     `trials` is the total number of completed trials wanted: a resumed study runs only the
     ones missing. `progress(done, total, best_loss)` is called after every trial.
@@ -582,9 +607,10 @@ def calibrate(
     base = base_scenario(scenario).model_copy(update={"scale": scale})
     prepared = prepare(base)
     dims = dimensions(targets, scenario)
-    name = study_name(base, targets, prepared, dims, scale, seeds)
+    first = values_in_force(dims, scenario) if warm else None
+    name = study_name(base, targets, prepared, dims, scale, seeds, first)
     storage = Path(storage)
-    study, owner = _open_study(name, storage, restart, targets, scale, seeds, dims)
+    study, owner = _open_study(name, storage, restart, targets, scale, seeds, dims, first)
     try:
         with session(client, workers, scheduler) as c:
             evaluate = _evaluator(c, ModelSpec.of(prepared), targets, dims, seeds, base.end)
@@ -650,7 +676,7 @@ def _run_trials(study, dims: Sequence[Dimension], evaluate: Evaluate,  # noqa: A
 
 
 def _open_study(name: str, storage: Path, restart: bool, targets: TargetsFile, scale: float,
-                seeds: list[int], dims: list) -> tuple:
+                seeds: list[int], dims: list, first: dict[str, float] | None = None) -> tuple:
     """The study of this name in `storage` (made, or resumed with killed trials requeued),
     and the lock that makes this process its only owner."""
     import optuna
@@ -665,6 +691,8 @@ def _open_study(name: str, storage: Path, restart: bool, targets: TargetsFile, s
         study.set_user_attr("targets_sha256", targets.digest())
         study.set_user_attr("scale", scale)
         study.set_user_attr("seeds", seeds)
+        if first is not None:
+            study.enqueue_trial(dict(first))
         study.enqueue_trial({d.id: d.start for d in dims})
     _requeue_killed(study)
     return study, owner

@@ -100,6 +100,10 @@ _SPECS: list[ParamSpec] = [
        "detected relapse outside any order leads to community detoxification"),
     _p("pathways.relapse_outside_order_to_detention", "probability",
        "detected relapse outside any order, and neither of the above, leads to detention"),
+    _p("pathways.community_orders_in_law", "flag",
+       "community detoxification and rehabilitation exist as orders (the Anti-Drug Law of "
+       "2008); without them the dependent not isolated are detained and isolation is "
+       "followed by nothing"),
     _p("pathways.health_led", "flag",
        "a detected use leads to an offer of voluntary treatment, never to an order "
        "(no detention, no isolation, no community order)"),
@@ -111,6 +115,9 @@ _SPECS: list[ParamSpec] = [
          f"an abstinent spell of a {d} user ends in relapse (else it lasts)") for d in DRUGS],
     *[_p(f"drug_use.mean_days_to_relapse.{d}", "day",
          f"mean time to relapse of a {d} user, among those who relapse") for d in DRUGS],
+    _p("drug_use.relapse_factor_other_spells", "multiplier",
+       "factor on the relapse probability of an abstinent spell not begun on release from "
+       "isolation or voluntary treatment (the studies' population)"),
     _p("drug_use.mortality_per_year", "per_year", "death or leaving the country"),
     _p("drug_use.custody_ends_use", "probability",
        "isolation or treatment ends the spell of use it interrupted (relapse counted from "

@@ -335,6 +335,8 @@ def calibrate(
     batch: BatchOpt = 1,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
+    warm: Annotated[bool, typer.Option("--warm", help=(
+        "first try the values in force (the calibrated overlay), then the rule files'"))] = False,
 ) -> None:
     """Fit the assumptions the targets inform and write them as a cited rule overlay."""
     from .calibration import CalibrationStorageError, WorseCalibrationError
@@ -372,7 +374,7 @@ def calibrate(
             result = run_calibration(sc, tf, storage, trials=trials, scale=scale,
                                      seeds=seed_list, out=out, restart=restart,
                                      progress=tick, force=force, batch=batch,
-                                     workers=workers, scheduler=scheduler)
+                                     workers=workers, scheduler=scheduler, warm=warm)
     except KeyboardInterrupt:
         console.print(Text(f"interrupted: the trials done are kept in {storage}; "
                            "run the same command again to continue."), soft_wrap=True)

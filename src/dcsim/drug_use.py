@@ -4,6 +4,8 @@ A person alternates spells of use and abstinence. A spell of use ends at a rate 
 an abstinent spell ends in relapse with a probability, after a time drawn with the mean seen in
 follow-up studies (evidence.md#relapse), or lasts; both by the person's main drug, since the
 studies are of heroin users and the registry turned to synthetic drugs (evidence.md#drug-mix).
+The studies followed people released from treatment or in it; spells begun otherwise (use
+stopped on one's own, short detention) relapse with a factor on that probability, fitted.
 Custody interrupts use; the relapse clock starts again on release, as in the follow-up studies.
 Each spell takes exactly two draws of the USE stream, so no other procedure can shift them.
 """
@@ -29,8 +31,12 @@ def start_use(s, t, P, keys, k) -> None:  # noqa: ANN001 - numba kernels take ar
 
 
 @kernel
-def start_abstinence(s, t, P, keys, k, hazard_multiplier) -> None:  # noqa: ANN001
-    """hazard_multiplier scales the relapse hazard (apps: paper fn 27 says none)."""
+def start_abstinence(s, t, P, keys, k, hazard_multiplier, after_treatment) -> None:  # noqa: ANN001
+    """hazard_multiplier scales the relapse hazard (apps: paper fn 27 says none).
+    after_treatment: the spell begins on release from isolation or voluntary treatment, the
+    population the follow-up studies followed (evidence.md#relapse); any other spell (use
+    stopped on one's own, after short detention, at entry) relapses with the probability
+    scaled by drug_use.relapse_factor_other_spells, which no study measures."""
     u_relapse = draw(keys, k, Stream.USE)
     u_time = draw(keys, k, Stream.USE)
     if s[S.USING] == 1:  # after custody the abstinence began when custody did
@@ -39,6 +45,8 @@ def start_abstinence(s, t, P, keys, k, hazard_multiplier) -> None:  # noqa: ANN0
         s[S.FLIPS_DONE] &= ~Done.TRUE_FLIP
     s[S.USING] = 0
     probability, mean = relapse_law(P, s[S.DRUG])
+    if not after_treatment:
+        probability = min(1.0, probability * P[Par.DRUG_USE__RELAPSE_FACTOR_OTHER_SPELLS])
     if u_relapse < probability and hazard_multiplier > 0.0:
         s[S.USE_NEXT] = t + 1 + int(-mean / hazard_multiplier * _log1m(u_time))
     else:
@@ -85,7 +93,7 @@ def leave_custody(s, t, P, keys, k, detention) -> None:  # noqa: ANN001
     if s[S.FLIPS_DONE] & Done.USING_AT_CUSTODY and u_end >= ends:
         start_use(s, t, P, keys, k)
     else:
-        start_abstinence(s, t, P, keys, k, 1.0)
+        start_abstinence(s, t, P, keys, k, 1.0, not detention)
     s[S.FLIPS_DONE] &= ~Done.USING_AT_CUSTODY
 
 
@@ -125,7 +133,7 @@ def on_use_change(life, t, P, fl) -> int:  # noqa: ANN001
     s = life.s
     if s[S.USING] == 1:
         fl[Flow.TRUE_CESSATIONS] += 1
-        start_abstinence(s, t, P, life.keys, life.k, relapse_multiplier(P, s[S.APP]))
+        start_abstinence(s, t, P, life.keys, life.k, relapse_multiplier(P, s[S.APP]), False)
     else:
         fl[Flow.TRUE_RELAPSES] += 1
         start_use(s, t, P, life.keys, life.k)

@@ -4,7 +4,9 @@ Anti-Drug Law 2008 and Regulation 2011 as the paper describes them: administrati
 for the non-dependent, community detoxification (3 years) or compulsory isolation (2 years) for
 the dependent, community rehabilitation after isolation, voluntary detoxification (not
 punished, but monitored, fn 76-77), and isolation after a positive test during a community
-order. Every decision takes exactly three PATHWAY draws. Under the health-led switch a detection
+order. Before the Anti-Drug Law (pathways.community_orders_in_law 0) there were no community
+orders: the dependent not isolated are detained, a relapse outside an order is isolated or
+detained, and isolation is followed by nothing. Every decision takes exactly three PATHWAY draws. Under the health-led switch a detection
 brings an offer of voluntary treatment instead of any order.
 """
 
@@ -89,11 +91,20 @@ def order_at_entry(s, t, P, entry_path, keys, k, flows_row) -> None:  # noqa: AN
     elif s[S.DEPENDENT] == 1:
         if u_order < P[Par.PATHWAYS__DEPENDENT_TO_ISOLATION]:
             pathway = Pathway.ISOLATION
-        else:
+        elif community_orders_exist(P):
             pathway = Pathway.COMMUNITY_DETOX
+        else:
+            pathway = Pathway.DETENTION
     else:
         pathway = Pathway.DETENTION
     set_order(s, t, P, pathway, carried_out(P, pathway, u_done), flows_row)
+
+
+@kernel(inline="always")
+def community_orders_exist(P) -> bool:  # noqa: ANN001
+    """Community detoxification and rehabilitation are orders the law provides (from the
+    Anti-Drug Law of June 2008: paper fn 70 and the conclusion)."""
+    return P[Par.PATHWAYS__COMMUNITY_ORDERS_IN_LAW] > 0.5
 
 
 @kernel(inline="always")
@@ -119,7 +130,8 @@ def order_after_detection(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
     elif pw == Pathway.NONE:
         if _chance(P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_ISOLATION], keys, k, 0):
             _isolate(s, t, P, keys, k, flows_row)
-        elif _chance(P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_DETOX], keys, k, 1):
+        elif community_orders_exist(P) and _chance(
+                P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_DETOX], keys, k, 1):
             done = carried_out(P, Pathway.COMMUNITY_DETOX, peek(keys, k, Stream.PATHWAY, 2))
             set_order(s, t, P, Pathway.COMMUNITY_DETOX, done, flows_row)
         elif _chance(P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_DETENTION], keys, k, 2):
@@ -148,7 +160,7 @@ def order_ends(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
     u_done = draw(keys, k, Stream.PATHWAY)
     draw(keys, k, Stream.PATHWAY)
     if (s[S.PATHWAY] == Pathway.ISOLATION and P[Par.PATHWAYS__HEALTH_LED] < 0.5
-            and u_rehab < P[Par.PATHWAYS__ISOLATION_TO_REHAB]):
+            and community_orders_exist(P) and u_rehab < P[Par.PATHWAYS__ISOLATION_TO_REHAB]):
         done = carried_out(P, Pathway.COMMUNITY_REHAB, u_done)
         set_order(s, t, P, Pathway.COMMUNITY_REHAB, done, flows_row)
     else:

@@ -236,7 +236,7 @@ def enter(life, t, P, fl, persons, i) -> None:  # noqa: ANN001
     elif using0:
         drug_use.start_use(s, t, P, keys, k)
     else:
-        drug_use.start_abstinence(s, t, P, keys, k, 1.0)
+        drug_use.start_abstinence(s, t, P, keys, k, 1.0, False)
     fl[Flow.ENTRIES_DETAINED_POSITIVE + path] += 1
     pathways.order_at_entry(s, t, P, path, keys, k, fl)
     if pathways.is_custodial(s[S.PATHWAY]):
