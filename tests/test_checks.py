@@ -100,11 +100,11 @@ def test_bad_thread_setting_ends_the_program_with_one_line():
 
 @pytest.mark.parametrize("text", ["nowhere", "tcp://127.0.0.1", "127.0.0.1:0", ":8786",
                                   "host:99999", "host:port"])
-def test_scheduler_address_refuses_what_cannot_be_an_address(text):
+def test_scheduler_endpoint_refuses_what_cannot_be_an_address(text):
     with pytest.raises(ArgumentError, match="--scheduler"):
-        checks.scheduler_address("--scheduler", text)
+        checks.scheduler_endpoint("--scheduler", text)
 
 
 @pytest.mark.parametrize("text", ["tcp://127.0.0.1:8786", "127.0.0.1:8786", "tls://h:1"])
-def test_scheduler_address_takes_host_and_port(text):
-    assert checks.scheduler_address("--scheduler", text) == text
+def test_scheduler_endpoint_takes_host_and_port(text):
+    assert checks.scheduler_endpoint("--scheduler", text) == text

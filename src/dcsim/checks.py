@@ -25,7 +25,7 @@ __all__ = [
     "output_file",
     "output_folder",
     "package_folder",
-    "scheduler_address",
+    "scheduler_endpoint",
     "seed_list",
 ]
 
@@ -51,7 +51,7 @@ def package_folder() -> Path:
 # --------------------------------------------------------------------------- numbers
 
 
-def scheduler_address(argument: str, text: str) -> str:
+def scheduler_endpoint(argument: str, text: str) -> str:
     """A Dask scheduler's address: [tcp://]HOST:PORT with a port from 1 to 65535."""
     rest = text.split("://", 1)[1] if "://" in text else text
     host, _, port = rest.rpartition(":")

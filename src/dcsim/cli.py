@@ -245,7 +245,7 @@ def _where(workers: int | None, scheduler: str | None) -> str:
     if workers is not None:
         _check(checks.int_in, "--workers", workers, 1, 1024)
     if scheduler is not None:
-        _check(checks.scheduler_address, "--scheduler", scheduler)
+        _check(checks.scheduler_endpoint, "--scheduler", scheduler)
         return f"scheduler {scheduler}"
     n = workers or 1
     return f"local Dask cluster, {n} worker{'s' if n > 1 else ''}"

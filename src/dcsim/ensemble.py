@@ -176,7 +176,7 @@ def check_workers(client: Client) -> None:
     """WorkerError unless every worker imports the dcsim this process runs (same version,
     same Python source), checked before any task is sent."""
     here = dcsim_identity()
-    for address, got in sorted(client.run(_identity_probe(), on_error="return").items()):
+    for worker, got in sorted(client.run(_identity_probe(), on_error="return").items()):
         if isinstance(got, BaseException):
             what = f"cannot be checked ({type(got).__name__}: {_first_line(got)})"
         elif not got[0]:
@@ -185,7 +185,7 @@ def check_workers(client: Client) -> None:
             what = f"runs another dcsim ({got[0]}, source hash {got[1]})"
         else:
             continue
-        raise WorkerError(f"worker {address} {what}; {_install_hint()}", before_tasks=True)
+        raise WorkerError(f"worker {worker} {what}; {_install_hint()}", before_tasks=True)
 
 
 def _first_line(e: BaseException) -> str:

@@ -6,8 +6,9 @@ the dependent, community rehabilitation after isolation, voluntary detoxificatio
 punished, but monitored, fn 76-77), and isolation after a positive test during a community
 order. Before the Anti-Drug Law (pathways.community_orders_in_law 0) there were no community
 orders: the dependent not isolated are detained, a relapse outside an order is isolated or
-detained, and isolation is followed by nothing. Every decision takes exactly three PATHWAY draws. Under the health-led switch a detection
-brings an offer of voluntary treatment instead of any order.
+detained, and isolation is followed by nothing. Every decision takes exactly three PATHWAY
+draws. Under the health-led switch a detection brings an offer of voluntary treatment instead
+of any order.
 """
 
 from __future__ import annotations
