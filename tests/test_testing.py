@@ -170,7 +170,7 @@ def test_encounters_happen_only_while_using_and_detect(baseline, trace_cache):
     constant, so every candidate encounter is accepted and is a detection."""
     pop = baseline.population
     n = 0
-    for i in np.flatnonzero(pop.using_at_entry == 1)[::29][:200]:
+    for i in np.flatnonzero(pop.using_at_entry == 1)[::11][:600]:
         df = trace_cache(i)
         prev = df.shift(1)
         enc = df.event == "encounter"
@@ -179,7 +179,7 @@ def test_encounters_happen_only_while_using_and_detect(baseline, trace_cache):
                                            Pathway.DETENTION]).any(), i
         assert (df.last_detect[enc] == df.day[enc]).all(), i
         n += int(enc.sum())
-    assert n > 20
+    assert n > 20  # enough encounters for the checks above to mean something
 
 
 @pytest.mark.parametrize("lag", [0, 365, 730])
