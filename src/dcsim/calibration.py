@@ -252,9 +252,11 @@ class Dimension:
     @property
     def start(self) -> float:
         """Where the search starts: the rule files' own value (factor 1)."""
-        if self.mode == "factor":
-            return min(max(1.0, self.low), self.high)
-        return min(max(self.windows[0].value, self.low), self.high)
+        return self.clip(1.0 if self.mode == "factor" else self.windows[0].value)
+
+    def clip(self, x: float) -> float:
+        """x kept within the search bounds."""
+        return min(max(float(x), self.low), self.high)
 
     def values(self, x: float) -> list[tuple[RuleWindow, float]]:
         if self.mode == "factor":
@@ -315,7 +317,7 @@ def values_in_force(dims: Sequence[Dimension], scenario: Scenario) -> dict[str, 
         value = stacks[jurisdiction].window(w.name, start)[0].value
         if d.mode == "factor":
             value = value / w.value if w.value else 1.0
-        out[d.id] = min(max(float(value), d.low), d.high)
+        out[d.id] = d.clip(value)
     return out
 
 
