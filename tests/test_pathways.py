@@ -290,9 +290,10 @@ def test_entry_pathway_in_the_engine(baseline, trace_cache):
 
 
 def test_orders_last_their_legal_length_in_the_engine(baseline, baseline_prepared, trace_cache):
-    """Each custodial spell ends by order_end exactly its length after it began; a community
-    order ends the same way or earlier by isolation after a detected relapse."""
-    P0 = baseline_prepared.table[0, 0]
+    """Each custodial spell ends by order_end exactly its length after it began (the length in
+    force on the day it began: the isolation term before the Anti-Drug Law is not the law's);
+    a community order ends the same way or earlier by isolation after a detected relapse."""
+    table, month_of_day = baseline_prepared.table, baseline_prepared.month_of_day
     n_days = baseline_prepared.n_days
     pop = baseline.population
     sample = np.flatnonzero(pop.path != Path.DATA_ERROR)[::41][:250]
@@ -304,7 +305,7 @@ def test_orders_last_their_legal_length_in_the_engine(baseline, baseline_prepare
             if r.pathway == cur:
                 continue
             if cur != Pathway.NONE:
-                length = int(P0[DURATION[cur]])
+                length = int(table[pop.jurisdiction[i], month_of_day[start], DURATION[cur]])
                 if pathways.is_custodial(cur) or r.event == "order_end":
                     assert r.event == "order_end", (i, r)
                     assert r.day == start + length, (i, r, start)
@@ -315,7 +316,9 @@ def test_orders_last_their_legal_length_in_the_engine(baseline, baseline_prepare
                 checked[cur] += 1
             cur, start = int(r.pathway), int(r.day)
         if cur != Pathway.NONE and pop.out("control_code")[i] >= 0:  # alive at the end
-            assert start + int(P0[DURATION[cur]]) >= n_days, (i, cur, start)
+            month = month_of_day[min(start, n_days - 1)]
+            length = int(table[pop.jurisdiction[i], month, DURATION[cur]])
+            assert start + length >= n_days, (i, cur, start)
     assert all(v > 0 for v in checked.values()), checked
 
 
