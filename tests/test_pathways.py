@@ -293,9 +293,13 @@ def test_orders_last_their_legal_length_in_the_engine(baseline, baseline_prepare
     """Each custodial spell ends by order_end exactly its length after it began (the length in
     force on the day it began: the isolation term before the Anti-Drug Law is not the law's);
     a community order ends the same way or earlier by isolation after a detected relapse."""
-    table, month_of_day = baseline_prepared.table, baseline_prepared.month_of_day
     n_days = baseline_prepared.n_days
     pop = baseline.population
+
+    def length_in_force(i: int, pathway: int, day: int) -> int:
+        month = baseline_prepared.month_of_day[min(day, n_days - 1)]
+        return int(baseline_prepared.table[pop.jurisdiction[i], month, DURATION[pathway]])
+
     sample = np.flatnonzero(pop.path != Path.DATA_ERROR)[::41][:250]
     checked = {pw: 0 for pw in DURATION}
     for i in sample:
@@ -305,7 +309,7 @@ def test_orders_last_their_legal_length_in_the_engine(baseline, baseline_prepare
             if r.pathway == cur:
                 continue
             if cur != Pathway.NONE:
-                length = int(table[pop.jurisdiction[i], month_of_day[start], DURATION[cur]])
+                length = length_in_force(i, cur, start)
                 if pathways.is_custodial(cur) or r.event == "order_end":
                     assert r.event == "order_end", (i, r)
                     assert r.day == start + length, (i, r, start)
@@ -316,9 +320,7 @@ def test_orders_last_their_legal_length_in_the_engine(baseline, baseline_prepare
                 checked[cur] += 1
             cur, start = int(r.pathway), int(r.day)
         if cur != Pathway.NONE and pop.out("control_code")[i] >= 0:  # alive at the end
-            month = month_of_day[min(start, n_days - 1)]
-            length = int(table[pop.jurisdiction[i], month, DURATION[cur]])
-            assert start + length >= n_days, (i, cur, start)
+            assert start + length_in_force(i, cur, start) >= n_days, (i, cur, start)
     assert all(v > 0 for v in checked.values()), checked
 
 
