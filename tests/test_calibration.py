@@ -443,11 +443,80 @@ def test_a_worse_calibration_never_replaces_a_better_one(tmp_path):
     assert old is not None and old > 0
     target = tmp_path / "calibrated.yaml"
     target.write_bytes(shipped.read_bytes())
+    meets = calibration.overlay_meets_hard(shipped) is True
     with pytest.raises(WorseCalibrationError, match="--force"):
-        check_replace(target, old + 0.01, force=False)
+        check_replace(target, old + 0.01, force=False, meets_hard=meets)
     check_replace(target, old + 0.01, force=True)
-    check_replace(target, old, force=False)  # the same loss (rounded as written) is no worse
+    # the same loss (rounded as written) is no worse
+    check_replace(target, old, force=False, meets_hard=meets)
     check_replace(tmp_path / "none.yaml", 99.0, force=False)
+
+
+def _overlay_head(loss: float, met: str | None) -> str:
+    line = f"# 10 trials at scale 0.02, seeds [1]; best loss {loss:.3f}; dcsim source x.\n"
+    return line + (f"# Trial 3; hard targets met: {met} (1 of 10 trials meet them).\n"
+                   if met else "")
+
+
+@pytest.mark.parametrize(("old_met", "new_loss", "new_meets", "refused"), [
+    ("no", 30.0, True, False),  # meeting the hard targets beats a lower loss that misses one
+    (None, 30.0, True, False),  # an overlay that does not say is taken as missing them
+    ("yes", 10.0, False, True),  # a lower loss that misses a hard target is worse
+    ("yes", 20.5, True, True),  # both meet them: the loss decides
+    ("yes", 19.5, True, False),
+    ("no", 20.5, False, True),  # both miss: the loss decides
+])
+def test_a_calibration_that_meets_the_hard_targets_ranks_first(tmp_path, old_met, new_loss,
+                                                              new_meets, refused):
+    from dcsim.calibration import WorseCalibrationError, check_replace, overlay_meets_hard
+
+    out = tmp_path / "calibrated.yaml"
+    out.write_text(_overlay_head(20.0, old_met) + "jurisdiction: national\n")
+    assert overlay_meets_hard(out) is (None if old_met is None else old_met == "yes")
+    if refused:
+        with pytest.raises(WorseCalibrationError, match="nothing written"):
+            check_replace(out, new_loss, force=False, meets_hard=new_meets)
+    else:
+        check_replace(out, new_loss, force=False, meets_hard=new_meets)
+
+
+def _study_of(trials: list[tuple[float, dict[str, float]]]):  # noqa: ANN202 - a study
+    study = optuna.create_study()
+    dist = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
+    for i, (value, values) in enumerate(trials):
+        study.add_trial(optuna.trial.create_trial(
+            value=value, params={"x": i / 10}, distributions=dist,
+            user_attrs={"values": values}))
+    return study
+
+
+def test_the_chosen_trial_is_the_best_that_meets_every_hard_target(targets):
+    from dcsim.calibration import chosen_trial, meets_hard_targets
+
+    hard = [t for t in targets.targets if t.kind == "hard"]
+    inside = {t.id: _inside(t) for t in targets.targets}
+    missed = dict(inside, **{hard[0].id: _outside(hard[0])})
+    assert meets_hard_targets(targets, inside) and not meets_hard_targets(targets, missed)
+    assert not meets_hard_targets(targets, {k: v for k, v in inside.items()
+                                            if k != hard[-1].id})  # not measured: fails
+    study = _study_of([(5.0, missed), (7.0, inside), (6.0, inside), (6.0, inside)])
+    trial, n = chosen_trial(study, targets)
+    assert (trial.number, n) == (2, 3)  # the lowest loss among the three; ties: the earlier
+    trial, n = chosen_trial(_study_of([(5.0, missed), (4.0, missed)]), targets)
+    assert (trial.number, n) == (1, 0)  # none meets them: the lowest loss
+
+
+def _inside(t) -> float:  # noqa: ANN001 - a Target
+    tol = t.tolerance
+    return sum(tol.interval) / 2 if tol.interval is not None else t.value
+
+
+def _outside(t) -> float:  # noqa: ANN001 - a Target
+    tol = t.tolerance
+    if tol.interval is not None:
+        return tol.interval[0] - 1.0
+    gap = tol.relative * abs(t.value) if tol.relative is not None else tol.absolute
+    return t.value + 2 * gap
 
 
 @pytest.mark.slow
@@ -533,6 +602,8 @@ def test_cli_calibrate_refuses_to_replace_a_better_overlay_unless_forced(tmp_pat
     out = tmp_path / OVERLAY_NAME
     better = re.sub(r"best loss [0-9.]+", "best loss 0.001", embedded_overlay_path().read_text(),
                     count=1)
+    # both miss a hard target (one trial at a tiny scale does), so the loss decides
+    better = re.sub(r"hard targets met: yes", "hard targets met: no", better, count=1)
     assert better != embedded_overlay_path().read_text()
     out.write_text(better)
     args = ["calibrate", "--trials", "1", "--scale", str(TINY), "--seeds", "5", "--storage",

@@ -20,6 +20,10 @@ batch. A kill while a batch is evaluated resumes exactly; one in the millisecond
 results are being told leaves a valid study whose later trials differ from an uninterrupted
 one's.
 
+The overlay is written from the lowest-loss trial among those that meet every hard target's
+tolerance (`chosen_trial`; the lowest of all if none does): the hard targets are conditions,
+which the loss alone would trade for the soft figures where a hard score is nearly flat.
+
 The result is a rule overlay (`data/rules/calibrated.yaml`): every fitted window keeps its
 reference and gains `calibrated: <targets, date>`; a value with a paper or evidence reference
 and no assumption part is never changed (`overlay_problems` checks it). The default scenario
@@ -394,9 +398,16 @@ class CalibrationResult:
     trials_complete: int
     best_loss: float
     best: dict[str, float]  # dimension id -> fitted value (or factor)
-    best_values: dict[str, float]  # target id -> mean model value at the best trial
+    best_values: dict[str, float]  # target id -> mean model value at the chosen trial
     overlay: Path | None
     dimensions: list[Dimension]
+    trial_number: int = -1  # the chosen trial (chosen_trial)
+    trials_meeting_hard: int = 0  # complete trials whose values meet every hard target
+
+    @property
+    def meets_hard(self) -> bool:
+        """Whether the chosen trial meets every hard target (it does whenever any trial does)."""
+        return self.trials_meeting_hard > 0
 
 
 class CalibrationStorageError(ValueError):
@@ -488,15 +499,62 @@ def overlay_loss(path: Path) -> float | None:
     return float(m.group(1)) if m else None
 
 
-def check_replace(out: Path, new_loss: float, force: bool) -> None:
-    """Refuse to replace a calibration with a worse one (higher loss) unless `force`."""
+def overlay_meets_hard(path: Path) -> bool | None:
+    """Whether an overlay's header says its trial met every hard target (None: not stated,
+    as in overlays written before hard targets were conditions of the choice)."""
+    try:
+        head = path.read_bytes()[:4096]
+    except OSError:
+        return None
+    m = re.search(rb"^#.*; hard targets met: (yes|no)", head, re.M)
+    return None if m is None else m.group(1) == b"yes"
+
+
+def check_replace(out: Path, new_loss: float, force: bool, meets_hard: bool = False) -> None:
+    """Refuse to replace a calibration with a worse one unless `force`. Worse: it misses a
+    hard target the old one met, or both meet them (or both miss) and its loss is higher. A
+    calibration that meets the hard targets replaces one that does not (or does not say)."""
     old = overlay_loss(out) if out.exists() else None
     if force or old is None or not math.isfinite(old):
         return
+    old_meets = overlay_meets_hard(out) is True
+    if meets_hard and not old_meets:
+        return
+    if old_meets and not meets_hard:
+        raise WorseCalibrationError(
+            f"{out}: its calibration meets every hard target, the new one does not (worse); "
+            "nothing written. --force replaces it anyway, --out writes elsewhere")
     if not round(new_loss, 3) <= old:  # the header states the loss to 3 decimals
         raise WorseCalibrationError(
             f"{out}: its calibration has best loss {old:.3f}, the new one {new_loss:.3f} "
             "(worse); nothing written. --force replaces it anyway, --out writes elsewhere")
+
+
+def meets_hard_targets(targets: TargetsFile, values: dict[str, float]) -> bool:
+    """Whether mean target values pass every hard target's tolerance (a value not measured
+    fails)."""
+    return all(t.tolerance.passes(values.get(t.id, math.nan), t.value)
+               for t in targets.targets if t.kind == "hard")
+
+
+def chosen_trial(study, targets: TargetsFile) -> tuple[Any, int]:  # noqa: ANN001 - optuna
+    """The trial the overlay is written from, and how many complete trials meet every hard
+    target at the calibration's scale and seeds.
+
+    The lowest loss among the trials that meet them; if none does, the lowest loss of all.
+    The hard targets are conditions of the evidence, not figures to trade: the loss alone
+    would take a point a hair outside a hard interval (whose score there is nearly flat) for
+    a small gain on the soft flows. Ties go to the earlier trial, as study.best_trial's do.
+    """
+    from optuna.trial import TrialState
+
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.value is not None and math.isfinite(t.value)]
+    if not done:
+        return study.best_trial, 0
+    meets = [t for t in done if meets_hard_targets(targets, t.user_attrs.get("values", {}))]
+    pool = meets or done
+    return min(pool, key=lambda t: (t.value, t.number)), len(meets)
 
 
 def _sampler(seed: int, n_complete: int, trials: int):  # noqa: ANN202 - an optuna sampler
@@ -618,19 +676,19 @@ def calibrate(
             evaluate = _evaluator(c, ModelSpec.of(prepared), targets, dims, seeds, base.end)
             _run_trials(study, dims, evaluate, spec.sampler_seed, trials, batch, progress,
                         callbacks, f"study {name} in {storage}")
-        best = study.best_trial
+        best, n_meet = chosen_trial(study, targets)
         complete = study.get_trials(deepcopy=False,
                                     states=(optuna.trial.TrialState.COMPLETE,))
         result = CalibrationResult(
             study_name=name, storage=storage, trials_complete=len(complete),
             best_loss=float(best.value), best={d.id: float(best.params[d.id]) for d in dims},
             best_values=dict(best.user_attrs.get("values", {})), overlay=None,
-            dimensions=dims,
+            dimensions=dims, trial_number=best.number, trials_meeting_hard=n_meet,
         )
     finally:
         owner.close()  # the study is done (or stopped); the overlay is the caller's
     if out is not None:
-        check_replace(Path(out), result.best_loss, force)
+        check_replace(Path(out), result.best_loss, force, result.meets_hard)
         result.overlay = write_overlay(result, scenario, targets, out, scale, seeds)
     return result
 
@@ -765,10 +823,13 @@ def write_overlay(result: CalibrationResult, scenario: Scenario, targets: Target
         f"(sha256 {targets.digest()[:12]}); study {result.study_name} in {result.storage}",
         f"# {result.trials_complete} trials at scale {scale:g}, seeds {list(seeds)}; best loss "
         f"{result.best_loss:.3f}; dcsim source {source_hash()}.",
+        f"# Trial {result.trial_number}; hard targets met: {'yes' if result.meets_hard else 'no'}"
+        f" ({result.trials_meeting_hard} of {result.trials_complete} trials meet them; the "
+        "lowest loss among those is chosen, calibration.chosen_trial).",
         "# Every fitted window keeps its reference (the assumption it replaces) and gains",
         "# `calibrated:`; windows restated unchanged carry no `calibrated:`. A value with a",
         "# paper or evidence reference and no assumption part is never changed.",
-        "# Model values at the best trial (mean over the seeds):",
+        "# Model values at the chosen trial (mean over the seeds):",
     ]
     for t in targets.targets:
         v = result.best_values.get(t.id, math.nan)
