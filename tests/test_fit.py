@@ -219,3 +219,20 @@ def test_scale_check_flags_only_real_differences():
     # with two full-scale seeds their spread comes from the reduced scale: sd x sqrt(0.02)
     sd = small["a"].std(ddof=1)
     assert check.loc["a", "se"] == pytest.approx(math.sqrt(sd**2 / 20 + sd**2 * 0.02 / 2))
+
+
+def test_plot_labels_say_which_series_and_what_it_counts(targets):
+    """Two model lines of one plot (isolation and community orders) are told apart by the
+    published series' own words, and orders are counted in person-times, not people."""
+    from dcsim.fit import _axis_words, _measure_words
+
+    by_id = {t.id: t for t in targets.targets}
+    iso = by_id["official_isolation_orders_2019_12"]
+    com = by_id["official_community_orders_2019_12"]
+    assert _measure_words(iso) == iso.label.rsplit(", ", 1)[0] != _measure_words(com)
+    assert "2019" not in _measure_words(iso)
+    assert _axis_words([iso, com]) == "million person-times"
+    stock = by_id["official_existing_users_2019_12"]
+    assert _axis_words([stock]) == "million people"
+    assert _axis_words([stock, iso]).startswith("million (")
+    assert _axis_words([by_id["heroin_share_2011"]]) == "per cent"

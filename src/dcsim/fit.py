@@ -272,6 +272,8 @@ def _measure_words(t: Target) -> str:
         return "everyone ever entered on the register"
     if out == "heroin_share_of_registrations":
         return "heroin users among everyone registered so far"
+    if out == "official":  # the published series' own words, without the date
+        return t.label.rsplit(", ", 1)[0] if _dated(t.label) else t.label
     if out in ("stock", "stock_share"):
         words = " plus ".join(labels.label(f"stock.{x}").split(" (")[0] for x in m["metrics"])
         if out == "stock_share":
@@ -279,6 +281,26 @@ def _measure_words(t: Target) -> str:
                 labels.label(f"stock.{x}").split(" (")[0] for x in m["of"])
         return words
     return _line_label(t)
+
+
+def _dated(label: str) -> bool:
+    """Whether a label ends in ", YYYY-MM-DD" (the official series' targets do)."""
+    import re
+
+    return re.search(r", \d{4}-\d{2}-\d{2}$", label) is not None
+
+
+def _axis_words(targets: list[Target]) -> str:
+    """The y axis of a group: per cent, or millions of persons or person-times (orders and
+    catches count events, not people)."""
+    units = {t.unit for t in targets}
+    if units == {"share"}:
+        return "per cent"
+    if units == {"person_times"}:
+        return "million person-times"
+    if units == {"persons"}:
+        return "million people"
+    return "million (people or person-times)"
 
 
 def plot_series(report: FitReport, group: str, path: str | Path) -> Path:
@@ -292,8 +314,7 @@ def plot_series(report: FitReport, group: str, path: str | Path) -> Path:
     targets = [t for t in report.targets.targets if t.plotted() and t.series == group]
     lines = report.series[group]
     dates = pd.to_datetime(pd.Series(report.months)) + pd.offsets.MonthEnd(0)
-    share = all(t.unit == "share" for t in targets)
-    k = 100.0 if share else 1e-6
+    k = 100.0 if all(t.unit == "share" for t in targets) else 1e-6
     fig, ax = plt.subplots(figsize=(9, 5.6), dpi=130)
     colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
     widest = 0.0
@@ -321,11 +342,11 @@ def plot_series(report: FitReport, group: str, path: str | Path) -> Path:
                 d = tol.relative * abs(t.value) if tol.relative is not None else tol.absolute
                 lo_e = hi_e = float(d)  # type: ignore[arg-type]
             hard = t.kind == "hard"
-            ax.errorbar([at], [t.value * k], yerr=[[lo_e * k], [hi_e * k]], color="black",
+            ax.errorbar([at], [t.value * k], yerr=[[lo_e * k], [hi_e * k]], color=c,
                         fmt="o" if hard else "s", capsize=4, markersize=7, zorder=5,
-                        markerfacecolor=c if hard else "white", markeredgecolor="black",
-                        label=f"published ({t.source}): {t.label}")
-    ax.set_ylabel("per cent" if share else "million people", fontsize=11)
+                        markerfacecolor=c if hard else "white", markeredgecolor=c,
+                        markeredgewidth=1.6, label=f"published ({t.source}): {t.label}")
+    ax.set_ylabel(_axis_words(targets), fontsize=11)
     ax.grid(alpha=0.3)
     ax.tick_params(labelsize=10)
     fig.suptitle(f"{GROUP_WORDS.get(group, group.replace('_', ' '))}: the model beside the "
