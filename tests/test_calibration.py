@@ -615,3 +615,51 @@ def test_cli_calibrate_refuses_to_replace_a_better_overlay_unless_forced(tmp_pat
     res = CliRunner().invoke(app, [*args, "--force"], env={"COLUMNS": "300"})
     assert res.exit_code == 0, res.output
     assert out.read_text() != better and load_rule_file(out).parameters
+
+
+def test_compass_points_move_one_value_at_a_time_within_the_bounds(targets, scenario):
+    from dcsim.calibration import compass_points
+
+    dims = dimensions(targets, scenario)
+    center = {d.id: d.clip(d.low + 0.05 * (d.high - d.low)) for d in dims}
+    points = compass_points(center, dims, 0.1)
+    for p in points:
+        moved = [d for d in dims if p[d.id] != center[d.id]]
+        assert len(moved) == 1
+        d = moved[0]
+        assert d.low <= p[d.id] <= d.high
+    # 5% above the bottom, a step of 10% down is cut at the bound, up is a full step
+    for d in dims:
+        ups = [p[d.id] for p in points if p[d.id] > center[d.id]]
+        downs = [p[d.id] for p in points if p[d.id] < center[d.id]]
+        assert ups == [pytest.approx(center[d.id] + 0.1 * (d.high - d.low))]
+        assert len(downs) == (1 if center[d.id] > d.low else 0)
+
+
+def test_polish_searches_around_the_chosen_trial(tmp_path, scenario, targets, dask_client):
+    """One round of compass search after one trial: every new trial is the first trial with
+    one value moved by a tenth of its range; the result is never worse than that trial; the
+    same call on a fresh journal gives the same trials (deterministic)."""
+    import optuna as _optuna
+
+    from dcsim.calibration import POLISH_STEP, compass_points
+
+    def run(path):
+        return calibrate(scenario, targets, path, trials=1, scale=TINY, seeds=[5],
+                         client=dask_client, polish=1)
+
+    one = run(tmp_path / "a.log")
+    dims = one.dimensions
+    store, owner = calibration._storage(tmp_path / "a.log")
+    try:
+        trials = _optuna.load_study(study_name=one.study_name, storage=store).get_trials()
+    finally:
+        owner.close()
+    first = trials[0]
+    expected = compass_points(dict(first.params), dims, POLISH_STEP)
+    assert [t.params for t in trials[1:]] == expected
+    assert one.trials_complete == 1 + len(expected)
+    if calibration.meets_hard_targets(targets, first.user_attrs["values"]) or not one.meets_hard:
+        assert one.best_loss <= first.value  # the chosen trial is at least the center's equal
+    two = run(tmp_path / "b.log")
+    assert (two.best, two.best_loss) == (one.best, one.best_loss)

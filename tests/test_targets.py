@@ -173,6 +173,21 @@ def test_registry_targets_match_the_arrays(targets, values, baseline):
     assert values["registered_2019"] == pytest.approx(ex + ab)
 
 
+def test_community_order_split_is_the_orders_made_in_2014(values, baseline):
+    """The two parts of the 2014 community orders are the year's detoxification and
+    rehabilitation orders, and together they are the official total of that year."""
+    sc = baseline.scenario
+    flows = baseline.flows.sum(axis=0)
+    year = slice(month_of(dt.date(2014, 1, 1)), month_of(dt.date(2014, 12, 1)) + 1)
+    detox = flows[year, Flow.ORDERS_COMMUNITY_DETOX].sum() / sc.scale
+    rehab = flows[year, Flow.ORDERS_COMMUNITY_REHAB].sum() / sc.scale
+    assert detox > 0 and rehab > 0
+    assert values["community_detox_orders_2014"] == pytest.approx(detox, rel=1e-12)
+    assert values["community_rehab_orders_2014"] == pytest.approx(rehab, rel=1e-12)
+    assert values["official_community_orders_2014_12"] == pytest.approx(detox + rehab,
+                                                                        rel=1e-12)
+
+
 def test_district_targets_match_the_run_commands_comparison(values, baseline):
     comp = figures.comparison(baseline).set_index("figure")["model"]
     assert values["district_alerts_per_day"] == pytest.approx(

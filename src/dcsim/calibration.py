@@ -639,8 +639,13 @@ def calibrate(
     scheduler: str | None = None,
     client: Client | None = None,
     warm: bool = False,
+    polish: int = 0,
 ) -> CalibrationResult:
     """Run (or resume) the calibration study, then write the overlay to `out` (if given).
+
+    `polish` rounds of compass search follow the sampler's trials (polish_rounds): TPE in
+    some thirty dimensions finds the basin and then improves slowly; a local finish from the
+    chosen trial moves one value at a time.
 
     The first trial is the rule files' values, or with `warm` the values in force in
     `scenario` (its calibrated overlay: values_in_force), then the rule files' values.
@@ -676,6 +681,8 @@ def calibrate(
             evaluate = _evaluator(c, ModelSpec.of(prepared), targets, dims, seeds, base.end)
             _run_trials(study, dims, evaluate, spec.sampler_seed, trials, batch, progress,
                         callbacks, f"study {name} in {storage}")
+            polish_rounds(study, dims, evaluate, targets, polish, spec.sampler_seed,
+                          progress, callbacks, f"study {name} in {storage}")
         best, n_meet = chosen_trial(study, targets)
         complete = study.get_trials(deepcopy=False,
                                     states=(optuna.trial.TrialState.COMPLETE,))
@@ -733,6 +740,57 @@ def _run_trials(study, dims: Sequence[Dimension], evaluate: Evaluate,  # noqa: A
                              "--restart starts it again")
         _one_batch(study, dims, evaluate, sampler_seed, len(complete()), failed, trials, batch,
                    [report, *callbacks])
+
+
+POLISH_STEP = 0.1  # the first compass step, as a share of each dimension's search range
+
+
+def compass_points(center: dict[str, float], dims: Sequence[Dimension],
+                   step: float) -> list[dict[str, float]]:
+    """The center with one dimension moved down, then up, by `step` of its search range
+    (kept within the bounds; a move the bound cancels is left out), dimension by dimension."""
+    out = []
+    for d in dims:
+        for sign in (-1.0, 1.0):
+            v = d.clip(center[d.id] + sign * step * (d.high - d.low))
+            if v != center[d.id]:
+                out.append({**center, d.id: v})
+    return out
+
+
+def polish_rounds(study, dims: Sequence[Dimension], evaluate: Evaluate,  # noqa: ANN001
+                  targets: TargetsFile, rounds: int, sampler_seed: int,
+                  progress: Callable[[int, int, float], None] | None = None,
+                  callbacks: Sequence[Callable] = (), what: str = "study") -> None:
+    """`rounds` rounds of compass search from the chosen trial (chosen_trial).
+
+    A round queues the center with each dimension moved down and up by the step and
+    evaluates them as one batch; the chosen trial among all trials becomes the new center, or,
+    if the center stays, the step halves. The step is kept in the study (user attribute
+    `polish_step`), so a later call goes on where this one stopped; an interrupted round's
+    queued points run first in the next call. Deterministic: the points depend only on the
+    trials already in the study.
+    """
+    from optuna.trial import TrialState
+
+    def n_complete() -> int:
+        return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+    for _ in range(rounds):
+        step = float(study.user_attrs.get("polish_step", POLISH_STEP))
+        center, _ = chosen_trial(study, targets)
+        waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+        points = [] if waiting else compass_points(dict(center.params), dims, step)
+        for x in points:
+            study.enqueue_trial(x)
+        todo = waiting or len(points)
+        if todo == 0:
+            break  # every move is cancelled by the bounds
+        _run_trials(study, dims, evaluate, sampler_seed, n_complete() + todo, todo, progress,
+                    callbacks, what)
+        new, _ = chosen_trial(study, targets)
+        if new.number == center.number:
+            study.set_user_attr("polish_step", step / 2)
 
 
 def _open_study(name: str, storage: Path, restart: bool, targets: TargetsFile, scale: float,

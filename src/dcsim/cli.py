@@ -337,6 +337,9 @@ def calibrate(
     scheduler: SchedulerOpt = None,
     warm: Annotated[bool, typer.Option("--warm", help=(
         "first try the values in force (the calibrated overlay), then the rule files'"))] = False,
+    polish: Annotated[int, typer.Option(help=(
+        "rounds of compass search from the chosen trial after the sampler's trials (each "
+        "moves every value down and up; the step halves when nothing improves)"))] = 0,
 ) -> None:
     """Fit the assumptions the targets inform and write them as a cited rule overlay."""
     from .calibration import CalibrationStorageError, WorseCalibrationError
@@ -345,6 +348,7 @@ def calibrate(
 
     if trials is not None:
         _check(checks.int_in, "--trials", trials, 1, 100_000)
+    _check(checks.int_in, "--polish", polish, 0, 1_000)
     where = _trials_where(batch, workers, scheduler)
     if scale is not None:
         _check(checks.float_in, "--scale", scale, 0.0, 1.0, low_open=True)
@@ -374,7 +378,8 @@ def calibrate(
             result = run_calibration(sc, tf, storage, trials=trials, scale=scale,
                                      seeds=seed_list, out=out, restart=restart,
                                      progress=tick, force=force, batch=batch,
-                                     workers=workers, scheduler=scheduler, warm=warm)
+                                     workers=workers, scheduler=scheduler, warm=warm,
+                                     polish=polish)
     except KeyboardInterrupt:
         console.print(Text(f"interrupted: the trials done are kept in {storage}; "
                            "run the same command again to continue."), soft_wrap=True)

@@ -258,7 +258,8 @@ def markdown(table: pd.DataFrame) -> str:
 
 
 GROUP_WORDS = {"registry": "The register", "official_statistics": "The official statistics",
-               "drug_mix": "Heroin users among everyone registered"}
+               "drug_mix": "Heroin users among everyone registered",
+               "official_community_split": "Community orders by kind (2014)"}
 
 
 def _measure_words(t: Target) -> str:
@@ -272,7 +273,7 @@ def _measure_words(t: Target) -> str:
         return "everyone ever entered on the register"
     if out == "heroin_share_of_registrations":
         return "heroin users among everyone registered so far"
-    if out == "official":  # the published series' own words, without the date
+    if out in ("official", "flow_in_year"):  # the published figure's words, without the date
         return t.label.rsplit(", ", 1)[0] if _dated(t.label) else t.label
     if out in ("stock", "stock_share"):
         words = " plus ".join(labels.label(f"stock.{x}").split(" (")[0] for x in m["metrics"])

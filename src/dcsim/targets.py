@@ -37,7 +37,7 @@ from .calendar import month_index
 from .catalogue import CATALOGUE, VENUES, Par
 from .measures import Flow, Stock
 from .model import Run
-from .official_series import MAPPING, monthly
+from .official_series import MAPPING, Mapping, monthly
 from .rules import RuleError, parse_yaml, reference_problem
 from .state import Drug
 
@@ -174,6 +174,28 @@ class OfficialFigure(AtMeasure):
             national[key] = arr[:, col] / run.scenario.scale
         since = 0 if mp.since is None else month_index(run.scenario.start, mp.since)
         return monthly(mp, since, len(run.prepared.months), national)
+
+
+class FlowInYear(AtMeasure):
+    """Flow `metrics` summed over the twelve months ending with `at`'s month (national-
+    equivalent), read as the official flows are (official_series.monthly). For a published
+    part of an official figure that has no row of its own, such as the split of the 2014
+    community orders given in the note of their row."""
+
+    output: Literal["flow_in_year"]
+    metrics: list[str]
+
+    @field_validator("metrics")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        return _names(v, _FLOWS, "flow")
+
+    def series(self, run: Run) -> np.ndarray:
+        keys = tuple(f"flow.{m}" for m in self.metrics)
+        mp = Mapping("flow_in_year", "flow", "person-times", keys, "flows in the year")
+        flows = run.flows.sum(axis=0)
+        national = {f"flow.{m}": flows[:, _FLOWS[m]] / run.scenario.scale for m in self.metrics}
+        return monthly(mp, 0, len(run.prepared.months), national)
 
 
 class StockRatio(AtMeasure):
@@ -336,7 +358,8 @@ class DistrictAlertsPerDay(_M):
 
 Measure = Annotated[
     CumulativeEntries | StockAt | StockShare | HeroinShareOfRegistrations | RelapseWithin
-    | SurveyFeltShare | FlowShare | DistrictAlertsPerDay | OfficialFigure | StockRatio,
+    | SurveyFeltShare | FlowShare | DistrictAlertsPerDay | OfficialFigure | FlowInYear
+    | StockRatio,
     Field(discriminator="output"),
 ]
 
