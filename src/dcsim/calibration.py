@@ -881,7 +881,7 @@ def write_overlay(result: CalibrationResult, scenario: Scenario, targets: Target
         f"(sha256 {targets.digest()[:12]}); study {result.study_name} in {result.storage}",
         f"# {result.trials_complete} trials at scale {scale:g}, seeds {list(seeds)}; best loss "
         f"{result.best_loss:.3f}; dcsim source {source_hash()}.",
-        f"# Trial {result.trial_number}; hard targets met: {'yes' if result.meets_hard else 'no'}"
+        f"# Chosen trial: hard targets met: {'yes' if result.meets_hard else 'no'}"
         f" ({result.trials_meeting_hard} of {result.trials_complete} trials meet them; the "
         "lowest loss among those is chosen, calibration.chosen_trial).",
         "# Every fitted window keeps its reference (the assumption it replaces) and gains",

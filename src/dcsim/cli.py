@@ -337,9 +337,8 @@ def calibrate(
     scheduler: SchedulerOpt = None,
     warm: Annotated[bool, typer.Option("--warm", help=(
         "first try the values in force (the calibrated overlay), then the rule files'"))] = False,
-    polish: Annotated[int, typer.Option(help=(
-        "rounds of compass search from the chosen trial after the sampler's trials (each "
-        "moves every value down and up; the step halves when nothing improves)"))] = 0,
+    polish: Annotated[int, typer.Option(help="rounds of compass search from the chosen "
+                                        "trial after the sampler's trials")] = 0,
 ) -> None:
     """Fit the assumptions the targets inform and write them as a cited rule overlay."""
     from .calibration import CalibrationStorageError, WorseCalibrationError
@@ -353,8 +352,7 @@ def calibrate(
     if scale is not None:
         _check(checks.float_in, "--scale", scale, 0.0, 1.0, low_open=True)
     seed_list = None if seeds is None else _check(checks.seed_list, "--seeds", seeds)
-    _check(checks.output_file, "--storage", storage)
-    storage = Path(storage)
+    storage = Path(_check(checks.output_file, "--storage", storage) or storage)
     # an explicit --out is the user's word, even into the package; the default never is
     out = (_check(checks.output_file, "--out", out, allow_package=True) if out is not None
            else _check(checks.output_file, "--out", Path("runs/calibration/calibrated.yaml")))
