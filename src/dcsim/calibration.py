@@ -401,7 +401,6 @@ class CalibrationResult:
     best_values: dict[str, float]  # target id -> mean model value at the chosen trial
     overlay: Path | None
     dimensions: list[Dimension]
-    trial_number: int = -1  # the chosen trial (chosen_trial)
     trials_meeting_hard: int = 0  # complete trials whose values meet every hard target
 
     @property
@@ -690,7 +689,7 @@ def calibrate(
             study_name=name, storage=storage, trials_complete=len(complete),
             best_loss=float(best.value), best={d.id: float(best.params[d.id]) for d in dims},
             best_values=dict(best.user_attrs.get("values", {})), overlay=None,
-            dimensions=dims, trial_number=best.number, trials_meeting_hard=n_meet,
+            dimensions=dims, trials_meeting_hard=n_meet,
         )
     finally:
         owner.close()  # the study is done (or stopped); the overlay is the caller's

@@ -352,7 +352,7 @@ def calibrate(
     if scale is not None:
         _check(checks.float_in, "--scale", scale, 0.0, 1.0, low_open=True)
     seed_list = None if seeds is None else _check(checks.seed_list, "--seeds", seeds)
-    storage = Path(_check(checks.output_file, "--storage", storage) or storage)
+    storage = _check(checks.output_file, "--storage", storage)
     # an explicit --out is the user's word, even into the package; the default never is
     out = (_check(checks.output_file, "--out", out, allow_package=True) if out is not None
            else _check(checks.output_file, "--out", Path("runs/calibration/calibrated.yaml")))

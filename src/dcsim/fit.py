@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -286,8 +287,6 @@ def _measure_words(t: Target) -> str:
 
 def _dated(label: str) -> bool:
     """Whether a label ends in ", YYYY-MM-DD" (the official series' targets do)."""
-    import re
-
     return re.search(r", \d{4}-\d{2}-\d{2}$", label) is not None
 
 
