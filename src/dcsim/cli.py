@@ -352,8 +352,7 @@ def calibrate(
     if scale is not None:
         _check(checks.float_in, "--scale", scale, 0.0, 1.0, low_open=True)
     seed_list = None if seeds is None else _check(checks.seed_list, "--seeds", seeds)
-    _check(checks.output_file, "--storage", storage)
-    journal = Path(storage).expanduser()  # as given: the overlay's header and messages name it
+    _check(checks.output_file, "--storage", storage)  # used as given: messages name it so
     # an explicit --out is the user's word, even into the package; the default never is
     out = (_check(checks.output_file, "--out", out, allow_package=True) if out is not None
            else _check(checks.output_file, "--out", Path("runs/calibration/calibrated.yaml")))
@@ -374,8 +373,8 @@ def calibrate(
                 bar.update(task, completed=done, total=total,
                            description=f"trials (best loss {best:.2f})")
 
-            result = run_calibration(sc, tf, journal, trials=trials, scale=scale,
-                                     seeds=seed_list, out=out, restart=restart,
+            result = run_calibration(sc, tf, Path(storage).expanduser(), trials=trials,
+                                     scale=scale, seeds=seed_list, out=out, restart=restart,
                                      progress=tick, force=force, batch=batch,
                                      workers=workers, scheduler=scheduler, warm=warm,
                                      polish=polish)
