@@ -206,6 +206,19 @@ def test_outputs_have_the_documented_columns(tiny, tmp_path):
         assert f"| {r.id}" in md
 
 
+def test_a_polished_check_adds_a_compass_round_and_says_so(tmp_path, scenario, targets,
+                                                           dask_client, dims):
+    """--polish 1: after the sampler's trials, one round of compass points around the chosen
+    trial (two a dimension, fewer where a bound cancels a move), and the command restates it."""
+    import dataclasses
+
+    settings = dataclasses.replace(TINY, trials=2, polish=1)
+    result = recover(scenario, targets, tmp_path, settings, client=dask_client)
+    assert 2 < result.trials_complete <= 2 + 2 * len(dims)
+    assert "--polish 1" in settings.command()
+    assert "--polish" not in TINY.command()
+
+
 # ------------------------------------------------------------------ the command
 
 
@@ -231,6 +244,7 @@ def test_command_runs_and_writes_its_files(tmp_path):
     (["--truth", "current", "--truth-seed", "3"], "--truth-seed"),
     (["--truth-seed", "-1"], "--truth-seed"),
     (["--threshold", "0"], "--threshold"),
+    (["--polish", "-1"], "--polish"),
     (["--targets", "no/such/targets.yaml"], "--targets"),
     (["--out", str(checks.package_folder() / "recovery")], "inside the installed dcsim package"),
     (["--batch", "0"], "--batch"),

@@ -395,7 +395,7 @@ def calibrate(
 
 def _recover_settings(tf, scale: float, seeds: str | None, trials: int, truth: str,  # noqa: ANN001
                       truth_seed: int | None, threshold: float,
-                      batch: int):  # noqa: ANN202 - Settings
+                      batch: int, polish: int = 0):  # noqa: ANN202 - Settings
     """The recovery check's arguments, each checked before any work, as its Settings (--batch
     checked with --workers and --scheduler, by _trials_where)."""
     from .recovery import DEFAULT_TRUTH_SEED, TRUTH_MODES, Settings
@@ -412,9 +412,10 @@ def _recover_settings(tf, scale: float, seeds: str | None, trials: int, truth: s
             _fail(ArgumentError("--truth-seed", "applies only with --truth random"))
         _check(checks.int_in, "--truth-seed", truth_seed, 0, checks.SEED_MAX)
     _check(checks.float_in, "--threshold", threshold, 0.0, 1e6, low_open=True)
+    _check(checks.int_in, "--polish", polish, 0, 1_000)
     return Settings(scale=scale, seeds=tuple(seed_list), trials=trials, truth=truth,
                     truth_seed=DEFAULT_TRUTH_SEED if truth_seed is None else truth_seed,
-                    threshold=threshold, batch=batch)
+                    threshold=threshold, batch=batch, polish=polish)
 
 
 def _recover_with_progress(sc, tf, folder: Path, settings, restart: bool,  # noqa: ANN001, ANN202
@@ -451,6 +452,8 @@ def recover(
         help="seeds of the synthetic runs and of every trial, e.g. 101,102; default: the "
              "targets file's")] = None,
     trials: Annotated[int, typer.Option(help="calibration trials to run")] = 100,
+    polish: Annotated[int, typer.Option(help="rounds of compass search from the chosen "
+                                        "trial after the trials, as in calibrate")] = 0,
     truth: Annotated[str, typer.Option(
         help="random: true values drawn uniformly within each search range; current: the "
              "values the scenario uses now")] = "random",
@@ -474,7 +477,8 @@ def recover(
     from .targets import TargetsError
 
     tf = _load_targets(targets)
-    settings = _recover_settings(tf, scale, seeds, trials, truth, truth_seed, threshold, batch)
+    settings = _recover_settings(tf, scale, seeds, trials, truth, truth_seed, threshold, batch,
+                                 polish)
     where = _trials_where(batch, workers, scheduler)
     if out is not None:
         _check(checks.output_folder, "--out", out)

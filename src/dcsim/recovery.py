@@ -111,6 +111,7 @@ class Settings:
     truth_seed: int = DEFAULT_TRUTH_SEED
     threshold: float = DEFAULT_THRESHOLD
     batch: int = 1  # trials asked at a time (calibration.calibrate): it decides the trials
+    polish: int = 0  # rounds of compass search after the trials (calibration.polish_rounds)
 
     def command(self, scenario: Path | None = None, targets: Path | None = None,
                 out: Path | None = None) -> str:
@@ -127,6 +128,8 @@ class Settings:
         parts.append(f"--threshold {self.threshold:g}")
         if self.batch != 1:
             parts.append(f"--batch {self.batch}")
+        if self.polish:
+            parts.append(f"--polish {self.polish}")
         if out is not None:
             parts.append(f"--out {out}")
         return " ".join(parts)
@@ -439,7 +442,8 @@ def recover(scenario: Scenario, targets: TargetsFile, out: str | Path,
         synthetic = load_targets(path)
         cal = calibrate(scenario, synthetic, storage, trials=settings.trials,
                         scale=settings.scale, seeds=list(settings.seeds), restart=restart,
-                        progress=trials_progress, batch=settings.batch, client=c)
+                        progress=trials_progress, batch=settings.batch, client=c,
+                        polish=settings.polish)
     own = own_losses(synthetic, cal.dimensions, cal.best_values, mean)
     rows = near_best(_study_trials(storage, cal.study_name), cal.dimensions, truth,
                      settings.threshold, own)
