@@ -72,6 +72,7 @@ def test_law_judged_on_the_record_unless_the_oracle_rule(P):
 def test_eligibility_opens_an_episode_with_three_exit_draws(P):
     s, f, keys, k = blank_state()
     keys[:] = 12345
+    P[Par.EXIT__CRIMINAL_CASE_SHARE] = 0.0  # the fn 37 condition: its own test below
     s[S.NEG_TESTS] = 12
     fl = np.zeros(N_FLOWS, np.int64)
     assert not exit.check_eligibility(s, f, 1094, P, keys, k, fl)
@@ -83,6 +84,45 @@ def test_eligibility_opens_an_episode_with_three_exit_draws(P):
     # once open, no second episode and no more draws
     assert not exit.check_eligibility(s, f, 1200, P, keys, k, fl)
     assert k.sum() == 3 and fl[Flow.NEWLY_ELIGIBLE] == 1
+
+
+def test_a_drug_related_criminal_case_bars_exit_for_good(P):
+    """fn 37: with a record of a drug-related criminal case no episode opens, at any time and
+    without a draw; the record is the person's (a reserved EXIT draw), held by about
+    criminal_case_share of people, and no other EXIT draw depends on the share."""
+    from dcsim.rng import person_key_np
+
+    n = 20_000
+    exit_keys = person_key_np(31, Stream.EXIT, np.arange(n))
+    share = 0.3
+    P[Par.EXIT__CRIMINAL_CASE_SHARE] = share
+    barred = np.array([exit.has_criminal_case(np.array([0] * Stream.EXIT + [key], np.uint64), P)
+                       for key in exit_keys])
+    assert abs(barred.mean() - share) <= 4 * math.sqrt(share * (1 - share) / n)
+    s, f, keys, k = blank_state()
+    s[S.NEG_TESTS] = 30
+    fl = np.zeros(N_FLOWS, np.int64)
+    first = int(np.flatnonzero(barred)[0])
+    keys[Stream.EXIT] = exit_keys[first]
+    for day in (1095, 3000, 6000):
+        assert not exit.check_eligibility(s, f, day, P, keys, k, fl)
+    assert k.sum() == 0 and s[S.ELIGIBLE] == NEVER and fl.sum() == 0
+    P[Par.EXIT__CRIMINAL_CASE_SHARE] = 0.0  # the same person without the condition
+    assert exit.check_eligibility(s, f, 1095, P, keys, k, fl) and k[Stream.EXIT] == 3
+    free = int(np.flatnonzero(~barred)[0])  # a person the share does not bar: same draws
+    draws = []
+    for q in (0.0, share):
+        P[Par.EXIT__CRIMINAL_CASE_SHARE] = q
+        s, f, keys, k = blank_state()
+        s[S.NEG_TESTS] = 30
+        keys[Stream.EXIT] = exit_keys[free]
+        assert exit.check_eligibility(s, f, 1095, P, keys, k, fl)
+        draws.append(f.copy())
+    np.testing.assert_array_equal(draws[0], draws[1])
+
+
+def test_the_criminal_case_share_is_a_labelled_assumption(national_params):
+    assert 0.0 < national_params[Par.EXIT__CRIMINAL_CASE_SHARE] <= 0.2
 
 
 @pytest.mark.parametrize(("field", "value"), [(S.IN_REGISTRY, 0), (S.RELEASE, Release.PARTIAL),
@@ -280,7 +320,9 @@ def test_lowered_test_minimum_applies_from_its_date(run_with):
     run = run_with({"exit.min_negative_tests.other": [("2016-01-01", None, 0)],
                     "exit.min_negative_tests.dependent_no_order": [("2016-01-01", None, 0)],
                     "exit.min_negative_tests.community_detox": [("2016-01-01", None, 0)],
-                    "exit.min_negative_tests.community_rehab": [("2016-01-01", None, 0)]})
+                    "exit.min_negative_tests.community_rehab": [("2016-01-01", None, 0)],
+                    # nobody barred by fn 37 (its own test above), so every candidate counts
+                    "exit.criminal_case_share": [("2006-01-01", None, 0.0)]})
     rc = day_of(RULE_CHANGE)
     pop = run.population
     cand = np.flatnonzero((pop.entry_day < rc - 1095) & (pop.jurisdiction == 0))[:150]

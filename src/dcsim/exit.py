@@ -2,10 +2,12 @@
 
 The law: no dynamic control after three years abstinent without relapse, shown by regular
 tests (at least 22 after community detoxification, 12 after community rehabilitation) with no
-positive. The practice: no operational procedure, so release waits for a record update that
-may never come (fn 45); many releases are partial (alerts stop, control goes on); areas judged
-serious release no one; and exit never deletes the record (fn 47). An eligibility episode takes
-exactly three EXIT draws, kept in the state so that a rule change later on reuses them.
+positive, for people with no record of a drug-related criminal case (fn 37). The practice: no
+operational procedure, so release waits for a record update that may never come (fn 45); many
+releases are partial (alerts stop, control goes on); areas judged serious release no one; and
+exit never deletes the record (fn 47). An eligibility episode takes exactly three EXIT draws,
+kept in the state so that a rule change later on reuses them; the criminal case is a reserved
+EXIT draw of the person's (has_criminal_case).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from .drug_use import abstinent_days, true_flip_day
 from .jit import kernel
 from .measures import Flow
 from .official_statistics import official_flip_day
-from .rng import Stream, draw
+from .rng import Stream, draw, uniform
 from .state import NEVER, Changed, Done, F, Release, S
 
 
@@ -62,12 +64,24 @@ def meets_law(s, t, P) -> bool:  # noqa: ANN001
     return long_enough and s[S.NEG_TESTS] >= min_tests(s, P)
 
 
+# A reserved draw of the person's EXIT stream, far beyond any counter (three draws an
+# episode): the same for the person all their life, so it is an attribute, and no other
+# EXIT draw moves when the share changes.
+CRIMINAL_CASE_DRAW = 1 << 40
+
+
+@kernel
+def has_criminal_case(keys, P) -> bool:  # noqa: ANN001
+    """A record of a drug-related criminal case, which bars exit under the law (fn 37)."""
+    return uniform(keys[Stream.EXIT], CRIMINAL_CASE_DRAW) < P[Par.EXIT__CRIMINAL_CASE_SHARE]
+
+
 @kernel(inline="always")
 def check_eligibility(s, f, t, P, keys, k, flows_row) -> bool:  # noqa: ANN001
     """Open an eligibility episode when the law's criteria are met; True if newly eligible."""
     if s[S.ELIGIBLE] != NEVER or s[S.IN_REGISTRY] == 0 or s[S.RELEASE] != Release.CONTROL:
         return False
-    if not meets_law(s, t, P):
+    if not meets_law(s, t, P) or has_criminal_case(keys, P):
         return False
     _open_episode(s, f, t, P, keys, k, flows_row)
     return True

@@ -13,6 +13,7 @@ import numpy as np
 
 from . import alerts, apps, grid, management
 from .catalogue import Par
+from .exit import meets_law
 from .jit import kernel
 from .measures import (
     AGE_BANDS_YEARS,
@@ -64,8 +65,9 @@ def stock_codes(s, t, P, out) -> None:  # noqa: ANN001
             out[Dim.TRAP] = Stock.TRAPPED_PARTIAL_RELEASE
         elif P[Par.EXIT__RELEASE_ALLOWED] < 0.5:
             out[Dim.TRAP] = Stock.TRAPPED_NO_RELEASE_AREA
-        elif s[S.ELIGIBLE] == NEVER:
-            out[Dim.TRAP] = Stock.TRAPPED_INSUFFICIENT_TESTS
+        elif s[S.ELIGIBLE] == NEVER:  # meets the law yet not eligible: barred by fn 37
+            out[Dim.TRAP] = (Stock.HELD_CRIMINAL_CASE if meets_law(s, t, P)
+                             else Stock.TRAPPED_INSUFFICIENT_TESTS)
         else:
             out[Dim.TRAP] = Stock.TRAPPED_AWAITING_UPDATE
     if s[S.ELIGIBLE] != NEVER:

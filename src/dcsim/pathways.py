@@ -1,8 +1,9 @@
 """Treatment pathways: the order a detection leads to, and what follows when it ends.
 
 Anti-Drug Law 2008 and Regulation 2011 as the paper describes them: administrative detention
-for the non-dependent, community detoxification (3 years) or compulsory isolation (2 years) for
-the dependent, community rehabilitation after isolation, voluntary detoxification (not
+(up to five days, or 15 for a more serious offence) or a fine for the non-dependent (fn 75),
+community detoxification (3 years) or compulsory isolation (2 years) for the dependent,
+community rehabilitation after isolation, voluntary detoxification (not
 punished, but monitored, fn 76-77), and isolation after a positive test during a community
 order. Before the Anti-Drug Law (pathways.community_orders_in_law 0) there were no community
 orders: the dependent not isolated are detained, a relapse outside an order is isolated or
@@ -56,8 +57,8 @@ def set_order(s, t, P, pathway, carried_out, flows_row) -> None:  # noqa: ANN001
             s[S.ORDER_END] = NEVER
     elif pathway == Pathway.VOLUNTARY:
         s[S.ORDER_END] = t + int(P[Par.PATHWAYS__VOLUNTARY_DAYS])
-    elif pathway == Pathway.DETENTION:
-        s[S.ORDER_END] = t + int(P[Par.PATHWAYS__DETENTION_DAYS])
+    elif pathway == Pathway.DETENTION:  # the shorter term; punish may set the longer
+        s[S.ORDER_END] = t + int(P[Par.PATHWAYS__DETENTION_DAYS__MINOR])
         flows_row[Flow.DETENTIONS] += 1
     else:
         s[S.ORDER_END] = NEVER
@@ -98,7 +99,24 @@ def order_at_entry(s, t, P, entry_path, keys, k, flows_row) -> None:  # noqa: AN
             pathway = Pathway.DETENTION
     else:
         pathway = Pathway.DETENTION
-    set_order(s, t, P, pathway, carried_out(P, pathway, u_done), flows_row)
+    if pathway == Pathway.DETENTION:  # u_offer and u_done are free on this branch
+        punish(s, t, P, u_offer < P[Par.PATHWAYS__ENTRY_TO_DETENTION], u_done, flows_row)
+    else:
+        set_order(s, t, P, pathway, carried_out(P, pathway, u_done), flows_row)
+
+
+@kernel
+def punish(s, t, P, detained, u_term, flows_row) -> None:  # noqa: ANN001
+    """Detention or a fine (paper fn 75): up to five days, or up to 15 for a more serious
+    offence (u_term, a uniform the caller owns, picks the term); a fine leaves the person
+    out, on no order."""
+    if not detained:
+        set_order(s, t, P, Pathway.NONE, np.int64(0), flows_row)
+        flows_row[Flow.FINES] += 1
+        return
+    set_order(s, t, P, Pathway.DETENTION, np.int64(0), flows_row)
+    if u_term < P[Par.PATHWAYS__DETENTION_SERIOUS_SHARE]:
+        s[S.ORDER_END] = t + int(P[Par.PATHWAYS__DETENTION_DAYS__SERIOUS])
 
 
 @kernel(inline="always")
@@ -135,9 +153,21 @@ def order_after_detection(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
                 P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_DETOX], keys, k, 1):
             done = carried_out(P, Pathway.COMMUNITY_DETOX, peek(keys, k, Stream.PATHWAY, 2))
             set_order(s, t, P, Pathway.COMMUNITY_DETOX, done, flows_row)
-        elif _chance(P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_DETENTION], keys, k, 2):
-            set_order(s, t, P, Pathway.DETENTION, np.int64(0), flows_row)
+        else:
+            _detain_or_fine(s, t, P, keys, k, flows_row)
     k[Stream.PATHWAY] += 3
+
+
+@kernel
+def _detain_or_fine(s, t, P, keys, k, flows_row) -> None:  # noqa: ANN001
+    """A detected relapse outside any order that leads to neither isolation nor a community
+    order: detention with pathways.relapse_outside_order_to_detention, else a fine (fn 75).
+    Draw 2 of the block decides; below p it is uniform on [0, p), so draw 2 / p picks the
+    term without a further draw."""
+    p = P[Par.PATHWAYS__RELAPSE_OUTSIDE_ORDER_TO_DETENTION]
+    u = peek(keys, k, Stream.PATHWAY, 2)
+    detained = u < p
+    punish(s, t, P, detained, u / p if detained else 0.0, flows_row)
 
 
 @kernel

@@ -277,7 +277,7 @@ def exit_table(run: Run) -> pd.DataFrame:
             med[g] = float(np.median(w_sorted[starts[g] : ends[g]]))
     df["median_days_eligible_to_release"] = med
     trap = pop.out("trap_code")
-    for s in _TRAPS:
+    for s in (*_TRAPS, Stock.HELD_CRIMINAL_CASE):
         df[s.name.lower() + "_at_end"] = count(trap == s)
     return df[df["persons"] > 0].reset_index(drop=True)
 

@@ -368,7 +368,8 @@ def exit_charts(src: Source, labels: Labels) -> list[Chart]:
                      "Abstinent three years by the record, yet kept under control: why",
                      "At the end of each month, by cause.",
                      ["stock.trapped_no_release_area", "stock.trapped_insufficient_tests",
-                      "stock.trapped_awaiting_update", "stock.trapped_partial_release"],
+                      "stock.trapped_awaiting_update", "stock.trapped_partial_release",
+                      "stock.held_criminal_case"],
                      "people")
     return [stock, cohort, wait, trapped]
 
