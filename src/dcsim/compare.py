@@ -182,7 +182,7 @@ HEADLINES: list[Headline] = [
     Headline("trapped_insufficient_tests", "trapped at end: too few tests", "persons"),
     Headline("trapped_awaiting_update", "trapped at end: not updated", "persons"),
     Headline("trapped_partial_release", "trapped at end: partial release", "persons"),
-    Headline("held_criminal_case", "held at end by law: criminal case", "persons",
+    Headline("held_criminal_case", "held at end: criminal case", "persons",
              "exit.criminal_case_share (fn 37: no source gives the share)"),
     Headline("records_held_at_end", "records held at end", "persons"),
     Headline("records_deleted_at_end", "records deleted (not re-created)",
