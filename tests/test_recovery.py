@@ -152,6 +152,8 @@ def test_near_best_range_is_over_trials_within_the_threshold(dims):
     assert r0.interval_high == pytest.approx(mid0 + 0.1 * span0)
     assert r0.trials_near_best == n and r0.truth_inside and r0.verdict == "recovered"
     assert r0.interval_share == pytest.approx(0.1)
+    assert r0.error_share == pytest.approx(0.05)  # the best trial, half a width from the truth
+    assert r1.error_share == pytest.approx(0.5)
     assert (r1.interval_low, r1.interval_high) == (d1.low, d1.high) and r1.truth_inside
     assert r1.interval_share == pytest.approx(1.0) and UNIDENTIFIED_SHARE < 1.0
     assert r1.verdict == "not identified"

@@ -17,7 +17,8 @@ from dcsim.rules import load_rule_file
 from dcsim.scenario import load_scenario
 
 SWITCHES = ("custody_no_lasting_effect", "detention_ends_use", "detention_pauses_use",
-            "exit_without_test_minimum", "records_never_updated", "update_lag_fixed")
+            "exit_without_test_minimum", "half_fined", "records_never_updated",
+            "update_lag_fixed")
 
 
 def _run(switch: str | None):
@@ -59,6 +60,20 @@ def test_without_the_criminal_case_condition_no_one_is_held_by_it(baseline, run_
     assert free.stocks[:, :, Stock.HELD_CRIMINAL_CASE].sum() == 0
     assert (free.flows[:, :, Flow.RELEASES_FULL].sum()
             > baseline.flows[:, :, Flow.RELEASES_FULL].sum())
+
+
+def test_fines_instead_of_detention_leave_more_people_using(baseline):
+    """half_fined: fines appear (none in the baseline), detentions fall to about half, and on
+    the same draws more registrants are using (custody no longer interrupts their use)."""
+    fined = _run("half_fined")
+    assert baseline.flows[:, :, Flow.FINES].sum() == 0
+    n_fines = fined.flows[:, :, Flow.FINES].sum()
+    n_det = fined.flows[:, :, Flow.DETENTIONS].sum()
+    assert n_fines > 0
+    share = n_fines / (n_fines + n_det)
+    assert 0.4 < share < 0.6, share  # half of each decision, both kinds of decision
+    assert (fined.stocks[:, 120:, Stock.TRUE_USING].sum()
+            > baseline.stocks[:, 120:, Stock.TRUE_USING].sum())
 
 
 def test_detention_that_pauses_use_catches_more_people_again(baseline):

@@ -90,9 +90,9 @@ MIN_NEAR_BEST = 10  # fewer trials near the best: a narrow range says nothing ye
 SYNTHETIC_NAME = "synthetic_targets.yaml"
 JOURNAL_NAME = "journal.log"
 CSV_COLUMNS = (
-    "dimension", "mode", "low", "high", "bounds_from", "truth", "recovered", "interval_low",
-    "interval_high", "interval_share", "trials_near_best", "truth_inside", "own_loss",
-    "identified", "verdict", "informs",
+    "dimension", "mode", "low", "high", "bounds_from", "truth", "recovered", "error_share",
+    "interval_low", "interval_high", "interval_share", "trials_near_best", "truth_inside",
+    "own_loss", "identified", "verdict", "informs",
 )
 
 
@@ -264,6 +264,12 @@ class DimensionRecovery:
         return (self.interval_high - self.interval_low) / (self.high - self.low)
 
     @property
+    def error_share(self) -> float:
+        """Distance of the best trial from the truth as a share of the search range: the
+        reading that holds after a compass finish, whose steps set the near-best widths."""
+        return abs(self.recovered - self.truth) / (self.high - self.low)
+
+    @property
     def truth_inside(self) -> bool:
         return self.interval_low <= self.truth <= self.interval_high
 
@@ -291,7 +297,8 @@ class DimensionRecovery:
     def row(self) -> dict[str, Any]:
         return {"dimension": self.id, "mode": self.mode, "low": self.low, "high": self.high,
                 "bounds_from": self.bounds_from, "truth": self.truth,
-                "recovered": self.recovered, "interval_low": self.interval_low,
+                "recovered": self.recovered, "error_share": self.error_share,
+                "interval_low": self.interval_low,
                 "interval_high": self.interval_high, "interval_share": self.interval_share,
                 "trials_near_best": self.trials_near_best, "truth_inside": self.truth_inside,
                 "own_loss": self.own_loss, "identified": self.identified,
@@ -539,14 +546,15 @@ def markdown(result: RecoveryResult, command: str) -> str:
         f"in batches of {s.batch}; "
         f"best loss {result.best_loss:.4g} (0 at the truth); study {result.study_name} in "
         f"`{result.storage}`.", "",
-        "| dimension | search range | truth | best trial | near-best range | width | "
-        "truth inside | verdict |",
-        "|---|---|---:|---:|---|---:|---|---|",
+        "| dimension | search range | truth | best trial | error / range | near-best range | "
+        "width | truth inside | verdict |",
+        "|---|---|---:|---:|---:|---|---:|---|---|",
     ]
     for r in result.rows:
         lines.append(
             f"| {r.id}{' (factor)' if r.mode == 'factor' else ''} | {fmt(r.low)}-"
             f"{fmt(r.high)} ({r.bounds_from}) | {fmt(r.truth)} | {fmt(r.recovered)} | "
+            f"{100 * r.error_share:.0f}% | "
             f"{fmt(r.interval_low)}-{fmt(r.interval_high)} | {100 * r.interval_share:.0f}% | "
             f"{'yes' if r.truth_inside else 'no'} | {r.verdict} |")
     lines += ["", explanation(result), "",
