@@ -11,7 +11,8 @@ from dcsim.measures import Stock
 
 WHY = {Stock.TRAPPED_NO_RELEASE_AREA: "no-release area", Stock.TRAPPED_INSUFFICIENT_TESTS:
        "too few negative tests", Stock.TRAPPED_AWAITING_UPDATE: "waiting for the record",
-       Stock.TRAPPED_PARTIAL_RELEASE: "partial release"}
+       Stock.TRAPPED_PARTIAL_RELEASE: "partial release", Stock.HELD_CRIMINAL_CASE:
+       "criminal case"}
 
 
 @pytest.fixture(scope="module")

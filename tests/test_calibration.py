@@ -499,9 +499,16 @@ def test_the_chosen_trial_is_the_best_that_meets_every_hard_target(targets):
     assert meets_hard_targets(targets, inside) and not meets_hard_targets(targets, missed)
     assert not meets_hard_targets(targets, {k: v for k, v in inside.items()
                                             if k != hard[-1].id})  # not measured: fails
+    near = [t for t in hard if t.tolerance.interval is not None][0]
+    lo, hi = near.tolerance.interval
+    edge = dict(inside, **{near.id: hi - 0.01 * (hi - lo)})  # inside, within the margin
+    assert targets.calibration.hard_margin > 0.01 and not meets_hard_targets(targets, edge)
     study = _study_of([(5.0, missed), (7.0, inside), (6.0, inside), (6.0, inside)])
     trial, n = chosen_trial(study, targets)
     assert (trial.number, n) == (2, 3)  # the lowest loss among the three; ties: the earlier
+    far = dict(inside, **{hard[0].id: _outside(hard[0]), hard[1].id: _outside(hard[1])})
+    trial, n = chosen_trial(_study_of([(3.0, far), (5.0, missed), (4.0, far)]), targets)
+    assert (trial.number, n) == (1, 0)  # none meets them: the nearest to meeting them
     trial, n = chosen_trial(_study_of([(5.0, missed), (4.0, missed)]), targets)
     assert (trial.number, n) == (1, 0)  # none meets them: the lowest loss
 
@@ -642,7 +649,7 @@ def test_polish_searches_around_the_chosen_trial(tmp_path, scenario, targets, da
     same call on a fresh journal gives the same trials (deterministic)."""
     import optuna as _optuna
 
-    from dcsim.calibration import POLISH_STEP, compass_points
+    from dcsim.calibration import POLISH_STEP, combined_move, compass_points
 
     def run(path):
         return calibrate(scenario, targets, path, trials=1, scale=TINY, seeds=[5],
@@ -657,9 +664,53 @@ def test_polish_searches_around_the_chosen_trial(tmp_path, scenario, targets, da
         owner.close()
     first = trials[0]
     expected = compass_points(dict(first.params), dims, POLISH_STEP)
-    assert [t.params for t in trials[1:]] == expected
-    assert one.trials_complete == 1 + len(expected)
+    assert [t.params for t in trials[1:1 + len(expected)]] == expected
+    both = combined_move(_FakeStudy(trials[:1 + len(expected)]), first, expected, targets)
+    assert [t.params for t in trials[1 + len(expected):]] == ([] if both is None else [both])
+    assert one.trials_complete == 1 + len(expected) + (both is not None)
     if calibration.meets_hard_targets(targets, first.user_attrs["values"]) or not one.meets_hard:
         assert one.best_loss <= first.value  # the chosen trial is at least the center's equal
     two = run(tmp_path / "b.log")
     assert (two.best, two.best_loss) == (one.best, one.best_loss)
+
+
+class _FakeStudy:
+    """Complete trials only: what combined_move reads of a study."""
+
+    def __init__(self, trials) -> None:  # noqa: ANN001
+        self.trials = trials
+
+    def get_trials(self, deepcopy: bool = False, states=()):  # noqa: ANN001, ARG002
+        return self.trials
+
+
+def _trial(number: int, params: dict, value: float):  # noqa: ANN202
+    import optuna as _optuna
+
+    dist = {k: _optuna.distributions.FloatDistribution(0.0, 1.0) for k in params}
+    t = _optuna.trial.create_trial(params=params, distributions=dist, value=value,
+                                   user_attrs={"values": {}})
+    t.number = number
+    return t
+
+
+def _round(center, points: list, losses: list) -> list:  # noqa: ANN001
+    return [center] + [_trial(k + 1, p, v)
+                       for k, (p, v) in enumerate(zip(points, losses, strict=True))]
+
+
+def test_combined_move_takes_every_improving_move_and_needs_two(targets):
+    """The better of each value's two moves, if it beats the center; None with one."""
+    from dcsim.calibration import combined_move
+
+    center = _trial(0, {"a": 0.5, "b": 0.5, "c": 0.5}, 10.0)
+    points = [{"a": 0.4, "b": 0.5, "c": 0.5}, {"a": 0.6, "b": 0.5, "c": 0.5},
+              {"a": 0.5, "b": 0.4, "c": 0.5}, {"a": 0.5, "b": 0.6, "c": 0.5},
+              {"a": 0.5, "b": 0.5, "c": 0.4}, {"a": 0.5, "b": 0.5, "c": 0.6}]
+    losses = [9.0, 8.0, 11.0, 9.5, 12.0, 10.0]  # a up best, b up improves, c never
+    trials = _round(center, points, losses)
+    assert combined_move(_FakeStudy(trials), center, points, targets) == {
+        "a": 0.6, "b": 0.6, "c": 0.5}
+    losses[3] = 10.5  # only a improves: the round's best move already is the combination
+    trials = _round(center, points, losses)
+    assert combined_move(_FakeStudy(trials), center, points, targets) is None

@@ -618,11 +618,12 @@ def test_window_model_checks_its_range():
 
 
 def test_embedded_rules_state_ranges_for_evidence_backed_assumptions():
-    """relapse 0.43-0.9 (evidence.md#relapse) and lost to follow-up 5-10% (Yinchuan)."""
+    """relapse 0.43-0.9 (evidence.md#relapse); lost to follow-up from the Yinchuan floor (5%,
+    a stock share) to 30% of entrants, since an alert finds a lost person (an assumption)."""
     from importlib import resources
 
     path = Path(str(resources.files("dcsim").joinpath("data/rules/national.yaml")))
     f = load_rule_file(path)
     assert f.parameters["drug_use.relapse_probability.heroin"].windows[0].range == (0.43, 0.9)
     lost = f.parameters["registration.lost_to_follow_up_share"].windows[0]
-    assert lost.range == (0.05, 0.1)
+    assert lost.range == (0.05, 0.3) and "evidence.md#lost-to-follow-up" in lost.reference

@@ -54,7 +54,7 @@ def test_ranges_are_stated_or_default(scenario):
     relapse = [f for f in by_name["drug_use.relapse_probability.heroin"]]
     assert all((f.low, f.high) == (0.43, 0.9) for f in relapse)
     (lost,) = by_name["registration.lost_to_follow_up_share"]
-    assert (lost.low, lost.high) == (0.05, 0.1)
+    assert (lost.low, lost.high) == (0.05, 0.3)
     (voluntary,) = by_name["pathways.voluntary_days"]
     assert (voluntary.low, voluntary.high) == (15.0, 45.0)
 

@@ -16,7 +16,7 @@ from dcsim.model import prepare, simulate
 from dcsim.rules import load_rule_file
 from dcsim.scenario import load_scenario
 
-SWITCHES = ("custody_no_lasting_effect", "detention_ends_use", "detention_pauses_use",
+SWITCHES = ("custody_no_lasting_effect", "detention_pauses_use",
             "exit_without_test_minimum", "half_fined", "records_never_updated",
             "update_lag_fixed")
 

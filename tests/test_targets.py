@@ -285,3 +285,32 @@ def test_tolerance_verdicts(targets):
     assert ex.tolerance.passes(2_309_000, 2_200_000)
     assert not ex.tolerance.passes(2_311_000, 2_200_000)
     assert not ex.tolerance.passes(float("nan"), 2_200_000)
+
+
+@pytest.mark.parametrize("tol, value, edge", [
+    ({"relative": 0.05}, 100.0, 105.0), ({"absolute": 0.25}, 0.5, 0.75),
+    ({"interval": [0.85, 1.15]}, 1.0, 1.15)])
+def test_a_margin_shrinks_every_kind_of_tolerance_by_a_share_of_its_half_width(tol, value,
+                                                                               edge):
+    from dcsim.targets import Tolerance
+
+    t = Tolerance(**tol)
+    half = edge - value  # the half-width: every kind here is centred on the value
+    assert t.passes(edge, value) and not t.passes(edge + 1e-9, value)
+    assert not t.passes(edge, value, margin=0.25)
+    assert t.passes(value + 0.75 * half * (1 - 1e-9), value, margin=0.25)
+    assert not t.passes(value + 0.75 * half * (1 + 1e-6), value, margin=0.25)
+    assert t.passes(value - 0.75 * half * (1 - 1e-9), value, margin=0.25)
+
+
+def test_shortfall_is_the_distance_outside_in_half_widths():
+    from dcsim.targets import Tolerance
+
+    t = Tolerance(interval=[0.85, 1.15])
+    assert t.shortfall(1.0, 1.0) == 0.0 and t.shortfall(1.15, 1.0) == 0.0
+    assert t.shortfall(1.30, 1.0) == pytest.approx(1.0)  # one half-width above
+    assert t.shortfall(1.15, 1.0, margin=0.25) == pytest.approx(0.25)
+    assert t.shortfall(0.70, 1.0) == pytest.approx(1.0)
+    r = Tolerance(relative=0.05)
+    assert r.shortfall(110.0, 100.0) == pytest.approx(1.0) and r.shortfall(104.0, 100.0) == 0
+    assert r.shortfall(float("nan"), 100.0) == float("inf")

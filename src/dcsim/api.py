@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from .catalogue import TIERS, Par
+from .catalogue import TIERS
 from .compare import Comparison, make_arms
+from .measures import Stock
 from .model import Run
 from .state import NEVER, Pathway, Release
 
@@ -104,33 +104,24 @@ def ensemble(scenario: str | Path | None = None, *, seeds: int = 10,
     return compare(scenario, (), seeds=seeds, **kwargs)  # type: ignore[arg-type]
 
 
-def _why_trapped(row: pd.Series, P: np.ndarray) -> str:
-    """Why a person three years clear by record is still under (some) control, or ''."""
-    if not row["in_registry"] or row["release"] in (Release.FULL, Release.DELETED):
-        return ""
-    if row["day"] - row["last_detect"] < P[Par.EXIT__ABSTINENCE_DAYS_REQUIRED]:
-        return ""
-    if row["release"] == Release.PARTIAL:
-        return "partial release: alerts stopped, control goes on"
-    if P[Par.EXIT__RELEASE_ALLOWED] < 0.5:
-        return "no-release area: nobody is released here"
-    if row["eligible"] == NEVER:  # the trace does not say which (ledger.stock_codes does)
-        return ("too few negative tests to show the three years, or a drug-related criminal "
-                "case on record (fn 37)")
-    return "eligible: waiting for the record to be updated"
+WHY_TRAPPED = {  # the trap stocks of ledger.stock_codes, as the trace names them
+    Stock.TRAPPED_PARTIAL_RELEASE: "partial release: alerts stopped, control goes on",
+    Stock.TRAPPED_NO_RELEASE_AREA: "no-release area: nobody is released here",
+    Stock.TRAPPED_INSUFFICIENT_TESTS: "too few negative tests to show the three years",
+    Stock.HELD_CRIMINAL_CASE: "a drug-related criminal case on record bars exit (fn 37)",
+    Stock.TRAPPED_AWAITING_UPDATE: "eligible: waiting for the record to be updated",
+}
 
 
 def trace_person(run: Run | RunResult, i: int) -> pd.DataFrame:
     """The event log of modelled person i with names: date, event, pathway, tier, release
-    status and, after each event, why they are trapped (if they are)."""
+    status and, after each event, why they are trapped (if they are): the trap stock the
+    engine counts them in, so the trace and the tables agree."""
     from .model import trace_person as raw_trace
 
     r = run.raw if isinstance(run, RunResult) else run
     df = raw_trace(r, i)
-    P_all = r.prepared.table[int(r.population.jurisdiction[i])]
-    months = r.prepared.month_of_day
-    why = [_why_trapped(row, P_all[months[min(int(row["day"]), len(months) - 1)]])
-           for _, row in df.iterrows()]
+    why = [WHY_TRAPPED.get(int(code), "") for code in df["trap"]]
     out = pd.DataFrame({
         "day": df["day"],
         "date": [r.scenario.start + dt.timedelta(days=int(d)) for d in df["day"]],

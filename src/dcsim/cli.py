@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,20 +12,13 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 from rich.text import Text
 
 from . import checks
 from .checks import ArgumentError
 from .outputs import publish
+from .progress import bars
 from .rules import OutOfWindowError, RuleError, is_assumption, listing
 from .scenario import ScenarioError, check_rules, load_scenario
 
@@ -112,8 +106,7 @@ def run(
     console.print(f"[bold]{escape(sc.name)}[/] {sc.start} to {sc.end}, scale {sc.scale:g}, "
                   f"seed {sc.seed}, {len(sc.jurisdictions)} jurisdictions")
     _compile_first()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=False) as bar:
+    with bars(console) as bar:
         task = bar.add_task("simulating persons", total=None)
 
         def tick(done: int, total: int) -> None:
@@ -147,6 +140,18 @@ def _compile_first() -> None:
     jit.record_compile_seconds(done.seconds)
     shared = ", in two processes" if done.processes == 2 else ""
     console.print(f"compiled the model in {done.seconds:.0f} s{shared} (cached for later runs)")
+
+
+def _trials_text(what: str, best: float) -> str:
+    """'trials (best loss 3.25)', or just 'trials' before any trial is complete."""
+    return f"{what} (best loss {best:.2f})" if math.isfinite(best) else what
+
+
+def _compile_for(scheduler: str | None) -> None:
+    """Before local workers start: compile here once, so that each worker loads the kernels
+    from the cache instead of compiling its own copy (a cluster's machines have their own)."""
+    if scheduler is None:
+        _compile_first()
 
 
 def _fmt(v: float, unit: str) -> str:
@@ -362,16 +367,15 @@ def calibrate(
     console.print(f"[bold]calibrate[/] {escape(sc.name)}: {len(tf.calibration.fitted)} values, "
                   f"{n} trials in batches of {batch}, study in {escape(str(storage))} "
                   f"({escape(where)})")
+    _compile_for(scheduler)
     kept = f"; the trials done are kept in {storage}: the same command continues the study"
     try:
-        with _worker_failures(kept), Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), console=console) as bar:
+        with _worker_failures(kept), bars(console) as bar:
             task = bar.add_task("trials", total=n)
 
             def tick(done: int, total: int, best: float) -> None:
                 bar.update(task, completed=done, total=total,
-                           description=f"trials (best loss {best:.2f})")
+                           description=_trials_text("trials", best))
 
             result = run_calibration(sc, tf, Path(storage).expanduser(), trials=trials,
                                      scale=scale, seeds=seed_list, out=out, restart=restart,
@@ -424,15 +428,13 @@ def _recover_with_progress(sc, tf, folder: Path, settings, restart: bool,  # noq
     (with the time left estimated from this session's trials only)."""
     from .recovery import recover
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
-                  console=console) as bar:
+    with bars(console) as bar:
         runs = bar.add_task("model runs at the truth", total=len(settings.seeds))
         task = bar.add_task("calibration trials", total=settings.trials, start=False)
         started: list[bool] = []  # a resumed study's earlier trials add no speed
 
         def tick(done: int, total: int, best: float) -> None:
-            what = f"calibration trials (best loss {best:.2f})"
+            what = _trials_text("calibration trials", best)
             if not started:
                 started.append(True)
                 bar.reset(task, total=total, completed=done, description=what)
@@ -495,8 +497,7 @@ def recover(
                   f"{settings.truth}, runs at the truth: {len(settings.seeds)}, then "
                   f"{trials} trials in batches of {batch} at scale {scale:g}; in "
                   f"{escape(str(out_arg))} ({escape(where)})")
-    if scheduler is None:  # the local workers load the kernels this compiles from its cache
-        _compile_first()
+    _compile_for(scheduler)
     journal = out_arg / rec.JOURNAL_NAME
     try:
         with _worker_failures(f"; the trials done are kept in {journal}: the same command "
@@ -616,10 +617,9 @@ def fit(
     _check(checks.output_folder, "--out", out)
     console.print(f"[bold]fit[/] {escape(sc.name)}: {seeds} seeds from {first}, "
                   f"scale {sc.scale:g} ({escape(where)})")
+    _compile_for(scheduler)
     try:
-        with _worker_failures(), Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), console=console) as bar:
+        with _worker_failures(), bars(console) as bar:
             task = bar.add_task("runs", total=seeds)
             report = fitmod.fit(sc, tf, seed_list,
                                 progress=lambda d, n: bar.update(task, completed=d, total=n),
@@ -680,10 +680,9 @@ def sensitivity(
     console.print(f"[bold]sensitivity[/] {escape(sc.name)}: {n_factors} assumptions varied, "
                   f"{trajectories} trajectories, {runs} runs at scale {scale:g} "
                   f"({escape(where)})")
+    _compile_for(scheduler)
     try:
-        with _worker_failures(), Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), console=console) as bar:
+        with _worker_failures(), bars(console) as bar:
             task = bar.add_task("runs", total=runs)
             result = sens.morris(sc, trajectories=trajectories, levels=levels, scale=scale,
                                  seed=seed, workers=workers, scheduler=scheduler,
@@ -744,11 +743,10 @@ def _run_comparison(baseline: str | None, reforms: list[str], seeds: int, scale:
     n = len(arms) * seeds
     console.print(f"[bold]{title}[/] {', '.join(a.name for a in arms)}: {seeds} seeds from "
                   f"{first}, scale {sc.scale:g}, {n} runs ({escape(where)})")
+    _compile_for(scheduler)
     kept = f"; the finished runs are kept in {out}/runs: the same command runs only the others"
     try:
-        with _worker_failures(kept), Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), console=console) as bar:
+        with _worker_failures(kept), bars(console) as bar:
             task = bar.add_task("runs finished", total=n)
             result = run_ensemble(arms, seed_list, out, scale=scale, workers=workers,
                                   scheduler=scheduler,
@@ -886,8 +884,7 @@ def _validate_runs(run_dir: Path | None, scale: float, seed: int | None):  # noq
     console.print(f"no --run: running {escape(sc.name)} once at scale {sc.scale:g}, seed "
                   f"{sc.seed} (a single run: no interval)")
     _compile_first()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as bar:
+    with bars(console, transient=True) as bar:
         task = bar.add_task("simulating persons", total=None)
         run = simulate(prepare(sc), progress=lambda d, n: bar.update(task, completed=d,
                                                                      total=n))

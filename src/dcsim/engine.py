@@ -34,7 +34,7 @@ from . import (
     testing,
 )
 from .jit import kernel
-from .measures import N_DIMS, N_FLOWS, N_PERIODIC, N_RATES, N_STOCKS, Flow
+from .measures import N_DIMS, N_FLOWS, N_PERIODIC, N_RATES, N_STOCKS, Dim, Flow
 from .rng import person_key
 from .state import NEVER, Changed, Done, F, K, Life, S
 
@@ -69,7 +69,7 @@ _USE_CHANGE, _SCHEDULED_TEST, _ALERT_CONTACT, _INSPECTION, _ENCOUNTER, _APP_ALER
 _OFFICIAL_FLIP, _EXIT_FLIP = int(Event.OFFICIAL_FLIP), int(Event.EXIT_FLIP)
 EVENT_NAMES = tuple(e.name.lower() for e in Event)
 TRACE_FIELDS = ("day", "event", "using", "pathway", "tier", "last_detect", "neg_tests",
-                "eligible", "release", "in_registry", "release_due")
+                "eligible", "release", "in_registry", "release_due", "trap")
 _TRACE_S = (S.USING, S.PATHWAY, S.TIER, S.LAST_DETECT, S.NEG_TESTS, S.ELIGIBLE, S.RELEASE,
             S.IN_REGISTRY, S.RELEASE_DUE)
 
@@ -223,14 +223,16 @@ def _earliest(life, rare_ev, rare_t) -> tuple[int, int]:  # noqa: ANN001
 
 
 @kernel
-def _trace(trace, t, ev, s) -> None:  # noqa: ANN001
-    """Row 0 column 0 holds the number of rows written; rows 1.. the events."""
+def _trace(trace, t, ev, s, codes) -> None:  # noqa: ANN001
+    """Row 0 column 0 holds the number of rows written; rows 1.. the events, with the
+    person's trap stock after it (ledger.stock_codes: -1 when not trapped)."""
     n = trace[0, 0] + 1
     if n < trace.shape[0]:
         trace[n, 0] = t
         trace[n, 1] = ev
         for c in range(len(_TRACE_S)):
             trace[n, 2 + c] = s[_TRACE_S[c]]
+        trace[n, 2 + len(_TRACE_S)] = codes[Dim.TRAP]
         trace[0, 0] = n
 
 
@@ -287,7 +289,7 @@ def run_chunk(c, seed, order, span, persons, rules, tallies, work) -> None:  # n
             s[S.NEXT_RULE] += 1
         _follow(life, t, P, tallies.stock_delta[c, j, m])
         if trace.shape[0] > 0:
-            _trace(trace, t, np.int64(-1), s)  # not a literal: one compiled _trace
+            _trace(trace, t, np.int64(-1), s, life.codes)  # not a literal: one compiled _trace
         rare_stale, rare_ev, rare_t = True, _USE_CHANGE, NEVER
         while True:
             # Rare events (use changes, order ends, flips, releases...) move only when the
@@ -311,7 +313,7 @@ def run_chunk(c, seed, order, span, persons, rules, tallies, work) -> None:  # n
             elif changed == Changed.STOCKS:
                 ledger.restock(life, t, P, tallies.stock_delta[c, j, m])
             if trace.shape[0] > 0:
-                _trace(trace, t, ev, s)
+                _trace(trace, t, ev, s, life.codes)
             if changed == Changed.LEFT:
                 break
             if changed == Changed.STATE or _is_rare(ev):

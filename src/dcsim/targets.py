@@ -472,15 +472,34 @@ class Tolerance(_M):
             raise ValueError(f"interval {self.interval} runs backwards")
         return self
 
-    def passes(self, model: float, value: float) -> bool:
+    def passes(self, model: float, value: float, margin: float = 0.0) -> bool:
+        """Inside the tolerance; with `margin` (a share of its half-width, 0-1) inside the
+        tolerance shrunk by that share on each side (calibration.hard_margin)."""
         if model != model:  # NaN
             return False
+        keep = 1.0 - margin
         if self.relative is not None:
-            return abs(model - value) <= self.relative * abs(value)
+            return abs(model - value) <= keep * self.relative * abs(value)
         if self.absolute is not None:
-            return abs(model - value) <= self.absolute
+            return abs(model - value) <= keep * self.absolute
         assert self.interval is not None
-        return self.interval[0] <= model <= self.interval[1]
+        lo, hi = self.interval
+        cut = margin * (hi - lo) / 2.0
+        return lo + cut <= model <= hi - cut
+
+    def shortfall(self, model: float, value: float, margin: float = 0.0) -> float:
+        """How far outside the (shrunk) tolerance, in half-widths: 0 inside, inf for NaN."""
+        if model != model:
+            return math.inf
+        if self.interval is not None:
+            lo, hi = self.interval
+            half = (hi - lo) / 2.0
+            gap = max(lo + margin * half - model, model - (hi - margin * half), 0.0)
+        else:
+            half = (self.relative * abs(value) if self.relative is not None
+                    else float(self.absolute))  # type: ignore[arg-type]
+            gap = max(abs(model - value) - (1.0 - margin) * half, 0.0)
+        return gap / half if half > 0 else (0.0 if gap == 0 else math.inf)
 
     def describe(self, unit: str) -> str:
         if self.relative is not None:
@@ -580,6 +599,7 @@ class CalibrationSpec(_M):
     seeds: list[int] = Field(min_length=1)
     trials: int = Field(gt=0)
     sampler_seed: int = Field(ge=0)
+    hard_margin: float = Field(default=0.0, ge=0, lt=1)
     fitted: list[FittedValue] = Field(min_length=1)
     fixed: str = Field(min_length=1)
 
