@@ -23,6 +23,13 @@ def _log() -> tuple[Console, io.StringIO]:
     return Console(file=buf, force_terminal=False, width=200), buf
 
 
+def _lines(every: float) -> tuple[LineProgress, FakeClock, io.StringIO]:
+    """A LineProgress printing into a buffer, on a clock the test sets."""
+    console, buf = _log()
+    clock = FakeClock()
+    return LineProgress(console, every=every, clock=clock), clock, buf
+
+
 def test_bars_is_a_rich_bar_on_a_terminal_and_lines_otherwise() -> None:
     log, _ = _log()
     assert isinstance(bars(log), LineProgress)
@@ -50,9 +57,7 @@ def test_lines_every_interval_and_once_at_the_end() -> None:
 
 def test_resumed_work_adds_no_speed() -> None:
     """A study resumed at 500 of 800: the pace is this session's 10 trials in 20 s."""
-    console, buf = _log()
-    clock = FakeClock()
-    bar = LineProgress(console, every=1.0, clock=clock)
+    bar, clock, buf = _lines(1.0)
     task = bar.add_task("trials", total=800)
     bar.update(task, completed=500)
     clock.now = 20.0
@@ -62,9 +67,7 @@ def test_resumed_work_adds_no_speed() -> None:
 
 
 def test_reset_restarts_the_clock_and_unknown_totals_count_only() -> None:
-    console, buf = _log()
-    clock = FakeClock()
-    bar = LineProgress(console, every=1.0, clock=clock)
+    bar, clock, buf = _lines(1.0)
     task = bar.add_task("simulating persons", total=None)
     clock.now = 5.0
     bar.update(task, completed=10)
@@ -87,9 +90,7 @@ def test_clock_text() -> None:
 
 def test_a_task_whose_total_grows_reports_again() -> None:
     """calibrate's compass rounds add trials after the sampler's are done."""
-    console, buf = _log()
-    clock = FakeClock()
-    bar = LineProgress(console, every=60.0, clock=clock)
+    bar, clock, buf = _lines(60.0)
     task = bar.add_task("trials", total=1)
     bar.update(task, completed=0)
     clock.now = 2.0

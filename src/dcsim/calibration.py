@@ -792,22 +792,20 @@ def combined_move(study, center, points: Sequence[dict[str, float]],  # noqa: AN
     costs one trial a round, and the chosen trial decides whether the combination is kept."""
     from optuna.trial import TrialState
 
-    def rank(t) -> tuple[float, float]:  # noqa: ANN001
-        return trial_rank(targets, t)
-
     base = dict(center.params)
+    to_beat = trial_rank(targets, center)
     done = {_params_key(t.params): t
             for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if t.value is not None and math.isfinite(t.value)}
-    best: dict[str, tuple[tuple[bool, float], float]] = {}
+    best: dict[str, tuple[tuple[float, float], float]] = {}  # value id -> (rank, new value)
     for p in points:
         trial = done.get(_params_key(p))
         moved = [k for k in p if p[k] != base.get(k)]
-        if trial is None or len(moved) != 1 or not rank(trial) < rank(center):
+        if trial is None or len(moved) != 1:
             continue
-        k = moved[0]
-        if k not in best or rank(trial) < best[k][0]:
-            best[k] = (rank(trial), p[k])
+        rank, k = trial_rank(targets, trial), moved[0]
+        if rank < to_beat and (k not in best or rank < best[k][0]):
+            best[k] = (rank, p[k])
     if len(best) < 2:
         return None
     return {**base, **{k: v for k, (_, v) in best.items()}}

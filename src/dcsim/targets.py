@@ -475,17 +475,7 @@ class Tolerance(_M):
     def passes(self, model: float, value: float, margin: float = 0.0) -> bool:
         """Inside the tolerance; with `margin` (a share of its half-width, 0-1) inside the
         tolerance shrunk by that share on each side (calibration.hard_margin)."""
-        if model != model:  # NaN
-            return False
-        keep = 1.0 - margin
-        if self.relative is not None:
-            return abs(model - value) <= keep * self.relative * abs(value)
-        if self.absolute is not None:
-            return abs(model - value) <= keep * self.absolute
-        assert self.interval is not None
-        lo, hi = self.interval
-        cut = margin * (hi - lo) / 2.0
-        return lo + cut <= model <= hi - cut
+        return self.shortfall(model, value, margin) == 0.0
 
     def shortfall(self, model: float, value: float, margin: float = 0.0) -> float:
         """How far outside the (shrunk) tolerance, in half-widths: 0 inside, inf for NaN."""
