@@ -43,6 +43,7 @@ import json
 import math
 import os
 import re
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,11 @@ __all__ = [
     "dimensions",
     "embedded_overlay_path",
     "evaluate_values",
+    "evaluator",
+    "hard_shortfall",
+    "overlay_header",
+    "values_in_force",
+    "write_overlay",
     "mean_values",
     "overlay_problems",
     "rule_windows",
@@ -539,10 +545,12 @@ def meets_hard_targets(targets: TargetsFile, values: dict[str, float]) -> bool:
     return hard_shortfall(targets, values) == 0.0
 
 
-def hard_shortfall(targets: TargetsFile, values: dict[str, float]) -> float:
+def hard_shortfall(targets: TargetsFile, values: dict[str, float],
+                   margin: float | None = None) -> float:
     """Sum over the hard targets of how far each lies outside its tolerance shrunk by the
-    margin, in half-widths (Tolerance.shortfall): 0 when every one is met."""
-    margin = targets.calibration.hard_margin
+    margin (default the targets file's calibration.hard_margin), in half-widths
+    (Tolerance.shortfall): 0 when every one is met."""
+    margin = targets.calibration.hard_margin if margin is None else margin
     return sum(t.tolerance.shortfall(values.get(t.id, math.nan), t.value, margin)
                for t in targets.targets if t.kind == "hard")
 
@@ -700,7 +708,7 @@ def calibrate(
     study, owner = _open_study(name, storage, restart, targets, scale, seeds, dims, first)
     try:
         with session(client, workers, scheduler) as c:
-            evaluate = _evaluator(c, ModelSpec.of(prepared), targets, dims, seeds, base.end)
+            evaluate = evaluator(c, ModelSpec.of(prepared), targets, dims, seeds, base.end)
             _run_trials(study, dims, evaluate, spec.sampler_seed, trials, batch, progress,
                         callbacks, f"study {name} in {storage}")
             polish_rounds(study, dims, evaluate, targets, polish, spec.sampler_seed,
@@ -722,7 +730,7 @@ def calibrate(
     return result
 
 
-def _evaluator(client: Client, model: ModelSpec, targets: TargetsFile,
+def evaluator(client: Client, model: ModelSpec, targets: TargetsFile,
                dims: Sequence[Dimension], seeds: Sequence[int], end: dt.date) -> Evaluate:
     """Trials' values -> (mean target values, loss) of each: one task per (trial, seed), the
     mean over each trial's seeds taken in seed order."""
@@ -920,29 +928,16 @@ def _window_line(start: dt.date, end: dt.date | None, value: float, w: Window,
     return "      - {" + ", ".join(parts) + "}"
 
 
-def write_overlay(result: CalibrationResult, scenario: Scenario, targets: TargetsFile,
-                  out: str | Path, scale: float, seeds: Sequence[int]) -> Path:
-    """Write the calibrated overlay: each fitted parameter restated window by window as the
-    base files have it, the fitted windows with their new value, their reference kept, and
-    `calibrated:` added. Checked against the base before it replaces any earlier file."""
+def overlay_header(result: CalibrationResult, targets: TargetsFile, scale: float,
+                   seeds: Sequence[int]) -> list[str]:
+    """The comment lines that open a calibrated overlay: how it was made and the model's
+    value of every target at the chosen trial."""
     from .jit import source_hash
 
-    out = Path(out)
-    base = base_scenario(scenario)
-    base_stack = RuleStack([load_rule_file(base.rule_path(n)) for n in base.rules])
-    today = dt.date.today().isoformat()
-    fitted: dict[tuple[str, int], tuple[float, Dimension]] = {}
-    for d in result.dimensions:
-        for w, v in d.values(result.best[d.id]):
-            fitted[w.key] = (v, d)
-    names = []
-    for d in result.dimensions:
-        for w in d.windows:
-            if w.name not in names:
-                names.append(w.name)
     lines = [
         "# Calibrated values of assumptions: written by `dcsim calibrate`, do not edit by hand.",
-        f"# Date {today}; targets {targets.path.name if targets.path else 'targets.yaml'} "
+        f"# Date {dt.date.today().isoformat()}; targets "
+        f"{targets.path.name if targets.path else 'targets.yaml'} "
         f"(sha256 {targets.digest()[:12]}); study {result.study_name} in {result.storage}",
         f"# {result.trials_complete} trials at scale {scale:g}, seeds {list(seeds)}; best loss "
         f"{result.best_loss:.3f}; dcsim source {source_hash()}.",
@@ -958,14 +953,39 @@ def write_overlay(result: CalibrationResult, scenario: Scenario, targets: Target
     for t in targets.targets:
         v = result.best_values.get(t.id, math.nan)
         lines.append(f"#   {t.id}: {v:.6g} (published {t.value:g})")
-    lines += [
-        "jurisdiction: national",
-        "description: >-",
-        "  Calibrated overlay: the assumptions that the targets in targets.yaml inform, fitted",
-        "  with dcsim calibrate (see docs/calibration.md). Listed last among the base rules of",
-        "  the default scenario, so locality files still override what they set.",
-        "parameters:",
-    ]
+    return lines
+
+
+def write_overlay(result: CalibrationResult, scenario: Scenario, targets: TargetsFile,
+                  out: str | Path, scale: float, seeds: Sequence[int], *,
+                  header: Sequence[str] | None = None, made_by: str = "dcsim calibrate",
+                  description: str | None = None) -> Path:
+    """Write the calibrated overlay: each fitted parameter restated window by window as the
+    base files have it, the fitted windows with their new value, their reference kept, and
+    `calibrated:` added. Checked against the base before it replaces any earlier file.
+
+    `header` (comment lines), `made_by` (named in each `calibrated:`) and `description`
+    let another command (`dcsim uncertainty`) write a set of values the same way."""
+    out = Path(out)
+    base = base_scenario(scenario)
+    base_stack = RuleStack([load_rule_file(base.rule_path(n)) for n in base.rules])
+    today = dt.date.today().isoformat()
+    fitted: dict[tuple[str, int], tuple[float, Dimension]] = {}
+    for d in result.dimensions:
+        for w, v in d.values(result.best[d.id]):
+            fitted[w.key] = (v, d)
+    names = []
+    for d in result.dimensions:
+        for w in d.windows:
+            if w.name not in names:
+                names.append(w.name)
+    lines = list(overlay_header(result, targets, scale, seeds) if header is None else header)
+    description = description or (
+        "Calibrated overlay: the assumptions that the targets in targets.yaml inform, fitted "
+        "with dcsim calibrate (see docs/calibration.md). Listed last among the base rules of "
+        "the default scenario, so locality files still override what they set.")
+    lines += ["jurisdiction: national", "description: >-",
+              *("  " + t for t in textwrap.wrap(description, 88)), "parameters:"]
     rows = [r for r in listing({"national": base_stack}) if r["name"] in names]
     for name in names:
         lines.append(f"  {name}:")
@@ -978,7 +998,7 @@ def write_overlay(result: CalibrationResult, scenario: Scenario, targets: Target
                 v, d = fitted[key]
                 lo, hi = w.range if w.range is not None else (None, None)
                 v = _round(CATALOGUE[name].unit, v, lo, hi)
-                cal = (f"targets.yaml ({', '.join(d.informs)}), {today}: dcsim calibrate, "
+                cal = (f"targets.yaml ({', '.join(d.informs)}), {today}: {made_by}, "
                        f"{d.id} = {result.best[d.id]:.4g}")
                 was = f"before calibration: {_num(w.value)}"
                 note = f"{w.note}; {was}" if w.note else was

@@ -526,6 +526,105 @@ def recover(
                   f"[bold]{escape(str(out_arg))}[/]")
 
 
+def _print_uncertainty(result) -> None:  # noqa: ANN001 - an UncertaintyResult
+    """The values the record leaves most open, and the spread of the yearly predictions, in
+    tables that fit 80 columns."""
+    from .uncertainty import _num
+
+    post = result.posterior.sort_values("width_share", ascending=False).head(10)
+    t = Table(title="fitted values the record leaves most open (kept steps)")
+    for col in ("value", "calibrated", "5%", "95%", "of range", "ESS"):
+        t.add_column(col, justify="left" if col == "value" else "right", overflow="fold")
+    for r in post.itertuples(index=False):
+        t.add_row(r.dimension, _num(r.calibrated), _num(r.p05), _num(r.p95),
+                  f"{100 * r.width_share:.0f}%", f"{r.min_ess:.0f}")
+    console.print(t)
+    t2 = Table(title="official quantities at year end: calibrated run, and 90% of the draws")
+    for col in ("quantity", "year", "role", "calibrated", "5%", "95%"):
+        t2.add_column(col, justify="left" if col in ("quantity", "role") else "right")
+    for r in result.official.itertuples(index=False):
+        if int(r.date[:4]) in (2019, 2022, 2025):
+            t2.add_row(r.quantity, r.date[:4], r.role, _num(r.calibrated), _num(r.p05),
+                       _num(r.p95))
+    console.print(t2)
+
+
+@app.command()
+def uncertainty(
+    scenario: ScenarioArg = None,
+    targets: TargetsOpt = None,
+    steps: Annotated[int, typer.Option(help="steps of each chain (a resumed chain runs only "
+                                            "the missing ones)")] = 1000,
+    burn_in: Annotated[int, typer.Option(help="first steps of each chain, adaptive, not kept")
+                       ] = 500,
+    chains: Annotated[int, typer.Option(help="chains, run side by side")] = 2,
+    draws: Annotated[int, typer.Option(help="draws taken from the kept steps and run")] = 20,
+    scale: Annotated[float | None, typer.Option(
+        help="scale of the draws' runs; default: the scenario's")] = None,
+    seed: Annotated[int | None, typer.Option(
+        help="seed of the draws' runs; default: the scenario's")] = None,
+    sampler_seed: Annotated[int, typer.Option(help="seed of the chains' steps")] = 1,
+    out: Annotated[str | None, typer.Option(
+        help="output folder; default runs/uncertainty-<name>")] = None,
+    restart: Annotated[bool, typer.Option(
+        "--restart", help="discard the folder's chain file and start again")] = False,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+) -> None:
+    """Sample the fitted values the record allows, and run draws of them (90% ranges)."""
+    from . import uncertainty as unc
+    from .ensemble import ClusterError
+
+    _check(checks.int_in, "--steps", steps, 2, 1_000_000)
+    _check(checks.int_in, "--burn-in", burn_in, 0, steps - 1)
+    _check(checks.int_in, "--chains", chains, 1, 64)
+    _check(checks.int_in, "--draws", draws, 1, chains * (steps - burn_in))
+    if scale is not None:
+        _check(checks.float_in, "--scale", scale, 0.0, 1.0, low_open=True)
+    if seed is not None:
+        _check(checks.int_in, "--seed", seed, 0, checks.SEED_MAX)
+    _check(checks.int_in, "--sampler-seed", sampler_seed, 0, checks.SEED_MAX)
+    where = _where(workers, scheduler)
+    tf = _load_targets(targets)
+    sc = _scenario(scenario)
+    folder = _check(checks.output_folder, "--out",
+                    Path(out) if out is not None else Path("runs") / f"uncertainty-{sc.name}")
+    settings = unc.ChainSettings(steps=steps, burn_in=burn_in, chains=chains, seed=sampler_seed)
+    given = {"--scale": scale, "--seed": seed, "--targets": targets, "--out": out}
+    command = " ".join(["dcsim uncertainty", *([str(scenario)] if scenario else []),
+                        f"--steps {steps} --burn-in {burn_in} --chains {chains} --draws "
+                        f"{draws} --sampler-seed {sampler_seed}",
+                        *(f"{k} {v}" for k, v in given.items() if v is not None)])
+    console.print(f"[bold]uncertainty[/] {escape(sc.name)}: {chains} chains of {steps} steps "
+                  f"({burn_in} burn-in), then {draws} draws and the calibrated run at scale "
+                  f"{sc.scale if scale is None else scale:g}; in {escape(str(folder))} "
+                  f"({escape(where)})")
+    _compile_for(scheduler)
+    kept = f"; the steps done are kept in {folder}: the same command continues the chains"
+    try:
+        with _worker_failures(kept), bars(console) as bar:
+            tasks = {"steps": bar.add_task("chain steps", total=chains * steps),
+                     "runs": bar.add_task("draw runs", total=draws + 1)}
+            result = unc.uncertainty(
+                sc, tf, folder, settings, draws, scale=scale, seed=seed, restart=restart,
+                workers=workers, scheduler=scheduler,
+                progress=lambda st, d, n: bar.update(tasks[st], completed=d, total=n))
+        paths = publish(folder, lambda f: unc.write(result, f, command))
+    except KeyboardInterrupt:
+        console.print(Text(f"interrupted: the steps done are kept in {folder}; run the same "
+                           "command again to continue."), soft_wrap=True)
+        raise typer.Exit(130) from None
+    except (unc.UncertaintyError, ClusterError) as e:
+        _fail(e)
+    except OSError as e:
+        _fail(ArgumentError("--out", f"cannot write into {folder}: {e.strerror or e}"))
+    except (ScenarioError, RuleError, OutOfWindowError, ValueError) as e:
+        _fail(e)
+    _print_uncertainty(result)
+    console.print(f"acceptance {100 * result.acceptance:.1f}%; {', '.join(paths)} in "
+                  f"[bold]{escape(str(folder))}[/]")
+
+
 FIT_HEADS = ("result", "role", "target", "published", "model mean", "error")
 FIT_KEYS = ("result", "role", "id", "published", "model mean", "error")
 FIT_GAPS = (1, 1, 2, 2, 2)  # spaces after each column but the last

@@ -366,8 +366,10 @@ def worker_targets(text: str) -> TargetsFile:
 
 
 def execute(tasks: list[Task], workers: int | None = None, scheduler: str | None = None,
-            progress: Callable[[int, int], None] | None = None) -> list[dict]:
-    """Run the unfinished tasks on Dask; results of all tasks in the order given."""
+            progress: Callable[[int, int], None] | None = None,
+            client: Client | None = None) -> list[dict]:
+    """Run the unfinished tasks on Dask (on `client` if given); results of all tasks in the
+    order given."""
     done: dict[tuple[str, int], dict] = {}
     todo = []
     for t in tasks:
@@ -384,8 +386,8 @@ def execute(tasks: list[Task], workers: int | None = None, scheduler: str | None
             if progress is not None:
                 progress(base + n, len(tasks))
 
-        with dask_client(workers, scheduler) as client:
-            for r in map_tasks(client, run_task, todo, tick, name="dcsim-run"):
+        with session(client, workers, scheduler) as c:
+            for r in map_tasks(c, run_task, todo, tick, name="dcsim-run"):
                 done[(r["arm"], r["seed"])] = r
     return [done[(t.arm, t.seed)] for t in tasks]
 
@@ -427,8 +429,10 @@ def _write_table(df: pd.DataFrame, path: Path) -> str:
 
 def run_ensemble(arms: list[Arm], seeds: list[int], out: str | Path, scale: float | None = None,
                  workers: int | None = None, scheduler: str | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> Comparison:
-    """Every arm on every seed, then the comparison folder of COMPARISON_FORMAT.md."""
+                 progress: Callable[[int, int], None] | None = None,
+                 client: Client | None = None) -> Comparison:
+    """Every arm on every seed (on `client` if given), then the comparison folder of
+    COMPARISON_FORMAT.md."""
     from . import results
 
     out = Path(out).resolve()
@@ -441,7 +445,8 @@ def run_ensemble(arms: list[Arm], seeds: list[int], out: str | Path, scale: floa
                   str(run_folder(out, a.name, s))) for a in arms for s in seeds]
     for t in tasks:
         Path(t.folder).parent.mkdir(parents=True, exist_ok=True)
-    done = execute(tasks, workers=workers, scheduler=scheduler, progress=progress)
+    done = execute(tasks, workers=workers, scheduler=scheduler, progress=progress,
+                   client=client)
     names = [a.name for a in arms]
     per_seed = pd.DataFrame([{"key": k, "arm": r["arm"], "seed": r["seed"],
                               "value": r["headline"][k]} for r in done for k in HEADLINE_KEYS])

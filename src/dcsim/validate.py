@@ -152,10 +152,14 @@ def model_series(monthly: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def run_folder_series(folder: Path) -> tuple[list[dict[str, np.ndarray]], str]:
-    """Series of each seed's run in a `dcsim run` folder (one) or an ensemble/compare folder
-    (its baseline arm's runs), and a description of what was read."""
+    """Series of each seed's run in a `dcsim run` folder (one), an ensemble/compare folder
+    (its baseline arm's runs) or a `dcsim uncertainty` folder (its draws' runs), and a
+    description of what was read."""
     from .report.source import load
 
+    drawn = _draw_folder_series(folder)
+    if drawn is not None:
+        return drawn
     src = load(folder)
     if src.kind == "run":
         paths = [folder]
@@ -166,6 +170,25 @@ def run_folder_series(folder: Path) -> tuple[list[dict[str, np.ndarray]], str]:
                 "the range of 90% of the seeds (5th to 95th percentile, as dcsim fit) below "
                 "the mean")
     return [model_series(pd.read_parquet(p / "monthly.parquet")) for p in paths], what
+
+
+def _draw_folder_series(folder: Path) -> tuple[list[dict[str, np.ndarray]], str] | None:
+    """The draws' runs of a `dcsim uncertainty` folder (None for any other folder)."""
+    import json
+
+    from .uncertainty import KIND, draw_series
+
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("kind") != KIND:
+        return None
+    _, draws = draw_series(folder / manifest["ensemble"])
+    what = (f"{len(draws)} draws of the assumptions (dcsim uncertainty) at scale "
+            f"{manifest['run_scale']:g}, one seed: the range of 90% of the draws (5th to 95th "
+            "percentile) below the mean over the draws")
+    return draws, what
 
 
 def _month(series: dict[str, np.ndarray], day: dt.date) -> int:
@@ -222,12 +245,12 @@ def _not_modelled(fig: Figure) -> str | None:
 
 
 def compare(figures: list[Figure], runs: list[dict[str, np.ndarray]]) -> pd.DataFrame:
-    """One row per figure: the figure, the model's mean and 90% interval over the runs (NaN
-    interval for one run), relative difference, role; or the reason it is not compared."""
+    """One row per figure: the figure, the model's mean, median and 90% interval over the runs
+    (NaN for one run), relative difference, role; or the reason it is not compared."""
     rows = []
     for f in figures:
         why = _not_modelled(f)
-        mean = lo = hi = math.nan
+        mean = lo = mid = hi = math.nan
         role, role_why, meaning = "", "", ""
         if why is None:
             mp = MAPPING[f.quantity]
@@ -239,12 +262,12 @@ def compare(figures: list[Figure], runs: list[dict[str, np.ndarray]]) -> pd.Data
                 x = np.array(values, dtype=np.float64)
                 mean = float(x.mean())
                 if x.size > 1:
-                    lo, hi = float(np.quantile(x, 0.05)), float(np.quantile(x, 0.95))
+                    lo, mid, hi = (float(q) for q in np.quantile(x, [0.05, 0.5, 0.95]))
                 role, role_why = _role(mp, f)
         rows.append({
             "line": f.line, "date": f.date.isoformat(), "quantity": f.quantity,
             "kind": f.kind, "unit": f.unit, "status": f.status, "published": f.value,
-            "model": mean, "model_p05": lo, "model_p95": hi,
+            "model": mean, "model_p05": lo, "model_p50": mid, "model_p95": hi,
             "relative_difference": (mean - f.value) / f.value if f.value else math.nan,
             "role": role, "role_why": role_why, "model_counts": meaning,
             "not_modelled": why or "", "source": f.source,
