@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dcsim.cli import app
+from dcsim.compare import find_reform
 from dcsim.scenario import load_scenario
 from dcsim.uncertainty import (
     CHAIN_FILE,
@@ -175,6 +176,7 @@ def test_effective_sample_size_of_independent_and_correlated_series():
 # --------------------------------------------------------------------------- the command
 
 TINY_CHAIN = ChainSettings(steps=4, burn_in=2, chains=2, seed=3)
+REFORM = find_reform("alerts_abolished_2011")
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +186,7 @@ def tiny(tmp_path_factory, dask_client):
     folder = tmp_path_factory.mktemp("unc")
     sc, tf = load_scenario(), load_targets()
     result = uncertainty(sc, tf, folder, TINY_CHAIN, 3, scale=0.002, client=dask_client,
-                         chain_scale=0.002, chain_seeds=(7,))
+                         chain_scale=0.002, chain_seeds=(7,), reforms=[REFORM])
     write(result, folder, "test")
     return result, folder
 
@@ -229,6 +231,33 @@ def test_the_tables_set_the_draws_beside_the_calibrated_run(tiny):
     assert (post["p05"] >= post["low"] - 1e-12).all() and (post["p95"] <= post["high"]).all()
 
 
+def test_a_reform_is_run_on_every_draw_and_its_effect_is_the_paired_difference(tiny):
+    result, folder = tiny
+    eff = result.effects.set_index("key")
+    base = pd.read_parquet(folder / "ensemble" / "per_seed.parquet")
+    reform = pd.read_parquet(folder / "reform-alerts_abolished_2011" / "per_seed.parquet")
+    b = base.set_index(["key", "arm"])["value"]
+    r = reform.set_index(["key", "arm"])["value"]
+    key = "person_years_under_alerts"
+    assert eff.loc[key, "calibrated"] == pytest.approx(
+        r[(key, "calibrated+alerts_abolished_2011")] - b[(key, "calibrated")])
+    per_draw = [r[(key, f"{d.name}+alerts_abolished_2011")] - b[(key, d.name)]
+                for d in result.draws]
+    assert eff.loc[key, "median"] == pytest.approx(np.median(per_draw))
+    assert eff.loc["alerts", "same_sign"] == 1.0  # no alert after 2011, under every draw
+    assert (eff["draws"] == 3).all()
+
+
+def test_a_draws_arm_names_its_values_so_other_draws_never_reuse_its_runs(tiny):
+    from dcsim.uncertainty import draw_arms
+
+    result, _ = tiny
+    d = result.draws[0]
+    other = dataclasses.replace(d, values={**d.values, result.problem.dims[0].id: -1.0})
+    a, b = draw_arms(result.problem, [d])[1], draw_arms(result.problem, [other])[1]
+    assert a.scenario_ref == b.scenario_ref and a.description != b.description
+
+
 def test_validate_reads_the_draws_of_an_uncertainty_folder(tiny):
     from dcsim.validate import run_folder_series
 
@@ -263,9 +292,26 @@ def test_problem_maps_values_to_the_unit_cube_and_back():
     (["--steps", "10", "--burn-in", "5", "--draws", "11"], "--draws"),
     (["--chains", "0"], "--chains"),
     (["--scale", "0"], "--scale"),
+    (["--reform", "no_such_reform"], "--reform"),
 ])
 def test_the_command_refuses_bad_arguments_before_any_work(tmp_path, args, needle):
     r = runner.invoke(app, ["uncertainty", *args, "--out", str(tmp_path / "u")])
     assert r.exit_code == 2
     assert needle in r.output and "Traceback" not in r.output
     assert not (tmp_path / "u").exists()
+
+
+def test_the_command_writes_its_folder_and_prints_within_80_columns(tmp_path, dask_client):
+    out = tmp_path / "u"
+    r = runner.invoke(app, ["uncertainty", "--steps", "2", "--burn-in", "1", "--chains", "1",
+                            "--draws", "1", "--scale", "0.002", "--out", str(out),
+                            "--scheduler", dask_client.scheduler.address],
+                      env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    assert max(len(line) for line in r.output.splitlines()) <= 80
+    for name in ("chain.parquet", "posterior.csv", "predictions.csv", "official.csv",
+                 "uncertainty.md", "manifest.json", "draws/draw-01.scenario.yaml",
+                 "draws/draw-01.yaml", "ensemble/manifest.json"):
+        assert (out / name).is_file(), name
+    md = (out / "uncertainty.md").read_text()
+    assert "--steps 2 --burn-in 1 --chains 1 --draws 1" in md

@@ -526,6 +526,44 @@ def recover(
                   f"[bold]{escape(str(out_arg))}[/]")
 
 
+def _command(name: str, scenario: object, options: dict[str, object],
+             repeated: list[tuple[str, str]] = ()) -> str:
+    """The command line that gives this result (for the files' provenance)."""
+    parts = [f"dcsim {name}", *([str(scenario)] if scenario else [])]
+    parts += [f"{k} {v}" for k, v in options.items() if v is not None]
+    parts += [f"{k} {v}" for k, v in repeated]
+    return " ".join(parts)
+
+
+def _reform_paths(refs: list[str]) -> list[Path]:
+    """--reform names resolved to rule overlay files, or the argument named."""
+    from .compare import find_reform
+
+    out = []
+    for r in refs:
+        p = find_reform(r)
+        if p is None:
+            _fail(ArgumentError("--reform", f"{r!r}: no such file or package reform "
+                                            "(`dcsim reforms` lists them)"))
+        out.append(p)
+    return out
+
+
+def _print_effects(effects) -> None:  # noqa: ANN001 - a DataFrame
+    from .uncertainty import _num
+
+    keys = ("person_years_under_control", "person_years_under_alerts", "releases_full",
+            "records_held_at_end", "person_years_using", "officer_hours")
+    t = Table(title="reform effects on each draw (reform minus the draw without it)")
+    for col in ("reform", "figure", "calibrated", "5%", "95%", "same sign"):
+        t.add_column(col, justify="left" if col in ("reform", "figure") else "right",
+                     overflow="fold")
+    for r in effects[effects["key"].isin(keys)].itertuples(index=False):
+        same = "-" if r.same_sign != r.same_sign else f"{100 * r.same_sign:.0f}%"
+        t.add_row(r.reform, r.label, _num(r.calibrated), _num(r.p05), _num(r.p95), same)
+    console.print(t)
+
+
 def _print_uncertainty(result) -> None:  # noqa: ANN001 - an UncertaintyResult
     """The values the record leaves most open, and the spread of the yearly predictions, in
     tables that fit 80 columns."""
@@ -564,6 +602,9 @@ def uncertainty(
     seed: Annotated[int | None, typer.Option(
         help="seed of the draws' runs; default: the scenario's")] = None,
     sampler_seed: Annotated[int, typer.Option(help="seed of the chains' steps")] = 1,
+    reform: Annotated[list[str] | None, typer.Option(
+        help="a reform (package name or rule overlay file) to run on every draw; repeat "
+             "for several")] = None,
     out: Annotated[str | None, typer.Option(
         help="output folder; default runs/uncertainty-<name>")] = None,
     restart: Annotated[bool, typer.Option(
@@ -585,16 +626,16 @@ def uncertainty(
         _check(checks.int_in, "--seed", seed, 0, checks.SEED_MAX)
     _check(checks.int_in, "--sampler-seed", sampler_seed, 0, checks.SEED_MAX)
     where = _where(workers, scheduler)
+    reforms = _reform_paths(reform or [])
     tf = _load_targets(targets)
     sc = _scenario(scenario)
     folder = _check(checks.output_folder, "--out",
                     Path(out) if out is not None else Path("runs") / f"uncertainty-{sc.name}")
     settings = unc.ChainSettings(steps=steps, burn_in=burn_in, chains=chains, seed=sampler_seed)
-    given = {"--scale": scale, "--seed": seed, "--targets": targets, "--out": out}
-    command = " ".join(["dcsim uncertainty", *([str(scenario)] if scenario else []),
-                        f"--steps {steps} --burn-in {burn_in} --chains {chains} --draws "
-                        f"{draws} --sampler-seed {sampler_seed}",
-                        *(f"{k} {v}" for k, v in given.items() if v is not None)])
+    command = _command("uncertainty", scenario, {
+        "--steps": steps, "--burn-in": burn_in, "--chains": chains, "--draws": draws,
+        "--sampler-seed": sampler_seed, "--scale": scale, "--seed": seed,
+        "--targets": targets, "--out": out}, [("--reform", r) for r in reform or []])
     console.print(f"[bold]uncertainty[/] {escape(sc.name)}: {chains} chains of {steps} steps "
                   f"({burn_in} burn-in), then {draws} draws and the calibrated run at scale "
                   f"{sc.scale if scale is None else scale:g}; in {escape(str(folder))} "
@@ -604,9 +645,10 @@ def uncertainty(
     try:
         with _worker_failures(kept), bars(console) as bar:
             tasks = {"steps": bar.add_task("chain steps", total=chains * steps),
-                     "runs": bar.add_task("draw runs", total=draws + 1)}
+                     "runs": bar.add_task("draw runs", total=(draws + 1) * (1 + len(reforms)))}
             result = unc.uncertainty(
-                sc, tf, folder, settings, draws, scale=scale, seed=seed, restart=restart,
+                sc, tf, folder, settings, draws, scale=scale, seed=seed, reforms=reforms,
+                restart=restart,
                 workers=workers, scheduler=scheduler,
                 progress=lambda st, d, n: bar.update(tasks[st], completed=d, total=n))
         paths = publish(folder, lambda f: unc.write(result, f, command))
@@ -621,6 +663,8 @@ def uncertainty(
     except (ScenarioError, RuleError, OutOfWindowError, ValueError) as e:
         _fail(e)
     _print_uncertainty(result)
+    if result.effects is not None:
+        _print_effects(result.effects)
     console.print(f"acceptance {100 * result.acceptance:.1f}%; {', '.join(paths)} in "
                   f"[bold]{escape(str(folder))}[/]")
 

@@ -508,25 +508,86 @@ def write_draws(problem: Problem, steps: Sequence[Step], settings: ChainSettings
 # --------------------------------------------------------------------------- the ensemble
 
 
-def run_draws(problem: Problem, draws: Sequence[Draw], folder: str | Path, *,
-              scale: float | None = None, seed: int | None = None, workers: int | None = None,
-              scheduler: str | None = None, client: Any = None,
-              progress: Callable[[int, int], None] | None = None) -> Path:
-    """The calibrated scenario and every draw's scenario, on one seed (so the draws differ by
-    their values alone), as a comparison folder in folder/ensemble; its path."""
+def _draw_digest(d: Draw) -> str:
+    """The draw's identity for the ensemble's plan: its values, so that the runs of another
+    chain's draws are never taken for this one's."""
+    import hashlib
+
+    text = json.dumps({"chain": d.chain, "step": d.step, "values": d.values}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def draw_arms(problem: Problem, draws: Sequence[Draw], reform: Path | None = None) -> list:
+    """The calibrated scenario and every draw's, each with `reform` as an overlay if given."""
     from .compare import Arm
-    from .ensemble import run_ensemble
 
     sc = problem.scenario
     ref = str(sc.source) if sc.source is not None else "national_baseline"
-    arms = [Arm(CALIBRATED_ARM, ref, list(sc.overlays),
+    extra = [] if reform is None else [str(reform)]
+    tag = "" if reform is None else f"+{reform.name.removesuffix('.yaml')}"
+    arms = [Arm(CALIBRATED_ARM + tag, ref, [*sc.overlays, *extra],
                 "the scenario with its calibrated overlay")]
-    arms += [Arm(d.name, str(d.scenario.resolve()), [],
-                 f"draw {d.name}: chain {d.chain}, step {d.step}") for d in draws]
-    out = Path(folder) / ENSEMBLE_FOLDER
-    run_ensemble(arms, [sc.seed if seed is None else seed], out, scale=scale, workers=workers,
-                 scheduler=scheduler, progress=progress, client=client)
-    return out
+    arms += [Arm(d.name + tag, str(d.scenario.resolve()), extra,
+                 f"draw {d.name}: chain {d.chain}, step {d.step}, values {_draw_digest(d)}")
+             for d in draws]
+    return arms
+
+
+def reform_folder(folder: Path, reform: Path) -> Path:
+    return folder / f"reform-{reform.name.removesuffix('.yaml')}"
+
+
+def run_draws(problem: Problem, draws: Sequence[Draw], folder: str | Path, *,
+              scale: float | None = None, seed: int | None = None,
+              reforms: Sequence[Path] = (), workers: int | None = None,
+              scheduler: str | None = None, client: Any = None,
+              progress: Callable[[int, int], None] | None = None) -> Path:
+    """The calibrated scenario and every draw's scenario, on one seed (so the draws differ by
+    their values alone), as a comparison folder in folder/ensemble; then each reform on top
+    of each of them, in folder/reform-<name>. Returns the ensemble's folder."""
+    from .ensemble import run_ensemble, session
+
+    folder = Path(folder)
+    seeds = [problem.scenario.seed if seed is None else seed]
+    plans = [(folder / ENSEMBLE_FOLDER, draw_arms(problem, draws))]
+    plans += [(reform_folder(folder, r), draw_arms(problem, draws, r)) for r in reforms]
+    total = sum(len(arms) for _, arms in plans)
+    done = 0
+    with session(client, workers, scheduler) as c:
+        for out, arms in plans:
+            run_ensemble(arms, seeds, out, scale=scale, client=c, progress=None if progress
+                         is None else (lambda d, _n, base=done: progress(base + d, total)))
+            done += len(arms)
+    return folder / ENSEMBLE_FOLDER
+
+
+def effects_table(folder: Path, reforms: Sequence[Path]) -> pd.DataFrame:
+    """Per reform and headline figure: its effect (reform minus the same scenario without
+    it) on the calibrated scenario and, over the draws, the median, the 5th and 95th
+    percentiles, and the share of draws in which it has the calibrated effect's sign."""
+    import pandas as pd
+
+    from .compare import HEADLINES
+
+    labels = {h.key: h.label.strip() for h in HEADLINES}
+    base = pd.read_parquet(folder / ENSEMBLE_FOLDER / "per_seed.parquet")
+    base = base.set_index(["key", "arm"])["value"]
+    rows = []
+    for r in reforms:
+        name = r.name.removesuffix(".yaml")
+        per = pd.read_parquet(reform_folder(folder, r) / "per_seed.parquet")
+        per["arm"] = per["arm"].str.removesuffix(f"+{name}")
+        per = per.set_index(["key", "arm"])["value"]
+        effect = (per - base.reindex(per.index)).rename("effect").reset_index()
+        for key, block in effect.groupby("key", sort=False):
+            cal = float(block.loc[block["arm"] == CALIBRATED_ARM, "effect"].iloc[0])
+            x = block.loc[block["arm"] != CALIBRATED_ARM, "effect"].to_numpy(np.float64)
+            q = np.quantile(x, [0.05, 0.5, 0.95])
+            same = float(np.mean(np.sign(x) == np.sign(cal))) if cal != 0 else math.nan
+            rows.append({"reform": name, "key": key, "label": labels.get(key, key),
+                         "calibrated": cal, "p05": float(q[0]), "median": float(q[1]),
+                         "p95": float(q[2]), "same_sign": same, "draws": int(x.size)})
+    return pd.DataFrame(rows)
 
 
 def posterior_table(problem: Problem, steps: Sequence[Step], settings: ChainSettings
@@ -644,6 +705,7 @@ class UncertaintyResult:
     posterior: pd.DataFrame
     predictions: pd.DataFrame
     official: pd.DataFrame
+    effects: pd.DataFrame | None = None  # with reforms: effects_table
 
     @property
     def acceptance(self) -> float:
@@ -652,19 +714,26 @@ class UncertaintyResult:
 
 def uncertainty(scenario: Any, targets: Any, folder: str | Path, settings: ChainSettings,
                 draws: int, *, scale: float | None = None, seed: int | None = None,
-                restart: bool = False, workers: int | None = None,
-                scheduler: str | None = None, client: Any = None,
+                reforms: Sequence[Path] = (), restart: bool = False,
+                workers: int | None = None, scheduler: str | None = None, client: Any = None,
                 chain_scale: float | None = None, chain_seeds: Sequence[int] | None = None,
                 progress: Callable[[str, int, int], None] | None = None) -> UncertaintyResult:
     """Sample the chains (or resume them), write the draws and run them with the calibrated
-    scenario; `progress(stage, done, total)` with stage 'steps' or 'runs'. The chains run at
-    the calibration's scale and seeds unless `chain_scale`, `chain_seeds` say otherwise; the
-    draws at `scale` (default the scenario's) on `seed`. With `client` every run goes to its
-    cluster."""
+    scenario, and each reform (a rule overlay) on top of each; `progress(stage, done, total)`
+    with stage 'steps' or 'runs'. The chains run at the calibration's scale and seeds unless
+    `chain_scale`, `chain_seeds` say otherwise; the draws at `scale` (default the
+    scenario's) on `seed`. With `client` every run goes to its cluster. `restart` discards
+    the chain file and every run made from its draws."""
+    import shutil
+
     folder = Path(folder)
     problem = Problem.of(scenario, targets, chain_scale, chain_seeds)
     draw_indices(settings, draws)  # the numbers fit together, before any work
     read_history(problem, settings, folder, restart)  # a foreign chain file, before any work
+    if restart:
+        for old in [folder / DRAWS_FOLDER, folder / ENSEMBLE_FOLDER,
+                    *folder.glob("reform-*")]:
+            shutil.rmtree(old, ignore_errors=True)
     steps = sample(problem, settings, folder, restart=restart, workers=workers,
                    scheduler=scheduler, client=client,
                    progress=None if progress is None else (lambda d, n: progress("steps", d, n)))
@@ -672,12 +741,13 @@ def uncertainty(scenario: Any, targets: Any, folder: str | Path, settings: Chain
                         f"chain file {folder / CHAIN_FILE}")
     run_seed = scenario.seed if seed is None else seed
     run_scale = scenario.scale if scale is None else scale
-    ens = run_draws(problem, drawn, folder, scale=run_scale, seed=run_seed, workers=workers,
-                    scheduler=scheduler, client=client,
+    ens = run_draws(problem, drawn, folder, scale=run_scale, seed=run_seed, reforms=reforms,
+                    workers=workers, scheduler=scheduler, client=client,
                     progress=None if progress is None else (lambda d, n: progress("runs", d, n)))
     return UncertaintyResult(problem, settings, steps, drawn, ens, run_scale, run_seed,
                              posterior_table(problem, steps, settings), predictions_table(ens),
-                             official_predictions(ens))
+                             official_predictions(ens),
+                             effects_table(folder, reforms) if reforms else None)
 
 
 def _num(v: float) -> str:
@@ -731,11 +801,20 @@ def markdown(result: UncertaintyResult, command: str) -> str:
     for r in result.official.itertuples(index=False):
         lines.append(f"| {r.quantity} | {r.date[:4]} | {r.role} | {_num(r.calibrated)} | "
                      f"{_num(r.median)} | {_num(r.p05)} | {_num(r.p95)} |")
+    if result.effects is not None:
+        lines += ["", "## Reforms: the effect on each draw (reform minus the same draw without "
+                  "it)", "", "| reform | figure | calibrated | median | 5% | 95% | same sign |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in result.effects.itertuples(index=False):
+            same = "-" if not math.isfinite(r.same_sign) else f"{100 * r.same_sign:.0f}%"
+            lines.append(f"| {r.reform} | {r.label} | {_num(r.calibrated)} | "
+                         f"{_num(r.median)} | {_num(r.p05)} | {_num(r.p95)} | {same} |")
     lines += ["", "Files: `chain.parquet` (every step of every chain), `posterior.csv`, "
-              "`predictions.csv`, `official.csv`, `draws/` (each draw as a rule overlay and a "
-              "scenario: `dcsim run draws/draw-01.scenario.yaml` runs one), `ensemble/` (the "
-              "runs; `dcsim validate FIGURES.csv --run` this folder sets any file of figures "
-              "beside the draws' 90% range).", ""]
+              "`predictions.csv`, `official.csv`, `effects.csv` (with reforms), `draws/` "
+              "(each draw as a rule overlay and a scenario: `dcsim run "
+              "draws/draw-01.scenario.yaml` runs one), `ensemble/` (the runs; `dcsim "
+              "validate FIGURES.csv --run` this folder sets any file of figures beside the "
+              "draws' 90% range), `reform-<name>/` (each reform on each draw).", ""]
     return "\n".join(lines)
 
 
@@ -746,9 +825,11 @@ def write(result: UncertaintyResult, folder: str | Path, command: str) -> dict[s
 
     folder = Path(folder)
     out = {}
-    for name, df in (("posterior.csv", result.posterior),
-                     ("predictions.csv", result.predictions),
-                     ("official.csv", result.official)):
+    tables = [("posterior.csv", result.posterior), ("predictions.csv", result.predictions),
+              ("official.csv", result.official)]
+    if result.effects is not None:
+        tables.append(("effects.csv", result.effects))
+    for name, df in tables:
         df.to_csv(folder / name, index=False)
         out[name] = folder / name
     (folder / "uncertainty.md").write_text(markdown(result, command), encoding="utf-8")
@@ -762,6 +843,7 @@ def write(result: UncertaintyResult, folder: str | Path, command: str) -> dict[s
         "calibration_seeds": list(result.problem.seeds),
         "acceptance": result.acceptance, "run_scale": result.run_scale,
         "run_seed": result.run_seed, "ensemble": ENSEMBLE_FOLDER,
+        "reforms": [] if result.effects is None else sorted(set(result.effects["reform"])),
         "draws": [{"name": d.name, "chain": d.chain, "step": d.step, "loss": d.loss,
                    "scenario": f"{DRAWS_FOLDER}/{d.scenario.name}"} for d in result.draws],
     }
