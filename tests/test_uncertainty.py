@@ -315,3 +315,12 @@ def test_the_command_writes_its_folder_and_prints_within_80_columns(tmp_path, da
         assert (out / name).is_file(), name
     md = (out / "uncertainty.md").read_text()
     assert "--steps 2 --burn-in 1 --chains 1 --draws 1" in md
+
+
+def test_the_report_points_from_an_uncertainty_folder_to_its_runs(tiny):
+    from dcsim.report.source import SourceError, load
+
+    _, folder = tiny
+    with pytest.raises(SourceError, match="ensemble"):
+        load(folder)
+    assert load(folder / "ensemble").kind == "comparison"

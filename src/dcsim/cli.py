@@ -550,7 +550,7 @@ def _reform_paths(refs: list[str]) -> list[Path]:
 
 
 def _print_effects(effects) -> None:  # noqa: ANN001 - a DataFrame
-    from .uncertainty import _num
+    from .uncertainty import fmt
 
     keys = ("person_years_under_control", "person_years_under_alerts", "releases_full",
             "records_held_at_end", "person_years_using", "officer_hours")
@@ -560,21 +560,21 @@ def _print_effects(effects) -> None:  # noqa: ANN001 - a DataFrame
                      overflow="fold")
     for r in effects[effects["key"].isin(keys)].itertuples(index=False):
         same = "-" if r.same_sign != r.same_sign else f"{100 * r.same_sign:.0f}%"
-        t.add_row(r.reform, r.label, _num(r.calibrated), _num(r.p05), _num(r.p95), same)
+        t.add_row(r.reform, r.label, fmt(r.calibrated), fmt(r.p05), fmt(r.p95), same)
     console.print(t)
 
 
 def _print_uncertainty(result) -> None:  # noqa: ANN001 - an UncertaintyResult
     """The values the record leaves most open, and the spread of the yearly predictions, in
     tables that fit 80 columns."""
-    from .uncertainty import _num
+    from .uncertainty import fmt
 
     post = result.posterior.sort_values("width_share", ascending=False).head(10)
     t = Table(title="fitted values the record leaves most open (kept steps)")
     for col in ("value", "calibrated", "5%", "95%", "of range", "ESS"):
         t.add_column(col, justify="left" if col == "value" else "right", overflow="fold")
     for r in post.itertuples(index=False):
-        t.add_row(r.dimension, _num(r.calibrated), _num(r.p05), _num(r.p95),
+        t.add_row(r.dimension, fmt(r.calibrated), fmt(r.p05), fmt(r.p95),
                   f"{100 * r.width_share:.0f}%", f"{r.min_ess:.0f}")
     console.print(t)
     t2 = Table(title="official quantities at year end: calibrated run, and 90% of the draws")
@@ -582,8 +582,8 @@ def _print_uncertainty(result) -> None:  # noqa: ANN001 - an UncertaintyResult
         t2.add_column(col, justify="left" if col in ("quantity", "role") else "right")
     for r in result.official.itertuples(index=False):
         if int(r.date[:4]) in (2019, 2022, 2025):
-            t2.add_row(r.quantity, r.date[:4], r.role, _num(r.calibrated), _num(r.p05),
-                       _num(r.p95))
+            t2.add_row(r.quantity, r.date[:4], r.role, fmt(r.calibrated), fmt(r.p05),
+                       fmt(r.p95))
     console.print(t2)
 
 

@@ -38,8 +38,9 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Adaptation", "ChainSettings", "Step", "draw_indices", "propose", "reflect",
-           "run_chains"]
+__all__ = ["Adaptation", "ChainSettings", "Draw", "Problem", "Step", "UncertaintyError",
+           "UncertaintyResult", "draw_indices", "fmt", "propose", "reflect", "run_chains",
+           "uncertainty", "write"]
 
 TARGET_ACCEPTANCE = 0.234  # the optimum for a random walk in many dimensions (Roberts et al.)
 ADAPT_DECAY = 0.6  # step sizes 1/(n+1)^0.6: diminishing adaptation (Andrieu & Thoms 2008)
@@ -750,7 +751,8 @@ def uncertainty(scenario: Any, targets: Any, folder: str | Path, settings: Chain
                              effects_table(folder, reforms) if reforms else None)
 
 
-def _num(v: float) -> str:
+def fmt(v: float) -> str:
+    """A number as the tables print it: thousands separated, three figures below ten."""
     if not math.isfinite(v):
         return "-"
     a = abs(v)
@@ -787,28 +789,28 @@ def markdown(result: UncertaintyResult, command: str) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for r in post.itertuples(index=False):
-        lines.append(f"| {r.dimension} | {_num(r.low)} to {_num(r.high)} | "
-                     f"{_num(r.calibrated)} | {_num(r.p05)} | {_num(r.p95)} | "
+        lines.append(f"| {r.dimension} | {fmt(r.low)} to {fmt(r.high)} | "
+                     f"{fmt(r.calibrated)} | {fmt(r.p05)} | {fmt(r.p95)} | "
                      f"{100 * r.width_share:.0f}% | {r.min_ess:.0f} |")
     lines += ["", "## Headline figures, 2006 to the end of the run", "",
               "| figure | calibrated | median of draws | 5% | 95% |", "|---|---|---|---|---|"]
     for r in result.predictions.itertuples(index=False):
-        lines.append(f"| {r.label} | {_num(r.calibrated)} | {_num(r.median)} | "
-                     f"{_num(r.p05)} | {_num(r.p95)} |")
+        lines.append(f"| {r.label} | {fmt(r.calibrated)} | {fmt(r.median)} | "
+                     f"{fmt(r.p05)} | {fmt(r.p95)} |")
     lines += ["", "## Official quantities at the end of each year (as `dcsim validate` reads "
               "them)", "", "| quantity | year | role | calibrated | median | 5% | 95% |",
               "|---|---|---|---|---|---|---|"]
     for r in result.official.itertuples(index=False):
-        lines.append(f"| {r.quantity} | {r.date[:4]} | {r.role} | {_num(r.calibrated)} | "
-                     f"{_num(r.median)} | {_num(r.p05)} | {_num(r.p95)} |")
+        lines.append(f"| {r.quantity} | {r.date[:4]} | {r.role} | {fmt(r.calibrated)} | "
+                     f"{fmt(r.median)} | {fmt(r.p05)} | {fmt(r.p95)} |")
     if result.effects is not None:
         lines += ["", "## Reforms: the effect on each draw (reform minus the same draw without "
                   "it)", "", "| reform | figure | calibrated | median | 5% | 95% | same sign |",
                   "|---|---|---|---|---|---|---|"]
         for r in result.effects.itertuples(index=False):
             same = "-" if not math.isfinite(r.same_sign) else f"{100 * r.same_sign:.0f}%"
-            lines.append(f"| {r.reform} | {r.label} | {_num(r.calibrated)} | "
-                         f"{_num(r.median)} | {_num(r.p05)} | {_num(r.p95)} | {same} |")
+            lines.append(f"| {r.reform} | {r.label} | {fmt(r.calibrated)} | "
+                         f"{fmt(r.median)} | {fmt(r.p05)} | {fmt(r.p95)} | {same} |")
     lines += ["", "Files: `chain.parquet` (every step of every chain), `posterior.csv`, "
               "`predictions.csv`, `official.csv`, `effects.csv` (with reforms), `draws/` "
               "(each draw as a rule overlay and a scenario: `dcsim run "

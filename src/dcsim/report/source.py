@@ -104,6 +104,11 @@ def load(folder: str | Path) -> Source:
         raise SourceError(f"{mp}: line {e.lineno}: not valid JSON ({e.msg})") from None
     if manifest.get("kind") in ("comparison", "ensemble"):
         return _load_comparison(folder, manifest)
+    if manifest.get("kind") == "uncertainty":
+        raise SourceError(f"{folder}: a `dcsim uncertainty` folder: its tables are in "
+                          f"uncertainty.md; its runs are a comparison folder, "
+                          f"{folder / manifest.get('ensemble', 'ensemble')}, which the report "
+                          "reads (the draws as arms beside the calibrated run)")
     if "seed" in manifest and "scenario" in manifest:
         return _load_run(folder, manifest)
     raise SourceError(f"{mp}: neither a run manifest (no 'seed') nor a comparison manifest "
