@@ -324,3 +324,16 @@ def test_the_report_points_from_an_uncertainty_folder_to_its_runs(tiny):
     with pytest.raises(SourceError, match="ensemble"):
         load(folder)
     assert load(folder / "ensemble").kind == "comparison"
+
+
+def test_split_rhat_is_near_one_for_agreeing_chains_and_large_for_disagreeing_ones():
+    from dcsim.uncertainty import split_rhat
+
+    rng = np.random.default_rng(4)
+    same = [rng.normal(0, 1, 2000), rng.normal(0, 1, 2000)]
+    assert split_rhat(same) == pytest.approx(1.0, abs=0.01)
+    apart = [rng.normal(0, 1, 2000), rng.normal(3, 1, 2000)]
+    assert split_rhat(apart) > 1.5
+    drifting = [np.linspace(0, 10, 2000) + rng.normal(0, 0.1, 2000)]  # one chain, not mixed
+    assert split_rhat(drifting) > 1.5
+    assert math.isnan(split_rhat([np.ones(100), np.ones(100)]))

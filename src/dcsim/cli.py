@@ -549,19 +549,34 @@ def _reform_paths(refs: list[str]) -> list[Path]:
     return out
 
 
-def _print_effects(effects) -> None:  # noqa: ANN001 - a DataFrame
-    from .uncertainty import fmt
+def _short(v: float) -> str:
+    """A number in at most about eight characters: 12.3M, 456k, 7,890, 0.123."""
+    a = abs(v)
+    if v != v:
+        return "-"
+    if a >= 1e6:
+        return f"{v / 1e6:,.1f}M"
+    if a >= 1e5:
+        return f"{v / 1e3:,.0f}k"
+    if a >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.3g}"
 
+
+def _print_effects(effects) -> None:  # noqa: ANN001 - a DataFrame
+    """One table per reform: its effect on the main figures, calibrated and over the draws."""
     keys = ("person_years_under_control", "person_years_under_alerts", "releases_full",
-            "records_held_at_end", "person_years_using", "officer_hours")
-    t = Table(title="reform effects on each draw (reform minus the draw without it)")
-    for col in ("reform", "figure", "calibrated", "5%", "95%", "same sign"):
-        t.add_column(col, justify="left" if col in ("reform", "figure") else "right",
-                     overflow="fold")
-    for r in effects[effects["key"].isin(keys)].itertuples(index=False):
-        same = "-" if r.same_sign != r.same_sign else f"{100 * r.same_sign:.0f}%"
-        t.add_row(r.reform, r.label, fmt(r.calibrated), fmt(r.p05), fmt(r.p95), same)
-    console.print(t)
+            "trapped_insufficient_tests", "person_years_isolation", "person_years_using",
+            "officer_hours")
+    for name, block in effects.groupby("reform", sort=False):
+        t = Table(title=f"{name}: effect on each draw (reform minus the draw without it)")
+        for col in ("figure", "calibrated", "5%", "median", "95%", "same sign"):
+            t.add_column(col, justify="left" if col == "figure" else "right")
+        for r in block[block["key"].isin(keys)].itertuples(index=False):
+            same = "-" if r.same_sign != r.same_sign else f"{100 * r.same_sign:.0f}%"
+            t.add_row(r.label, _short(r.calibrated), _short(r.p05), _short(r.median),
+                      _short(r.p95), same)
+        console.print(t)
 
 
 def _print_uncertainty(result) -> None:  # noqa: ANN001 - an UncertaintyResult
@@ -571,11 +586,11 @@ def _print_uncertainty(result) -> None:  # noqa: ANN001 - an UncertaintyResult
 
     post = result.posterior.sort_values("width_share", ascending=False).head(10)
     t = Table(title="fitted values the record leaves most open (kept steps)")
-    for col in ("value", "calibrated", "5%", "95%", "of range", "ESS"):
+    for col in ("value", "calibrated", "5%", "95%", "of range", "ESS", "R-hat"):
         t.add_column(col, justify="left" if col == "value" else "right", overflow="fold")
     for r in post.itertuples(index=False):
         t.add_row(r.dimension, fmt(r.calibrated), fmt(r.p05), fmt(r.p95),
-                  f"{100 * r.width_share:.0f}%", f"{r.min_ess:.0f}")
+                  f"{100 * r.width_share:.0f}%", f"{r.min_ess:.0f}", f"{r.rhat:.2f}")
     console.print(t)
     t2 = Table(title="official quantities at year end: calibrated run, and 90% of the draws")
     for col in ("quantity", "year", "role", "calibrated", "5%", "95%"):

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Adaptation", "ChainSettings", "Draw", "Problem", "Step", "UncertaintyError",
            "UncertaintyResult", "draw_indices", "fmt", "propose", "reflect", "run_chains",
+           "split_rhat",
            "uncertainty", "write"]
 
 TARGET_ACCEPTANCE = 0.234  # the optimum for a random walk in many dimensions (Roberts et al.)
@@ -213,6 +214,27 @@ def draw_indices(settings: ChainSettings, draws: int) -> list[tuple[int, int]]:
         at = np.round(np.linspace(settings.steps - 1, settings.burn_in, n)).astype(int)[::-1]
         out.extend((c, int(s)) for s in at)
     return out
+
+
+def split_rhat(chains: Sequence[np.ndarray]) -> float:
+    """Split R-hat (Gelman et al., Bayesian Data Analysis, 3rd ed., 11.4): each chain cut in
+    two halves, then the between- against the within-half variance. Near 1 when the chains
+    agree; above about 1.1 they have not converged. NaN when no half has any spread."""
+    halves = []
+    for x in chains:
+        x = np.asarray(x, dtype=np.float64)
+        h = x.shape[0] // 2
+        if h >= 2:
+            halves += [x[:h], x[h:2 * h]]
+    if len(halves) < 2:
+        return math.nan
+    n = halves[0].shape[0]
+    means = np.array([h.mean() for h in halves])
+    within = float(np.mean([h.var(ddof=1) for h in halves]))
+    if within == 0.0:
+        return math.nan
+    between = n * float(means.var(ddof=1))
+    return float(math.sqrt(((n - 1) / n * within + between / n) / within))
 
 
 def effective_sample_size(x: np.ndarray) -> float:
@@ -595,16 +617,16 @@ def posterior_table(problem: Problem, steps: Sequence[Step], settings: ChainSett
                     ) -> pd.DataFrame:
     """Per fitted value: its range, the calibrated value, and over the kept steps of all
     chains the mean, sd, 5th and 95th percentiles, the 90% width as a share of the range,
-    and the smallest effective sample size of a chain."""
+    the smallest effective sample size of a chain and the split R-hat."""
     import pandas as pd
 
     kept = [s for s in steps if s.step >= settings.burn_in]
     rows = []
     for k, d in enumerate(problem.dims):
         x = np.array([d.low + s.x[k] * (d.high - d.low) for s in kept])
-        ess = [effective_sample_size(np.array([d.low + s.x[k] * (d.high - d.low) for s in kept
-                                               if s.chain == c]))
-               for c in range(settings.chains)]
+        by_chain = [np.array([d.low + s.x[k] * (d.high - d.low) for s in kept
+                              if s.chain == c]) for c in range(settings.chains)]
+        ess = [effective_sample_size(v) for v in by_chain]
         lo, hi = (np.quantile(x, [0.05, 0.95]) if x.size else (math.nan, math.nan))
         rows.append({"dimension": d.id, "low": d.low, "high": d.high,
                      "calibrated": problem.start[d.id],
@@ -613,7 +635,8 @@ def posterior_table(problem: Problem, steps: Sequence[Step], settings: ChainSett
                      "p05": float(lo), "p95": float(hi),
                      "width_share": float((hi - lo) / (d.high - d.low)) if d.high > d.low
                      else 0.0,
-                     "min_ess": float(min(ess)) if kept else math.nan})
+                     "min_ess": float(min(ess)) if kept else math.nan,
+                     "rhat": split_rhat(by_chain)})
     return pd.DataFrame(rows)
 
 
@@ -781,17 +804,20 @@ def markdown(result: UncertaintyResult, command: str) -> str:
         "figure: the calibration's likelihood (targets.yaml) with a flat prior on each "
         "range, the hard targets as conditions. It is not Monte Carlo error (every draw runs "
         "on the same seed), and it does not cover the structural switches (`dcsim compare`) "
-        "or values that are not calibrated. A small effective sample size (ESS) means the "
-        "chains did not explore that value well: its interval is a lower bound on its "
-        "uncertainty.", "",
+        "or values that are not calibrated. A small effective sample size (ESS, per chain) or "
+        "an R-hat above about 1.1 (the chains disagree) means the chains did not explore that "
+        "value well: its interval is then a lower bound on its uncertainty.", "",
+        f"Over all values: ESS {post['min_ess'].min():.0f} to {post['min_ess'].max():.0f} per "
+        f"chain, R-hat {post['rhat'].min():.2f} to {post['rhat'].max():.2f}; "
+        f"{int((post['rhat'] > 1.1).sum())} of {len(post)} values above 1.1.", "",
         "## The fitted values (widest first)", "",
-        "| value | range | calibrated | 5% | 95% | width of range | min ESS |",
-        "|---|---|---|---|---|---|---|",
+        "| value | range | calibrated | 5% | 95% | width of range | min ESS | R-hat |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in post.itertuples(index=False):
         lines.append(f"| {r.dimension} | {fmt(r.low)} to {fmt(r.high)} | "
                      f"{fmt(r.calibrated)} | {fmt(r.p05)} | {fmt(r.p95)} | "
-                     f"{100 * r.width_share:.0f}% | {r.min_ess:.0f} |")
+                     f"{100 * r.width_share:.0f}% | {r.min_ess:.0f} | {r.rhat:.2f} |")
     lines += ["", "## Headline figures, 2006 to the end of the run", "",
               "| figure | calibrated | median of draws | 5% | 95% |", "|---|---|---|---|---|"]
     for r in result.predictions.itertuples(index=False):
