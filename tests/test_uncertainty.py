@@ -337,3 +337,20 @@ def test_split_rhat_is_near_one_for_agreeing_chains_and_large_for_disagreeing_on
     drifting = [np.linspace(0, 10, 2000) + rng.normal(0, 0.1, 2000)]  # one chain, not mixed
     assert split_rhat(drifting) > 1.5
     assert math.isnan(split_rhat([np.ones(100), np.ones(100)]))
+
+
+def test_the_runs_of_other_draws_are_removed_and_those_of_the_same_kept(tmp_path, tiny):
+    from dcsim.uncertainty import forget_other_draws
+
+    result, _ = tiny
+    (tmp_path / "ensemble").mkdir()
+    (tmp_path / "reform-x").mkdir()
+    forget_other_draws(tmp_path, result.draws)  # no list yet: runs of unknown draws go
+    assert not (tmp_path / "ensemble").exists()
+    (tmp_path / "ensemble").mkdir()
+    assert forget_other_draws(tmp_path, result.draws) is False
+    assert (tmp_path / "ensemble").exists()
+    moved = [dataclasses.replace(result.draws[0], step=result.draws[0].step - 1),
+             *result.draws[1:]]
+    assert forget_other_draws(tmp_path, moved) is True
+    assert not (tmp_path / "ensemble").exists()

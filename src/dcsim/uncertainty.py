@@ -556,6 +556,28 @@ def draw_arms(problem: Problem, draws: Sequence[Draw], reform: Path | None = Non
     return arms
 
 
+DRAWS_LIST = "draws.json"
+
+
+def forget_other_draws(folder: Path, draws: Sequence[Draw]) -> bool:
+    """Remove the runs made from other draws (a longer chain, or other --draws, moves them):
+    they are derived from the chain file and made again. True if any were removed."""
+    import shutil
+
+    want = [{"name": d.name, "values": _draw_digest(d)} for d in draws]
+    path = folder / DRAWS_LIST
+    try:
+        have = json.loads(path.read_text())
+    except (OSError, ValueError):
+        have = None
+    stale = have != want
+    if stale:
+        for old in [folder / ENSEMBLE_FOLDER, *folder.glob("reform-*")]:
+            shutil.rmtree(old, ignore_errors=True)
+        _write_atomic(path, lambda p: p.write_text(json.dumps(want, indent=1) + "\n"))
+    return stale and have is not None
+
+
 def reform_folder(folder: Path, reform: Path) -> Path:
     return folder / f"reform-{reform.name.removesuffix('.yaml')}"
 
@@ -763,6 +785,7 @@ def uncertainty(scenario: Any, targets: Any, folder: str | Path, settings: Chain
                    progress=None if progress is None else (lambda d, n: progress("steps", d, n)))
     drawn = write_draws(problem, steps, settings, draws, folder,
                         f"chain file {folder / CHAIN_FILE}")
+    forget_other_draws(folder, drawn)
     run_seed = scenario.seed if seed is None else seed
     run_scale = scenario.scale if scale is None else scale
     ens = run_draws(problem, drawn, folder, scale=run_scale, seed=run_seed, reforms=reforms,
