@@ -463,7 +463,7 @@ def _draw_header(problem: Problem, name: str, step: Step, study: str) -> list[st
         f"# One draw of the assumptions ({name}): written by `dcsim uncertainty`, do not edit.",
         f"# Chain {step.chain}, step {step.step} of {study}: a set of values the calibration's",
         "# likelihood (targets.yaml, its loss) and hard targets allow about as well as the",
-        "# calibrated one (docs/calibration.md, section 7); used in place of calibrated.yaml.",
+        "# calibrated one (docs/calibration.md, section 8); used in place of calibrated.yaml.",
         f"# Loss {step.info.get('loss', math.nan):.3f} at scale {problem.scale:g}, seeds "
         f"{list(problem.seeds)}; targets sha256 {problem.targets.digest()[:12]}.",
     ]
@@ -519,7 +519,7 @@ def write_draws(problem: Problem, steps: Sequence[Step], settings: ChainSettings
             problem.seeds, header=_draw_header(problem, name, st, study),
             made_by=f"dcsim uncertainty, {name} (chain {c}, step {i})",
             description=f"Draw {name} of the assumptions the targets inform (dcsim "
-                        "uncertainty, docs/calibration.md section 7), in place of the "
+                        "uncertainty, docs/calibration.md section 8), in place of the "
                         "calibrated overlay.")
         scen = out / f"{name}.scenario.yaml"
         text = _scenario_text(problem, name, overlay)
