@@ -305,13 +305,19 @@ class Problem:
         return np.array([(values[d.id] - d.low) / (d.high - d.low) if d.high > d.low else 0.5
                          for d in self.dims])
 
-    def identity(self, settings: ChainSettings) -> dict:
-        """What a chain file must have been made with to be resumed (all but its length)."""
+    def prepared(self) -> Any:  # a model.Prepared
+        """The model the chains evaluate: the scenario without its calibrated overlay (every
+        fitted value is set by the chain), at the chains' scale."""
         from .calibration import base_scenario
         from .model import prepare
 
-        base = base_scenario(self.scenario).model_copy(update={"scale": self.scale})
-        return {"targets_sha256": self.targets.digest(), "rules": prepare(base).rules_hash,
+        return prepare(base_scenario(self.scenario).model_copy(update={"scale": self.scale}))
+
+    def identity(self, settings: ChainSettings, rules_hash: str | None = None) -> dict:
+        """What a chain file must have been made with to be resumed (all but its length);
+        `rules_hash` of self.prepared(), computed when not given."""
+        rules = self.prepared().rules_hash if rules_hash is None else rules_hash
+        return {"targets_sha256": self.targets.digest(), "rules": rules,
                 "scale": self.scale, "seeds": list(self.seeds),
                 "dims": [[d.id, d.mode, d.low, d.high] for d in self.dims],
                 "start": self.start, "burn_in": settings.burn_in, "chains": settings.chains,
@@ -382,15 +388,17 @@ def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def read_history(problem: Problem, settings: ChainSettings, folder: Path,
-                 restart: bool = False) -> list[Step]:
+                 restart: bool = False, identity: dict | None = None) -> list[Step]:
     """The steps already in `folder`'s chain file, if it was made for this problem and these
-    settings; [] when there is none or `restart`."""
+    settings (`identity`, problem.identity's, computed when not given); [] when there is
+    none or `restart`."""
     import pandas as pd
 
     path, spec = folder / CHAIN_FILE, folder / CHAIN_SETTINGS
     if restart or not path.is_file():
         return []
-    want = json.loads(json.dumps(problem.identity(settings), default=str))
+    ident = problem.identity(settings) if identity is None else identity
+    want = json.loads(json.dumps(ident, default=str))
     try:
         have = json.loads(spec.read_text())
     except (OSError, json.JSONDecodeError):
@@ -408,33 +416,37 @@ def sample(problem: Problem, settings: ChainSettings, folder: str | Path, *,
            restart: bool = False, workers: int | None = None, scheduler: str | None = None,
            client: Any = None, progress: Callable[[int, int], None] | None = None
            ) -> list[Step]:
-    """Run (or resume) the chains, saving the chain file after every step; the steps."""
-    from .calibration import base_scenario, evaluator
+    """Run (or resume) the chains, saving the chain file after every step; the steps.
+    A chain file made for another problem or settings raises UncertaintyError first."""
+    import pandas as pd
+
+    from .calibration import evaluator
     from .ensemble import ModelSpec, session
-    from .model import prepare
 
     folder = Path(folder)
+    prepared = problem.prepared()
+    identity = problem.identity(settings, prepared.rules_hash)
+    history = read_history(problem, settings, folder, restart, identity)
     folder.mkdir(parents=True, exist_ok=True)
-    history = read_history(problem, settings, folder, restart)
-    base = base_scenario(problem.scenario).model_copy(update={"scale": problem.scale})
-    prepared = prepare(base)
     steps = list(history)
+    rows = chain_table(problem, steps, settings.burn_in).to_dict("records")
     total = settings.chains * settings.steps
 
-    def save(new: list[Step]) -> None:
+    def save(new: list[Step]) -> None:  # only the new steps are turned into rows
         steps.extend(new)
-        table = chain_table(problem, steps, settings.burn_in)
+        rows.extend(chain_table(problem, new, settings.burn_in).to_dict("records"))
+        table = pd.DataFrame(rows)
         _write_atomic(folder / CHAIN_FILE, lambda p: table.to_parquet(p, index=False))
         if progress is not None:
             progress(len(steps), total)
 
-    ident = json.dumps(problem.identity(settings), default=str, indent=1, sort_keys=True)
+    ident = json.dumps(identity, default=str, indent=1, sort_keys=True)
     _write_atomic(folder / CHAIN_SETTINGS, lambda p: p.write_text(ident + "\n"))
     if progress is not None:
         progress(len(steps), total)
     with session(client, workers, scheduler) as c:
         evaluate = evaluator(c, ModelSpec.of(prepared), problem.targets, problem.dims,
-                             problem.seeds, base.end)
+                             problem.seeds, prepared.scenario.end)
         log_density = model_log_density(problem, evaluate)
         u0 = np.clip(problem.to_unit(problem.start), 0.0, 1.0)
         start_density = log_density([u0])[0]
@@ -775,7 +787,6 @@ def uncertainty(scenario: Any, targets: Any, folder: str | Path, settings: Chain
     folder = Path(folder)
     problem = Problem.of(scenario, targets, chain_scale, chain_seeds)
     draw_indices(settings, draws)  # the numbers fit together, before any work
-    read_history(problem, settings, folder, restart)  # a foreign chain file, before any work
     if restart:
         for old in [folder / DRAWS_FOLDER, folder / ENSEMBLE_FOLDER,
                     *folder.glob("reform-*")]:
