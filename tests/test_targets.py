@@ -188,6 +188,27 @@ def test_community_order_split_is_the_orders_made_in_2014(values, baseline):
                                                                         rel=1e-12)
 
 
+def test_held_range_reads_every_month_end_of_2012_to_2018(values, baseline):
+    """fn 1 over the whole period: the largest month-end number held over the smallest, from
+    December 2012 to December 2018; it can never be below the ratio of the two ends."""
+    held = baseline.stocks.sum(axis=0)[:, Stock.PATHWAY_ISOLATION]
+    period = held[month_of(dt.date(2012, 12, 1)): month_of(dt.date(2018, 12, 1)) + 1]
+    assert values["isolation_held_range_2012_2018"] == pytest.approx(
+        period.max() / period.min(), rel=1e-12)
+    ends = values["isolation_held_2012_2018"]
+    assert values["isolation_held_range_2012_2018"] >= max(ends, 1 / ends) - 1e-12
+
+
+def test_a_range_the_run_does_not_cover_is_not_a_number(baseline):
+    """Outside the run the range is NaN (scored as costly), never a silent number."""
+    from dcsim.targets import StockRange
+
+    m = StockRange.model_validate({"output": "stock_range", "metrics": ["pathway_isolation"],
+                                   "period": {"from": dt.date(2012, 12, 31),
+                                              "to": dt.date(2090, 12, 31)}})
+    assert math.isnan(m.value(baseline))
+
+
 def test_district_targets_match_the_run_commands_comparison(values, baseline):
     comp = figures.comparison(baseline).set_index("figure")["model"]
     assert values["district_alerts_per_day"] == pytest.approx(

@@ -25,6 +25,7 @@ from dcsim.validate import (
 )
 
 OFFICIAL = Path(str(resources.files("dcsim.report").joinpath("official_series.csv")))
+DERIVED = Path(str(resources.files("dcsim.report").joinpath("official_derived.csv")))
 HEADER = ("# a test file in the schema of official_series.csv\n"
           "date,quantity,value,kind,unit,status,source,note\n")
 
@@ -108,6 +109,32 @@ def test_official_targets_read_the_figures_as_validate_does(folder, baseline):
     for t in official:
         model = table.loc[(t.measure.quantity, t.measure.at.isoformat()), "model"]
         assert values[t.id] == pytest.approx(model, rel=1e-12), t.id
+
+
+def test_figures_derived_from_the_notes_follow_their_rows_and_were_never_fitted(folder):
+    """official_derived.csv: each value is the arithmetic its note states on a row of
+    official_series.csv (or a figure a note quotes), none is a row there, and since no target
+    reads them, validate marks every one predicted."""
+    rows = {(f.quantity, f.date.isoformat()): f for f in read_figures(OFFICIAL)}
+    derived = {(f.quantity, f.date.isoformat()): f for f in read_figures(DERIVED)}
+    assert not set(derived) & set(rows)
+
+    def row(q: str, d: str) -> float:
+        return rows[(q, d)].value
+
+    assert "+209,158 in the year" in rows[("registered", "2009-12-31")].note
+    assert derived[("registered", "2008-12-31")].value == row("registered", "2009-12-31") - 209_158
+    assert "+30.2% on 2013" in rows[("caught", "2014-12-31")].note
+    assert derived[("caught", "2013-12-31")].value == round(row("caught", "2014-12-31") / 1.302)
+    assert "+12.4% on 2013" in rows[("isolation_orders", "2014-12-31")].note
+    assert derived[("isolation_orders", "2013-12-31")].value == round(
+        row("isolation_orders", "2014-12-31") / 1.124)
+    assert "about 3.0 million" in rows[("abstinent_3y", "2016-12-31")].note
+    assert derived[("abstinent_3y", "2020-12-31")].value == 3_000_000
+    runs, _ = run_folder_series(folder)
+    table = compare(read_figures(DERIVED), runs)
+    assert len(table) == 4 and (table["role"] == "predicted").all()
+    assert table["model"].notna().all()
 
 
 def test_roles_follow_targets_yaml(folder):

@@ -336,6 +336,30 @@ class FlowShare(_M):
         return float(num / den) if den else float("nan")
 
 
+class StockRange(_M):
+    """The largest month-end count of the stock columns over a period divided by the smallest:
+    how far a stock moved inside the period, not only between its ends. fn 1 says the number
+    held "remained virtually unchanged" between 2012 and 2018, which a ratio of the two ends
+    (StockRatio) can meet while the stock rises by half and falls back between them."""
+
+    output: Literal["stock_range"]
+    metrics: list[str]
+    period: Period
+
+    @field_validator("metrics")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        return _names(v, _STOCKS, "stock")
+
+    def value(self, run: Run) -> float:
+        sl = _period(run, self.period)
+        if sl is None:
+            return float("nan")
+        st = run.stocks.sum(axis=0)[sl, [_STOCKS[n] for n in self.metrics]].sum(axis=1)
+        low = float(st.min())
+        return float(st.max()) / low if low > 0 else float("nan")
+
+
 class DistrictAlertsPerDay(_M):
     """Alerts a day in the district of paper fn 22, as `dcsim run` reports them.
 
@@ -359,7 +383,7 @@ class DistrictAlertsPerDay(_M):
 Measure = Annotated[
     CumulativeEntries | StockAt | StockShare | HeroinShareOfRegistrations | RelapseWithin
     | SurveyFeltShare | FlowShare | DistrictAlertsPerDay | OfficialFigure | FlowInYear
-    | StockRatio,
+    | StockRatio | StockRange,
     Field(discriminator="output"),
 ]
 
