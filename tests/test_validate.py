@@ -131,10 +131,18 @@ def test_figures_derived_from_the_notes_follow_their_rows_and_were_never_fitted(
         row("isolation_orders", "2014-12-31") / 1.124)
     assert "about 3.0 million" in rows[("abstinent_3y", "2016-12-31")].note
     assert derived[("abstinent_3y", "2020-12-31")].value == 3_000_000
+    admitted = "isolation_admitted_justice_centres"
+    assert derived[(f"{admitted}_year", "2018-06-30")].value == (
+        row(admitted, "2018-06-30") - row(admitted, "2017-06-30"))
     runs, _ = run_folder_series(folder)
     table = compare(read_figures(DERIVED), runs)
-    assert len(table) == 4 and (table["role"] == "predicted").all()
+    assert len(table) == 5 and (table["role"] == "predicted").all()
     assert table["model"].notna().all()
+    # the model's admissions in the year are the difference of its cumulative counts
+    both = compare(read_figures(OFFICIAL), runs).set_index(["quantity", "date"])["model"]
+    year = table.set_index(["quantity", "date"])["model"][(f"{admitted}_year", "2018-06-30")]
+    assert year == pytest.approx(both[(admitted, "2018-06-30")] - both[(admitted, "2017-06-30")],
+                                 rel=1e-12)
 
 
 def test_roles_follow_targets_yaml(folder):

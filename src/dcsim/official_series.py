@@ -93,6 +93,11 @@ MAPPING: dict[str, Mapping] = {m.quantity: m for m in (
             ("flow.isolation_admissions",),
             "admissions to compulsory isolation since 2008 (all centres; person-times)",
             since=dt.date(2008, 1, 1)),
+    # flow: the same admissions in the twelve months ending on the date; the difference of
+    # two of the cumulative figures a year apart (official_derived.csv)
+    Mapping("isolation_admitted_justice_centres_year", "flow", "persons",
+            ("flow.isolation_admissions",),
+            "admissions to compulsory isolation in the year (all centres; person-times)"),
 )}
 
 # Official quantities the model has no counterpart for, and why.
