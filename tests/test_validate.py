@@ -5,16 +5,19 @@ figures after 2019 accepted, and bad files refused by line and column before any
 from __future__ import annotations
 
 import math
+import re
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from report_fixtures import run_folder
 from typer.testing import CliRunner
 
-from dcsim.cli import app
+from dcsim.cli import _wrap_name, app
 from dcsim.validate import (
     COLUMNS,
     MAPPING,
@@ -246,6 +249,35 @@ def test_the_command_prints_80_columns_and_writes_csv(tmp_path, folder):
     assert len(table) == len(read_figures(OFFICIAL))
     assert {"published", "model", "model_p05", "model_p95", "relative_difference", "role",
             "not_modelled", "kind", "unit", "status"} <= set(table.columns)
+
+
+@given(st.lists(st.text("abcdefghij", min_size=1, max_size=30), min_size=1, max_size=6),
+       st.integers(8, 30))
+def test_a_name_breaks_only_after_underscores_and_loses_nothing(words, width):
+    name = "_".join(words)
+    lines = _wrap_name(name, width).split("\n")
+    assert "".join(lines) == name
+    assert all(ln.endswith("_") for ln in lines[:-1])
+    # a line is longer than `width` only when it is one word (with its underscores)
+    assert all(len(ln) <= width or re.fullmatch(r"[^_]+_*|_+", ln) for ln in lines)
+
+
+def test_the_figure_column_shows_whole_words(folder):
+    res = CliRunner().invoke(app, ["validate", str(DERIVED), "--run", str(folder)],
+                             env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    assert max(len(ln) for ln in res.output.splitlines()) <= 80
+    cells = [ln.split()[0] for ln in res.output.splitlines()
+             if ln.startswith(" ") and ln.split() and ln[1] != " "]
+    names, parts = [], []
+    for cell in cells[2:]:  # after the two header lines
+        if cell[:4].isdigit() and cell[4:5] == "-":
+            assert all(p.endswith("_") for p in parts[:-1]), parts  # broken between words
+            names.append("".join(parts))
+            parts = []
+        else:
+            parts.append(cell)
+    assert names == [f.quantity for f in read_figures(DERIVED)]
 
 
 def test_the_command_refuses_a_folder_that_is_not_a_run(tmp_path):

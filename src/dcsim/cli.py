@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -1051,6 +1052,18 @@ def _validate_runs(run_dir: Path | None, scale: float, seed: int | None):  # noq
 
 
 UNIT_SHORT = {"persons": "persons", "person-times": "p-times", "share": "share"}
+NAME_WIDTH = 24  # the figure column of the validate table: 80 columns less the other five
+
+
+def _wrap_name(name: str, width: int = NAME_WIDTH) -> str:
+    """A quantity name broken after its underscores into lines of at most `width` characters,
+    so that a reader sees whole words (Rich would fold it mid-word)."""
+    lines = [""]
+    for part in re.findall(r"[^_]+_*|_+", name):
+        if lines[-1] and len(lines[-1]) + len(part) > width:
+            lines.append("")
+        lines[-1] += part
+    return "\n".join(lines)
 
 
 def _print_validation(table, what: str) -> None:  # noqa: ANN001 - a DataFrame
@@ -1072,7 +1085,8 @@ def _print_validation(table, what: str) -> None:  # noqa: ANN001 - a DataFrame
         if r.model_p05 == r.model_p05:
             model += f"\n{_fmt(r.model_p05, unit)}-\n{_fmt(r.model_p95, unit)}"
         diff = r.relative_difference
-        t.add_row(f"{r.quantity}\n{r.date}", f"{r.kind}\n{UNIT_SHORT[r.unit]}\n{r.status}",
+        t.add_row(f"{_wrap_name(r.quantity)}\n{r.date}",
+                  f"{r.kind}\n{UNIT_SHORT[r.unit]}\n{r.status}",
                   _fmt(r.published, unit), model, "-" if diff != diff else f"{100 * diff:+.0f}%",
                   r.role)
     console.print(t)
