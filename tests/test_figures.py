@@ -1,6 +1,7 @@
 """The run's table of the paper's figures: published values read from targets.yaml, the model's
 read by each target's measure, and no figure presented as a result (predicted) while a rule
-sets it or the calibration uses it."""
+sets it or the calibration uses it, nor as calibrated when the fit that wrote calibrated.yaml
+never saw it."""
 
 from __future__ import annotations
 
@@ -114,3 +115,26 @@ def test_fit_table_marks_each_target(targets):
     assert table.loc["survey_renting", "role"] == "predicted"
     assert "informs fitted relapse_probability" in table.loc["relapse_6_months", "role_why"]
     assert dt.date(2007, 3, 31) == targets.get("registered_2007_03").measure.at
+
+
+def _fit_header(targets) -> dict[str, float]:
+    """Target id -> published value, as the header of the embedded calibrated.yaml lists the
+    targets the fit that wrote it was scored on (calibration.py writes the lines)."""
+    from importlib import resources
+
+    text = resources.files("dcsim.data.rules").joinpath("calibrated.yaml").read_text()
+    found = re.findall(r"^#   (\w+): \S+ \(published (\S+)\)$", text, flags=re.M)
+    assert found, "calibrated.yaml lists no model values in its header"
+    return {tid: float(v) for tid, v in found}
+
+
+def test_a_figure_marked_calibrated_was_in_the_fit_that_wrote_calibrated_yaml(targets):
+    """A target given weight, or a new published value, after the last fit would be marked
+    calibrated although the fit never saw it: refit, or give it weight 0 (predicted)."""
+    seen = _fit_header(targets)
+    assert set(seen) <= {t.id for t in targets.targets}, "the header names unknown targets"
+    for t in targets.targets:
+        if role(targets, t)[0] == "calibrated":
+            assert t.id in seen, f"{t.id} is marked calibrated but the fit never saw it"
+            assert seen[t.id] == pytest.approx(t.value, rel=1e-5), (
+                f"{t.id}: published {t.value:g} now, {seen[t.id]:g} when fitted")
