@@ -58,6 +58,19 @@ def test_comparison_table_is_saved(two_runs):
     assert abs(row["model"] - 785_900) <= 2 / 0.002
 
 
+def test_run_table_fits_80_columns_and_cuts_no_figure_or_source(tmp_path):
+    res = runner.invoke(app, ["run", "--scale", "0.002", "--seed", "5", "--out",
+                              str(tmp_path / "o")], env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert max(len(ln) for ln in lines) <= 80 and "\u2026" not in res.output  # no ellipsis
+    text = " ".join(" ".join(ln.split()) for ln in lines)
+    df = pd.read_parquet(tmp_path / "o" / "paper_figures.parquet")
+    for r in df.itertuples():
+        assert f"({r.source})" in text, r.source
+        assert all(w in text for w in r.figure.split()), r.figure
+
+
 def test_broken_rule_file_fails_with_file_line_and_key(tmp_path):
     (tmp_path / "bad.yaml").write_text(
         "jurisdiction: national\ndescription: bad\nparameters:\n"

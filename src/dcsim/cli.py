@@ -170,14 +170,19 @@ def _fmt(v: float, unit: str) -> str:
 
 
 def _print_comparison(df) -> None:  # noqa: ANN001 - a DataFrame
-    """The paper's figures beside the model, each marked input, calibrated or predicted."""
-    t = Table(title="The model beside the paper's figures (values from targets.yaml)")
-    for col in ("figure", "source", "role", "published", "model", "error"):
-        t.add_column(col, justify="left" if col in ("figure", "source", "role") else "right")
+    """The paper's figures beside the model, each marked input, calibrated or predicted; the
+    source under each figure, so that nothing is cut at 80 columns."""
+    from rich import box
+
+    t = Table(title="The model beside the paper's figures (values from targets.yaml)",
+              box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    t.add_column("figure\n(source)", min_width=24, overflow="fold")
+    for col in ("role", "published", "model", "error"):
+        t.add_column(col, justify="left" if col == "role" else "right", no_wrap=True)
     for r in df.itertuples():
         err = r.relative_error
-        t.add_row(r.figure, r.source, r.role, _fmt(r.published, r.unit), _fmt(r.model, r.unit),
-                  "-" if err != err else f"{100 * err:+.1f}%")
+        t.add_row(Text(f"{r.figure}\n({r.source})"), r.role, _fmt(r.published, r.unit),
+                  _fmt(r.model, r.unit), "-" if err != err else f"{100 * err:+.1f}%")
     console.print(t)
     console.print("role: input = a rule is set from the figure (it checks the bookkeeping, not "
                   "the model); calibrated = the model was fitted to it; predicted = neither.",
