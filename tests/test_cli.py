@@ -108,6 +108,21 @@ def test_rules_command_lists_references_and_flags_assumptions():
     assert 0 < n_assume < n_all
 
 
+def test_rules_at_80_columns_shows_every_value_and_reference_whole():
+    res = runner.invoke(app, ["rules"], env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    assert max(len(ln) for ln in res.output.splitlines()) <= 80
+    assert "\u2026" not in res.output  # nothing cut to an ellipsis
+    text = " ".join(res.output.split())
+    sc = load_scenario()
+    for r in listing(dict(zip([j.id for j in sc.jurisdictions], sc.stacks(), strict=True))):
+        assert " ".join(r["reference"].split()) in text, r["reference"]
+        assert f"{r['from']}..{r['to'] or ''} {r['value']:g} {r['unit']}" in text, r["name"]
+    n_shown = int(res.output.strip().splitlines()[-1].split()[0])
+    wide = runner.invoke(app, ["rules"], env={"COLUMNS": "250"})
+    assert n_shown == int(wide.output.strip().splitlines()[-1].split()[0])
+
+
 def _bad_argument_cases(tmp: Path) -> list[tuple[list[str], str]]:
     a_file = tmp / "a_file"
     a_file.write_text("x")

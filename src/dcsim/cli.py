@@ -13,6 +13,7 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -215,21 +216,46 @@ def rules(
         rows = unique
     if assumptions:
         rows = [r for r in rows if r["is_assumption"]]
-    t = Table(title=f"rule values in force ({len(rows)})", show_lines=False, expand=True)
-    t.add_column("name [jurisdiction]", no_wrap=True)
-    t.add_column("in force", no_wrap=True)
-    t.add_column("value", justify="right", no_wrap=True)
-    t.add_column("reference (file:line)", ratio=1, overflow="fold")
-    n_assume = 0
-    for r in rows:
-        flag = is_assumption(r["reference"])
-        n_assume += flag
-        where = "" if r["jurisdiction"] == "national" else f" [{r['jurisdiction']}]"
-        t.add_row(escape(r["name"] + where), f"{r['from']}..{r['to'] or ''}",
-                  f"{r['value']:g} {r['unit']}",
-                  ("[yellow]ASSUMPTION[/] " if flag else "") + escape(r["reference"])
-                  + escape(f" ({os.path.basename(r['file'])}:{r['line']})"))
+    _print_rules(rows)
+
+
+WIDE_RULES = 120  # below this console width, each rule value is a block of lines, not a row
+
+
+def _rule_cells(r: dict) -> tuple[str, str, str, str]:
+    """Name [jurisdiction], window, value with unit, reference (file:line), as Rich markup."""
+    where = "" if r["jurisdiction"] == "national" else f" [{r['jurisdiction']}]"
+    flag = "[yellow]ASSUMPTION[/] " if is_assumption(r["reference"]) else ""
+    return (escape(r["name"] + where), f"{r['from']}..{r['to'] or ''}",
+            f"{r['value']:g} {r['unit']}",
+            flag + escape(r["reference"]) + escape(f" ({os.path.basename(r['file'])}:"
+                                                    f"{r['line']})"))
+
+
+def _print_rules(rows: list[dict]) -> None:
+    """One row a value on a wide console; at 80 columns a block a value (name; window and
+    value; the reference, indented), so that nothing is cut."""
+    title = f"rule values in force ({len(rows)})"
+    if console.width >= WIDE_RULES:
+        t = Table(title=title, show_lines=False, expand=True)
+        t.add_column("name [jurisdiction]", no_wrap=True)
+        t.add_column("in force", no_wrap=True)
+        t.add_column("value", justify="right", no_wrap=True)
+        t.add_column("reference (file:line)", ratio=1, overflow="fold")
+        for r in rows:
+            t.add_row(*_rule_cells(r))
+    else:
+        t = Table.grid()
+        t.add_column(overflow="fold")
+        console.print(Text.assemble((title, "bold"), ": name [jurisdiction] / in force, "
+                                    "value / reference (file:line)"))
+        for r in rows:
+            name, window, value, ref = _rule_cells(r)
+            t.add_row(Text.from_markup(name, style="bold"))
+            t.add_row(Padding(f"{window}   {value}", (0, 0, 0, 2)))
+            t.add_row(Padding(ref, (0, 0, 0, 2)))
     console.print(t)
+    n_assume = sum(is_assumption(r["reference"]) for r in rows)
     console.print(f"{len(rows)} values, {n_assume} of them assumptions (flagged).")
 
 
