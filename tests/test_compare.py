@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy import stats
 
 from dcsim.compare import (
@@ -18,6 +20,8 @@ from dcsim.compare import (
     INTERVAL_METHOD,
     CompareError,
     Comparison,
+    _num,
+    _signed,
     headline_values,
     make_arms,
     summary_lines,
@@ -28,6 +32,20 @@ from dcsim.ensemble import run_ensemble
 from dcsim.model import prepare, simulate
 
 SCALE = 0.002
+
+
+SUFFIX = {"T": 1e12, "G": 1e9, "M": 1e6, "k": 1e3}
+
+
+@given(st.floats(-1e14, 1e14, allow_nan=False).filter(lambda v: v == 0 or abs(v) >= 1e-99))
+def test_a_figure_fits_its_column_and_reads_back_within_its_rounding(v):
+    """The interval column is four figures wide (29 characters), so a signed figure (from 1e-99
+    to 1e14) must stay within 8 characters; 3 significant figures err by at most 0.5%, 2
+    (below 0.001) by 5%."""
+    text = _signed(v)
+    assert len(_num(abs(v))) <= 7 and len(text) <= 8, text
+    value = float(text[:-1]) * SUFFIX[text[-1]] if text[-1] in SUFFIX else float(text)
+    assert value == pytest.approx(v, rel=0.05 if abs(v) < 1e-3 else 0.005, abs=1e-300)
 
 
 def test_t_interval_is_the_student_interval_of_the_mean():

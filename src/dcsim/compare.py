@@ -377,12 +377,18 @@ class Comparison:
 
 
 def _num(v: float) -> str:
-    """A figure in at most 7 characters: 1.23M, 45.6k, 12.3, 0.123."""
+    """A figure in at most 7 characters (8 with a sign): 1.23M, 45.6k, 12.3, 0.00123, 4.6e-5.
+    A value that rounds up to the next unit takes it (999.7 is 1k, never 1e+03)."""
     if v != v:
         return "-"
     a = abs(v)
-    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if a >= div:
+    if a == 0:
+        return "0"
+    if a < 1e-3:
+        mantissa, exponent = f"{v:.1e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if a >= div * (1 - 5e-4):  # 3 significant figures reach this unit
             return f"{v / div:.3g}{suffix}"
     return f"{v:.3g}"
 
