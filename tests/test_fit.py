@@ -156,6 +156,7 @@ def test_cli_fit_table_fits_80_columns_and_marks_roles(tmp_path, dask_client):
     assert res.exit_code == 0, res.output
     assert f"scheduler {address}" in res.output.replace("\n", "")
     assert max(len(ln) for ln in res.output.splitlines()) <= 80
+    assert "\u2026" not in res.output  # Rich cut nothing to an ellipsis
     rows = [ln.split() for ln in res.output.splitlines()
             if ln.split()[:1] in (["pass"], ["FAIL"], ["miss"])]
     roles = [r[1] for r in rows]

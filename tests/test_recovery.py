@@ -234,6 +234,7 @@ def test_command_runs_and_writes_its_files(tmp_path):
     assert "near-best range" in res.output and "not identified: " in res.output
     table = res.output[res.output.index("recovery:"):res.output.index("near-best range:")]
     assert max(len(line) for line in table.splitlines()) <= 80
+    assert "\u2026" not in res.output  # Rich cut nothing to an ellipsis
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -309,6 +309,7 @@ def test_the_command_writes_its_folder_and_prints_within_80_columns(tmp_path, da
                       env={"COLUMNS": "80"})
     assert r.exit_code == 0, r.output
     assert max(len(line) for line in r.output.splitlines()) <= 80
+    assert "\u2026" not in r.output  # Rich cut nothing to an ellipsis
     for name in ("chain.parquet", "posterior.csv", "predictions.csv", "official.csv",
                  "uncertainty.md", "manifest.json", "draws/draw-01.scenario.yaml",
                  "draws/draw-01.yaml", "ensemble/manifest.json"):

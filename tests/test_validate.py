@@ -244,6 +244,7 @@ def test_the_command_prints_80_columns_and_writes_csv(tmp_path, folder):
                                    "--csv", str(out)], env={"COLUMNS": "80"})
     assert res.exit_code == 0, res.output
     assert max(len(ln) for ln in res.output.splitlines()) <= 80
+    assert "\u2026" not in res.output  # Rich cut nothing to an ellipsis
     assert "not modelled (" in res.output and "heroin_share" in res.output
     table = pd.read_csv(out, keep_default_na=False)
     assert len(table) == len(read_figures(OFFICIAL))
