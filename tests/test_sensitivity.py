@@ -114,6 +114,24 @@ def test_write_saves_table_ranking_and_plot(result, tmp_path):
     assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_terminal_table_shows_each_assumption_whole_with_its_numbers_under_it(result):
+    ranked = sens.ranking(result.table)
+    lines = sens.terminal_lines(ranked, top=15, width=80)
+    assert max(len(ln) for ln in lines) <= 80
+    cols = [c for c in sens.OUTPUTS if c in ranked.columns] + ["overall"]
+    rows = [i for i, ln in enumerate(lines) if ln.strip().endswith("%") and "=" not in ln]
+    assert len(rows) == 15
+    start = 3  # two lines of heads and a rule
+    for (factor, r), end in zip(ranked.head(15).iterrows(), rows, strict=True):
+        name = " ".join(ln.strip() for ln in lines[start:end])
+        assert name == f"{int(r['rank'])}. {factor}"
+        shown = [float(x.rstrip("%")) for x in lines[end].split()]
+        assert shown == [round(100 * r[c], 1) for c in cols]
+        start = end + 1
+    legend = " ".join(lines[start:])
+    assert all(sens.OUTPUTS[c] in legend for c in cols[:-1])
+
+
 def test_rule_windows_know_where_each_value_applies(scenario):
     zibo = [w for w in rule_windows(scenario) if w.name == "apps.enrolment_share.zibo"
             and w.value > 0]

@@ -884,16 +884,9 @@ def sensitivity(
     except OSError as e:
         _fail(ArgumentError("--out", f"cannot write into {out}: {e.strerror or e}"))
     ranked = sens.ranking(result.table)
-    t = Table(title="assumptions that move the main outputs most (mu* as % of baseline)")
-    cols = [c for c in sens.OUTPUTS if c in ranked.columns]
-    t.add_column("rank", justify="right")
-    t.add_column("assumption", overflow="fold")
-    for c in [*cols, "overall"]:
-        t.add_column(c.replace("_", " "), justify="right")
-    for factor, r in ranked.head(15).iterrows():
-        t.add_row(str(r["rank"]), str(factor), *[f"{100 * r[c]:.1f}%" for c in [*cols,
-                                                                               "overall"]])
-    console.print(t)
+    console.print("[bold]assumptions that move the main outputs most[/] (mu* as % of baseline)")
+    for line in sens.terminal_lines(ranked, width=min(console.width, 100)):
+        console.print(Text(line), soft_wrap=True)
     console.print(f"{len(ranked)} assumptions ranked; table and plot in "
                   f"[bold]{escape(str(out))}[/] ({len(paths)} files)")
 

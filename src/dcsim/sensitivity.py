@@ -21,6 +21,7 @@ workers.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -247,6 +248,37 @@ def markdown(result: SensitivityResult, top: int | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+OUTPUT_HEADS = {  # two short lines a column of the terminal table, spelled out below it
+    "existing_users_2019": ("users", "2019"),
+    "abstinent_2019": ("abstin.", "2019"),
+    "alerts_per_day": ("alerts", "a day"),
+    "contact_share": ("contact", "share"),
+    "released_share_of_eligible": ("released", "/qualify"),
+    "intrusions_per_person_year": ("intrus.", "/p-year"),
+    "overall": ("overall", ""),
+}
+COLUMN = 9  # characters a column of the terminal table
+MEAN_WORDS = "the mean over these outputs"
+
+
+def terminal_lines(ranked: pd.DataFrame, top: int = 15, width: int = 80) -> list[str]:
+    """The top of the ranking as plain lines of at most `width` characters: each assumption on
+    a line of its own (wrapped, never cut), its mu* per output on the line under it, and the
+    short column heads spelled out at the end."""
+    cols = [c for c in OUTPUTS if c in ranked.columns] + ["overall"]
+    indent = " " * 5
+    lines = [indent + "".join(f"{OUTPUT_HEADS[c][k]:>{COLUMN}}" for c in cols) for k in (0, 1)]
+    lines.append(indent + "-" * (COLUMN * len(cols)))
+    for factor, r in ranked.head(top).iterrows():
+        lines += textwrap.wrap(f"{int(r['rank']):>3}. {factor}", width,
+                               subsequent_indent=indent, break_on_hyphens=False)
+        lines.append(indent + "".join(f"{100 * r[c]:>{COLUMN - 1}.1f}%" for c in cols))
+    legend = "; ".join(f"{' '.join(OUTPUT_HEADS[c]).strip()} = {OUTPUTS.get(c, MEAN_WORDS)}"
+                       for c in cols)
+    lines += textwrap.wrap(f"mu* as % of the baseline value: {legend}.", width)
+    return lines
+
+
 OUTPUT_WORDS = {  # the outputs as a reader would name them (figure columns)
     "existing_users_2019": "current users\n(official count),\nend of 2019",
     "abstinent_2019": "abstinent three\nyears or more,\nend of 2019",
@@ -292,8 +324,6 @@ def plot_ranking(r: pd.DataFrame, path: str | Path, n_factors: int, trajectories
     """Heat map for a non-specialist: rows are assumptions in words (most influential first),
     columns the outputs in words, each cell the typical change of the output when the
     assumption moves across its range, as a share of the output (Morris mu*)."""
-    import textwrap
-
     import matplotlib
 
     matplotlib.use("Agg")
