@@ -354,11 +354,17 @@ def test_cli_calibrate_resumes(tmp_path, dask_client):
     args = ["calibrate", "--trials", "2", "--scale", str(TINY), "--seeds", "5",
             "--storage", str(tmp_path / "j.log"), "--out", str(tmp_path / OVERLAY_NAME),
             "--batch", "2", "--scheduler", dask_client.scheduler.address]
-    res = runner.invoke(app, args, env={"COLUMNS": "200"})
+    res = runner.invoke(app, args, env={"COLUMNS": "80"})
     assert res.exit_code == 0, res.output
-    assert "in batches of 2" in res.output
-    assert f"(scheduler {dask_client.scheduler.address})" in res.output
-    assert "overlay written" in res.output and (tmp_path / OVERLAY_NAME).exists()
+    assert max(len(ln) for ln in res.output.splitlines()) <= 80
+    assert "\u2026" not in res.output  # nothing cut to an ellipsis
+    words = set(res.output.replace(",", " ").split())
+    for d in load_targets().calibration.fitted:  # each value and what it informs, whole
+        assert d.id in words and set(d.informs) <= words, d.id
+    text = " ".join(res.output.split())  # the lines joined again
+    assert "in batches of 2" in text
+    assert f"(scheduler {dask_client.scheduler.address})" in text
+    assert "overlay written" in text and (tmp_path / OVERLAY_NAME).exists()
     res2 = runner.invoke(app, [*args[:2], "3", *args[3:]], env={"COLUMNS": "200"})
     assert res2.exit_code == 0, res2.output
     assert len(_study(tmp_path / "j.log").trials) == 3

@@ -325,25 +325,47 @@ def _load_targets(path: Path | None):  # noqa: ANN202 - a TargetsFile
         _fail(e)
 
 
-def _print_calibration(result, tf) -> None:  # noqa: ANN001 - a CalibrationResult, a TargetsFile
-    """The fitted values and the targets at the best trial."""
-    t = Table(title=f"fitted values (study {result.study_name}, best loss "
-                    f"{result.best_loss:.3f})")
-    for col in ("value", "search bounds", "rule files", "fitted", "informs"):
-        t.add_column(col, justify="right" if col in ("rule files", "fitted") else "left")
+def _fitted_lines(result, width: int) -> list[str]:  # noqa: ANN001 - a CalibrationResult
+    """The fitted values as plain lines of at most `width` characters: each value with its
+    bounds, rule-file start and fit on one line (the name alone above them when it is long),
+    then where the bounds come from and the targets it informs, wrapped, never cut."""
+    import textwrap
+
+    numbers = 38  # bounds 16, rule files 11, fitted 11
+    name_w = max(width - numbers, 12)
+    lines = [f"{'value':<{name_w}}{'search bounds':>16}{'rule files':>11}{'fitted':>11}"]
     for d in result.dimensions:
         what = d.id + (" (factor)" if d.mode == "factor" else "")
-        t.add_row(what, f"{d.low:g}..{d.high:g} ({d.bounds_from})", f"{d.start:.4g}",
-                  f"{result.best[d.id]:.4g}", ", ".join(d.informs))
-    console.print(t)
-    t2 = Table(title="targets at the best trial (mean over the trial seeds)")
-    for col in ("target", "published", "model", "error"):
-        t2.add_column(col, justify="left" if col == "target" else "right")
+        row = f"{d.low:g}..{d.high:g}".rjust(16) + f"{d.start:.4g}".rjust(11) + \
+            f"{result.best[d.id]:.4g}".rjust(11)
+        if len(what) < name_w:
+            lines.append(f"{what:<{name_w}}{row}")
+        else:
+            lines += [what, " " * name_w + row]
+        lines += textwrap.wrap(f"bounds: {d.bounds_from}; informs {', '.join(d.informs)}",
+                               width, initial_indent="    ", subsequent_indent="    ",
+                               break_on_hyphens=False)
+    return lines
+
+
+def _print_calibration(result, tf) -> None:  # noqa: ANN001 - a CalibrationResult, a TargetsFile
+    """The fitted values and the targets at the best trial, readable at 80 columns."""
+    from rich import box
+
+    console.print(Text.assemble(("fitted values", "bold"), f" (study {result.study_name}, "
+                                f"best loss {result.best_loss:.3f})"))
+    for line in _fitted_lines(result, console.width):
+        console.print(Text(line), soft_wrap=True)
+    t2 = Table(title="targets at the best trial (mean over the trial seeds)",
+               box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    t2.add_column("target", overflow="fold")
+    for col in ("published", "model", "error"):
+        t2.add_column(col, justify="right", no_wrap=True)
     for tg in tf.targets:
         v = result.best_values.get(tg.id, float("nan"))
         err = (v - tg.value) / tg.value if tg.value else float("nan")
-        t2.add_row(tg.id, _fmt(tg.value, tg.unit), _fmt(v, tg.unit),
-                   "-" if err != err else f"{100 * err:+.1f}%")
+        t2.add_row(_wrap_name(tg.id, max(console.width - 36, 12)), _fmt(tg.value, tg.unit),
+                   _fmt(v, tg.unit), "-" if err != err else f"{100 * err:+.1f}%")
     console.print(t2)
 
 
