@@ -290,6 +290,9 @@ def test_batches_give_the_same_study_on_one_and_two_workers(batched, tmp_path, s
                                                          one.best_values)
     trials = _study(one_storage).trials
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 5
+    # the chosen trial's loss is reported beside the lowest of any trial, never instead of it
+    assert one.lowest_loss == min(t.value for t in trials) <= one.best_loss
+    assert one.best_loss in [t.value for t in trials]
     # trials 1 and 2 (then 3 and 4) were asked together: each started before the other ended
     for a, b in ((1, 2), (3, 4)):
         assert trials[b].datetime_start < trials[a].datetime_complete

@@ -408,6 +408,7 @@ class CalibrationResult:
     overlay: Path | None
     dimensions: list[Dimension]
     trials_meeting_hard: int = 0  # complete trials whose values meet every hard target
+    lowest_loss: float = math.nan  # the lowest loss of any trial (best_loss: the chosen one's)
 
     @property
     def meets_hard(self) -> bool:
@@ -565,6 +566,12 @@ def _margin_words(targets: TargetsFile) -> str:
     return f" inside the middle {100 * (1 - m):g}% of their tolerances" if m > 0 else ""
 
 
+def _lowest_loss(trials: list) -> float:
+    """The lowest finite loss among complete trials (NaN if none)."""
+    losses = [t.value for t in trials if t.value is not None and math.isfinite(t.value)]
+    return float(min(losses)) if losses else math.nan
+
+
 def chosen_trial(study, targets: TargetsFile) -> tuple[Any, int]:  # noqa: ANN001 - optuna
     """The trial the overlay is written from, and how many complete trials meet every hard
     target at the calibration's scale and seeds.
@@ -720,7 +727,7 @@ def calibrate(
             study_name=name, storage=storage, trials_complete=len(complete),
             best_loss=float(best.value), best={d.id: float(best.params[d.id]) for d in dims},
             best_values=dict(best.user_attrs.get("values", {})), overlay=None,
-            dimensions=dims, trials_meeting_hard=n_meet,
+            dimensions=dims, trials_meeting_hard=n_meet, lowest_loss=_lowest_loss(complete),
         )
     finally:
         owner.close()  # the study is done (or stopped); the overlay is the caller's

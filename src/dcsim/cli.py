@@ -352,8 +352,13 @@ def _print_calibration(result, tf) -> None:  # noqa: ANN001 - a CalibrationResul
     """The fitted values and the targets at the best trial, readable at 80 columns."""
     from rich import box
 
-    console.print(Text.assemble(("fitted values", "bold"), f" (study {result.study_name}, "
-                                f"best loss {result.best_loss:.3f})"))
+    lowest = ("" if not math.isfinite(result.lowest_loss) or result.lowest_loss ==
+              result.best_loss else f"; the lowest of any trial {result.lowest_loss:.3f}")
+    why = ("the lowest among those meeting the hard targets" if result.meets_hard else
+           "no trial meets the hard targets: the one nearest to meeting them")
+    console.print(Text.assemble(("fitted values", "bold"), f" (study {result.study_name}): "
+                                f"loss {result.best_loss:.3f} at the chosen trial, {why}"
+                                f"{lowest}"))
     for line in _fitted_lines(result, console.width):
         console.print(Text(line), soft_wrap=True)
     t2 = Table(title="targets at the best trial (mean over the trial seeds)",
