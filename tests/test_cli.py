@@ -67,7 +67,8 @@ def test_run_table_fits_80_columns_and_cuts_no_figure_or_source(tmp_path):
     text = " ".join(" ".join(ln.split()) for ln in lines)
     df = pd.read_parquet(tmp_path / "o" / "paper_figures.parquet")
     for r in df.itertuples():
-        assert f"({r.source})" in text, r.source
+        verdict = "met" if r.within_tolerance else "MISSED"
+        assert f"({r.source}; tolerance {r.tolerance}: {verdict})" in text, r.source
         assert all(w in text for w in r.figure.split()), r.figure
 
 

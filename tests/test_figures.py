@@ -89,6 +89,8 @@ def test_run_table_reads_published_values_and_roles_from_targets(baseline, targe
         assert (r.figure, r.source, r.published, r.unit) == (t.label, t.source, t.value, t.unit)
         assert r.model == pytest.approx(t.evaluate(baseline))
         assert r.role == role(targets, t)[0]
+        assert r.tolerance == t.tolerance.describe(t.unit)
+        assert r.within_tolerance == t.tolerance.passes(r.model, t.value)
         assert r.relative_error == pytest.approx((r.model - t.value) / t.value)
     roles = dict(zip(table["id"], table["role"], strict=True))
     assert roles["registered_2007_03"] == roles["district_contact_share"] == "input"

@@ -182,12 +182,15 @@ def _print_comparison(df) -> None:  # noqa: ANN001 - a DataFrame
         t.add_column(col, justify="left" if col == "role" else "right", no_wrap=True)
     for r in df.itertuples():
         err = r.relative_error
-        t.add_row(Text(f"{r.figure}\n({r.source})"), r.role, _fmt(r.published, r.unit),
+        verdict = "met" if r.within_tolerance else "MISSED"
+        t.add_row(Text(f"{r.figure}\n({r.source}; tolerance {r.tolerance}: {verdict})"), r.role,
+                  _fmt(r.published, r.unit),
                   _fmt(r.model, r.unit), "-" if err != err else f"{100 * err:+.1f}%")
     console.print(t)
     console.print("role: input = a rule is set from the figure (it checks the bookkeeping, not "
-                  "the model); calibrated = the model was fitted to it; predicted = neither.",
-                  soft_wrap=False)
+                  "the model); calibrated = the model was fitted to it; predicted = neither. "
+                  "Tolerance met or missed: by this run (dcsim fit judges the mean over "
+                  "seeds).", soft_wrap=False)
 
 
 @app.command()

@@ -18,13 +18,14 @@ from .model import Run
 from .targets import TargetsFile, load_targets
 
 COLUMNS = ["figure", "id", "source", "role", "published", "model", "unit", "relative_error",
-           "how_measured", "role_why"]
+           "tolerance", "within_tolerance", "how_measured", "role_why"]
 
 
 def comparison(run: Run, targets: TargetsFile | None = None) -> pd.DataFrame:
     """One row per hard target (default: the package's targets.yaml): the published value,
     the model's (national-equivalent, NaN where the run does not cover the date), its role,
-    the relative error and how the model's value is read."""
+    the relative error, the tolerance the target holds the model to (judged here on this one
+    run; `dcsim fit` judges the mean over seeds) and how the model's value is read."""
     tf = targets if targets is not None else load_targets()
     rows = []
     for t in tf.hard:
@@ -33,5 +34,7 @@ def comparison(run: Run, targets: TargetsFile | None = None) -> pd.DataFrame:
         rows.append({"figure": t.label, "id": t.id, "source": t.source, "role": used,
                      "published": t.value, "model": float(model), "unit": t.unit,
                      "relative_error": (model - t.value) / t.value if t.value else np.nan,
+                     "tolerance": t.tolerance.describe(t.unit),
+                     "within_tolerance": bool(t.tolerance.passes(float(model), t.value)),
                      "how_measured": " ".join(t.interpretation.split()), "role_why": why})
     return pd.DataFrame(rows, columns=COLUMNS)
