@@ -917,7 +917,10 @@ def sensitivity(
     console.print("[bold]assumptions that move the main outputs most[/] (mu* as % of baseline)")
     for line in sens.terminal_lines(ranked, width=min(console.width, 100)):
         console.print(Text(line), soft_wrap=True)
-    console.print(f"{len(ranked)} assumptions ranked; table and plot in "
+    fixed = int((~ranked["varied"].astype(bool)).sum())
+    also = (f", {fixed} of them not varied (a range of one point, such as an app's 0 "
+            "before its pilot) and ranked at zero" if fixed else "")
+    console.print(f"{len(ranked)} assumptions ranked{also}; table and plot in "
                   f"[bold]{escape(str(out))}[/] ({len(paths)} files)")
 
 
