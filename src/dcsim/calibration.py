@@ -566,12 +566,6 @@ def _margin_words(targets: TargetsFile) -> str:
     return f" inside the middle {100 * (1 - m):g}% of their tolerances" if m > 0 else ""
 
 
-def _lowest_loss(trials: list) -> float:
-    """The lowest finite loss among complete trials (NaN if none)."""
-    losses = [t.value for t in trials if t.value is not None and math.isfinite(t.value)]
-    return float(min(losses)) if losses else math.nan
-
-
 def chosen_trial(study, targets: TargetsFile) -> tuple[Any, int]:  # noqa: ANN001 - optuna
     """The trial the overlay is written from, and how many complete trials meet every hard
     target at the calibration's scale and seeds.
@@ -727,7 +721,7 @@ def calibrate(
             study_name=name, storage=storage, trials_complete=len(complete),
             best_loss=float(best.value), best={d.id: float(best.params[d.id]) for d in dims},
             best_values=dict(best.user_attrs.get("values", {})), overlay=None,
-            dimensions=dims, trials_meeting_hard=n_meet, lowest_loss=_lowest_loss(complete),
+            dimensions=dims, trials_meeting_hard=n_meet, lowest_loss=float(study.best_value),
         )
     finally:
         owner.close()  # the study is done (or stopped); the overlay is the caller's

@@ -6,6 +6,7 @@ import contextlib
 import math
 import os
 import re
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -21,7 +22,7 @@ from . import checks
 from .checks import ArgumentError
 from .outputs import publish
 from .progress import bars
-from .rules import OutOfWindowError, RuleError, is_assumption, listing
+from .rules import OutOfWindowError, RuleError, listing
 from .scenario import ScenarioError, check_rules, load_scenario
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -228,7 +229,7 @@ WIDE_RULES = 120  # below this console width, each rule value is a block of line
 def _rule_cells(r: dict) -> tuple[str, str, str, str]:
     """Name [jurisdiction], window, value with unit, reference (file:line), as Rich markup."""
     where = "" if r["jurisdiction"] == "national" else f" [{r['jurisdiction']}]"
-    flag = "[yellow]ASSUMPTION[/] " if is_assumption(r["reference"]) else ""
+    flag = "[yellow]ASSUMPTION[/] " if r["is_assumption"] else ""
     return (escape(r["name"] + where), f"{r['from']}..{r['to'] or ''}",
             f"{r['value']:g} {r['unit']}",
             flag + escape(r["reference"]) + escape(f" ({os.path.basename(r['file'])}:"
@@ -258,7 +259,7 @@ def _print_rules(rows: list[dict]) -> None:
             t.add_row(Padding(f"{window}   {value}", (0, 0, 0, 2)))
             t.add_row(Padding(ref, (0, 0, 0, 2)))
     console.print(t)
-    n_assume = sum(is_assumption(r["reference"]) for r in rows)
+    n_assume = sum(bool(r["is_assumption"]) for r in rows)
     console.print(f"{len(rows)} values, {n_assume} of them assumptions (flagged).")
 
 
@@ -332,8 +333,6 @@ def _fitted_lines(result, width: int) -> list[str]:  # noqa: ANN001 - a Calibrat
     """The fitted values as plain lines of at most `width` characters: each value with its
     bounds, rule-file start and fit on one line (the name alone above them when it is long),
     then where the bounds come from and the targets it informs, wrapped, never cut."""
-    import textwrap
-
     numbers = 38  # bounds 16, rule files 11, fitted 11
     name_w = max(width - numbers, 12)
     lines = [f"{'value':<{name_w}}{'search bounds':>16}{'rule files':>11}{'fitted':>11}"]
