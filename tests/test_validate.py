@@ -29,6 +29,7 @@ from dcsim.validate import (
 
 OFFICIAL = Path(str(resources.files("dcsim.report").joinpath("official_series.csv")))
 DERIVED = Path(str(resources.files("dcsim.report").joinpath("official_derived.csv")))
+PRESS = Path(str(resources.files("dcsim.report").joinpath("official_press.csv")))
 HEADER = ("# a test file in the schema of official_series.csv\n"
           "date,quantity,value,kind,unit,status,source,note\n")
 
@@ -146,6 +147,45 @@ def test_figures_derived_from_the_notes_follow_their_rows_and_were_never_fitted(
     year = table.set_index(["quantity", "date"])["model"][(f"{admitted}_year", "2018-06-30")]
     assert year == pytest.approx(both[(admitted, "2018-06-30")] - both[(admitted, "2017-06-30")],
                                  rel=1e-12)
+
+
+def test_press_figures_follow_their_notes_and_were_never_fitted(folder):
+    """official_press.csv: figures of the national briefings that neither official_series.csv
+    nor official_derived.csv holds; derived rows are the arithmetic of their notes, every
+    quantity has a mapping, and since no target reads them, validate marks all predicted."""
+    rows = {(f.quantity, f.date.isoformat()): f for f in read_figures(OFFICIAL)}
+    derived = {(f.quantity, f.date.isoformat()): f for f in read_figures(DERIVED)}
+    press = {(f.quantity, f.date.isoformat()): f for f in read_figures(PRESS)}
+    assert not set(press) & (set(rows) | set(derived))
+    assert "753,000" in press[("existing_users", "2016-06-30")].note
+    assert press[("existing_users", "2016-06-30")].value == round(753_000 / 0.318)
+    assert "104,000" in press[("community_orders", "2016-12-31")].note
+    assert press[("community_orders", "2016-12-31")].value == 2 * (104_000 + 25_000)
+    admitted = "isolation_admitted_justice_centres"
+    assert press[(f"{admitted}_year", "2019-06-30")].value == (
+        press[(admitted, "2019-06-30")].value - rows[(admitted, "2018-06-30")].value)
+    assert {q for q, _ in press} <= set(MAPPING)
+    runs, _ = run_folder_series(folder)
+    table = compare(read_figures(PRESS), runs)
+    assert len(table) == len(press) and (table["role"] == "predicted").all()
+    assert table["model"].notna().all() and (table["not_modelled"] == "").all()
+
+
+def test_community_stocks_read_the_run_tables(tmp_path, folder, monthly):
+    """The community-order stocks validate reads are the run's own month-end stocks: all
+    under an order by kind, and those whose order is carried out."""
+    p = _file(tmp_path, "2016-06-30,community_detox_under_order,1,stock,persons,"
+              "reported,x,\n2016-06-30,community_rehab_under_order,1,stock,persons,reported,"
+              "x,\n2016-06-30,community_orders_carried_out,1,stock,persons,reported,x,\n")
+    runs, _ = run_folder_series(folder)
+    model = compare(read_figures(p), runs)["model"].tolist()
+    june = ("2016-06-01", "2016-06-30")
+    assert model == [
+        pytest.approx(_model(monthly, ["pathway_community_detox"], *june), rel=1e-12),
+        pytest.approx(_model(monthly, ["pathway_community_rehab"], *june), rel=1e-12),
+        pytest.approx(_model(monthly, ["community_order_using", "community_order_not_using"],
+                             *june), rel=1e-12)]
+    assert 0 < model[2] < model[0] + model[1]  # not every order is carried out
 
 
 def test_roles_follow_targets_yaml(folder):

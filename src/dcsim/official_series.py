@@ -93,6 +93,19 @@ MAPPING: dict[str, Mapping] = {m.quantity: m for m in (
             ("flow.isolation_admissions",),
             "admissions to compulsory isolation since 2008 (all centres; person-times)",
             since=dt.date(2008, 1, 1)),
+    # stock, persons: under a community detoxification (or rehabilitation) order on the date,
+    # carried out or not (official_press.csv: the national office's mid-2016 figures)
+    Mapping("community_detox_under_order", "stock", "persons",
+            ("stock.pathway_community_detox",),
+            "everyone under a community detoxification order (carried out or not)"),
+    Mapping("community_rehab_under_order", "stock", "persons",
+            ("stock.pathway_community_rehab",),
+            "everyone under a community rehabilitation order (carried out or not)"),
+    # stock, persons: community orders being carried out (pathways.order_carried_out;
+    # erroneous entries, who never used, are not counted)
+    Mapping("community_orders_carried_out", "stock", "persons",
+            ("stock.community_order_using", "stock.community_order_not_using"),
+            "everyone under a community order that is carried out (its tests happen)"),
     # flow: the same admissions in the twelve months ending on the date; the difference of
     # two of the cumulative figures a year apart (official_derived.csv)
     Mapping("isolation_admitted_justice_centres_year", "flow", "persons",
