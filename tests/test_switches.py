@@ -16,7 +16,8 @@ from dcsim.model import prepare, simulate
 from dcsim.rules import load_rule_file
 from dcsim.scenario import load_scenario
 
-SWITCHES = ("custody_no_lasting_effect", "detention_pauses_use",
+SWITCHES = ("community_orders_carried_out_rising", "custody_no_lasting_effect",
+            "detention_pauses_use",
             "exit_without_test_minimum", "half_fined", "records_never_updated",
             "update_lag_fixed")
 
@@ -96,3 +97,33 @@ def test_a_lag_that_varies_counts_some_records_abstinent_earlier(baseline):
     varying = baseline.stocks[:, early, Stock.ABSTINENT_3Y_RECORDED].sum()
     waiting = fixed.stocks[:, early, Stock.ABSTINENT_3Y_RECORDED].sum()
     assert varying > waiting
+
+
+def test_fewer_community_orders_carried_out_before_2018_means_fewer_tests_then(baseline):
+    """community_orders_carried_out_rising: of those under a community order in 2010-2014, the
+    share whose order is carried out falls to about 0.5 / 0.826-0.892 of the baseline's (a
+    little lower in the stock: an order not carried out has no test to end it early in
+    isolation, so it runs its full term), and from 2020, when both carry out the same share,
+    the two are alike again. Fewer scheduled tests happen before 2015; the orders are still
+    made (2008-2014 within 10%). About 2,000 persons are under an order at this scale, so the
+    binomial error of a share is near 0.01."""
+    run = _run("community_orders_carried_out_rising")
+    years = np.array([m.year for m in baseline.prepared.months])
+
+    def carried_share(r, first: int, last: int) -> float:
+        s = r.stocks[:, (years >= first) & (years <= last), :]
+        active = s[..., Stock.COMMUNITY_ORDER_USING] + s[..., Stock.COMMUNITY_ORDER_NOT_USING]
+        under = s[..., Stock.PATHWAY_COMMUNITY_DETOX] + s[..., Stock.PATHWAY_COMMUNITY_REHAB]
+        return float(active.sum() / under.sum())
+
+    early = carried_share(run, 2010, 2014) / carried_share(baseline, 2010, 2014)
+    assert 0.5 / 0.892 - 0.1 < early < 0.5 / 0.826 + 0.04
+    late = carried_share(run, 2020, 2025) / carried_share(baseline, 2020, 2025)
+    assert abs(late - 1) < 0.05
+
+    def total(r, flow: Flow) -> int:
+        return int(r.flows[:, (years >= 2008) & (years <= 2014), flow].sum())
+
+    assert total(run, Flow.SCHEDULED_TESTS_DONE) < total(baseline, Flow.SCHEDULED_TESTS_DONE)
+    orders = Flow.ORDERS_COMMUNITY_DETOX
+    assert total(run, orders) == pytest.approx(total(baseline, orders), rel=0.1)
