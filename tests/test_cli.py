@@ -235,3 +235,24 @@ def test_python_dash_m_runs_the_command_line():
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "exit_law_2011" in out.stdout and "Traceback" not in out.stderr
+
+
+def test_reforms_lists_every_reform_and_switch_whole_within_80_columns():
+    """`dcsim reforms` shows each package reform and structural switch by its full name, with
+    the start of its description, and no line is wider than 80 columns or cut to an ellipsis."""
+    from dcsim.compare import package_reforms, package_switches
+    from dcsim.rules import load_rule_file
+
+    res = CliRunner().invoke(app, ["reforms"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in res.output
+    names = {line.split("│")[1].strip() for line in lines if line.count("│") == 3}
+    every = {**package_reforms(), **package_switches()}
+    assert set(every) <= names
+    flat = " ".join(" ".join(line.split("│")[2].split()) for line in lines
+                    if line.count("│") == 3)
+    for path in every.values():
+        first = " ".join(load_rule_file(path).description.split()[:3])
+        assert first in flat, path.name
+    assert res.output.index("structural switches") > res.output.index("exit_law_2011")

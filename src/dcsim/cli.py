@@ -1022,16 +1022,20 @@ def ensemble(
 
 @app.command()
 def reforms() -> None:
-    """List the package's reform overlays and what each represents."""
-    from .compare import package_reforms
+    """List the package's reform overlays and structural switches and what each represents."""
+    from .compare import package_reforms, package_switches
     from .rules import load_rule_file
 
-    t = Table(title="reforms (use with dcsim compare or dcsim run --overlay)")
-    t.add_column("name", no_wrap=True)
-    t.add_column("what it represents", overflow="fold")
-    for name, path in package_reforms().items():
-        t.add_row(name, " ".join(load_rule_file(path).description.split()))
-    console.print(t)
+    for title, overlays in (
+            ("reforms (use with dcsim compare or dcsim run --overlay)", package_reforms()),
+            ("structural switches: a contested reading set the other way (use the same way; "
+             "docs/calibration.md section 5)", package_switches())):
+        t = Table(title=title)
+        t.add_column("name", no_wrap=True)
+        t.add_column("what it represents", overflow="fold")
+        for name, path in overlays.items():
+            t.add_row(name, " ".join(load_rule_file(path).description.split()))
+        console.print(t)
 
 
 # --------------------------------------------------------------------------- report
