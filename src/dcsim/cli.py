@@ -913,6 +913,9 @@ def sensitivity(
     except OSError as e:
         _fail(ArgumentError("--out", f"cannot write into {out}: {e.strerror or e}"))
     ranked = sens.ranking(result.table)
+    if result.undefined:
+        console.print("not ranked on (no value in the scenario's period): "
+                      + "; ".join(sens.OUTPUTS[o] for o in result.undefined), soft_wrap=False)
     console.print("[bold]assumptions that move the main outputs most[/] (mu* as % of baseline)")
     for line in sens.terminal_lines(ranked, width=min(console.width, 100)):
         console.print(Text(line), soft_wrap=True)

@@ -70,12 +70,14 @@ def outputs(run: Run) -> dict[str, float]:
     st = run.stocks.sum(axis=0)
     scale = run.scenario.scale
     m19 = (2019 - run.scenario.start.year) * 12 + 12 - run.scenario.start.month
-    m19 = min(max(m19, 0), st.shape[0] - 1)
+    in_run = 0 <= m19 < st.shape[0]  # a run that does not reach December 2019 has no value
     eligible = float(st[-1, Stock.ELIGIBLE_BY_LAW])
     summary = intrusion_summary(run).set_index("kind")
     return {
-        "existing_users_2019": float(st[m19, Stock.EXISTING_USERS]) / scale,
-        "abstinent_2019": float(st[m19, Stock.ABSTINENT_3Y_RECORDED]) / scale,
+        "existing_users_2019": float(st[m19, Stock.EXISTING_USERS]) / scale
+        if in_run else math.nan,
+        "abstinent_2019": float(st[m19, Stock.ABSTINENT_3Y_RECORDED]) / scale
+        if in_run else math.nan,
         "alerts_per_day": _ALERTS.value(run),
         "contact_share": _CONTACT.value(run),
         "released_share_of_eligible": float(st[-1, Stock.RELEASED]) / eligible
@@ -125,6 +127,7 @@ class SensitivityResult:
     scale: float
     seed: int
     runs: int
+    undefined: tuple[str, ...] = ()  # outputs the scenario has no value for (its period)
 
 
 def morris(scenario: Scenario, trajectories: int = 10, levels: int = 4,
@@ -156,7 +159,10 @@ def morris(scenario: Scenario, trajectories: int = 10, levels: int = 4,
     Y = np.array([list(r.values()) for r in results[1:]], dtype=np.float64).reshape(
         len(X), len(OUTPUTS))
     rows = []
+    undefined = tuple(o for o in OUTPUTS if not math.isfinite(baseline[o]))
     for k, out in enumerate(OUTPUTS):
+        if out in undefined:  # outside the scenario's period: nothing to rank it on
+            continue
         y = Y[:, k]
         ok = np.isfinite(y)
         if not ok.all():  # a run where the output is undefined: effects read it as baseline
@@ -173,7 +179,8 @@ def morris(scenario: Scenario, trajectories: int = 10, levels: int = 4,
     table = pd.DataFrame(rows)
     table["rank"] = (table.groupby("output")["mu_star"].rank(ascending=False, method="min")
                      .astype(int))
-    return SensitivityResult(fs, baseline, table, trajectories, levels, scale, seed, len(tasks))
+    return SensitivityResult(fs, baseline, table, trajectories, levels, scale, seed, len(tasks),
+                             undefined)
 
 
 def _row(f: Factor, out: str, mu_star: float, sigma: float, conf: float, mu: float,
@@ -379,7 +386,9 @@ def write(result: SensitivityResult, out: str | Path) -> dict[str, Path]:
             f"{result.runs} runs at scale {result.scale:g}, seed {result.seed}. Cells: mu* as a "
             "share of the output's baseline value; overall: their mean; (d) = default range "
             f"({DEFAULT_RANGE_RULE}).\n\nBaseline: "
-            + ", ".join(f"{k} = {v:.4g}" for k, v in result.baseline.items()) + "\n\n")
+            + ", ".join(f"{k} = {v:.4g}" for k, v in result.baseline.items()) + "\n\n"
+            + (f"Not ranked (no value in the scenario's period): {', '.join(result.undefined)}."
+               "\n\n" if result.undefined else ""))
     paths["md"].write_text(head + markdown(result))
     plot(result, paths["plot"])
     return paths
