@@ -256,3 +256,22 @@ def test_reforms_lists_every_reform_and_switch_whole_within_80_columns():
         first = " ".join(load_rule_file(path).description.split()[:3])
         assert first in flat, path.name
     assert res.output.index("structural switches") > res.output.index("exit_law_2011")
+
+
+@pytest.mark.parametrize("command", [["calibrate", "--trials", "2"], ["recover", "--trials", "1"],
+                                     ["uncertainty", "--steps", "2", "--burn-in", "1",
+                                      "--draws", "1"]])
+def test_fitting_commands_refuse_a_period_that_misses_their_targets(tmp_path, command):
+    """A scenario ending in 2012 leaves the 2019 targets unscored: calibrate, recover and
+    uncertainty say so in one line naming SCENARIO, before any run or file."""
+    short = tmp_path / "short.yaml"
+    short.write_text("extends: national_baseline\nname: short\nend: 2012-12-31\n")
+    out = tmp_path / "out"
+    args = [command[0], str(short), *command[1:], "--out",
+            str(out / "o.yaml" if command[0] == "calibrate" else out)]
+    res = runner.invoke(app, args, terminal_width=200)
+    assert res.exit_code == 2, res.output
+    assert res.output.startswith("error: SCENARIO: its period (2006-01-01 to 2012-12-31) "
+                                 "misses ")
+    assert "existing_users_2019" in res.output and len(res.output.strip().splitlines()) == 1
+    assert not out.exists()

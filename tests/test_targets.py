@@ -20,6 +20,7 @@ from dcsim.targets import (
     evaluate_all,
     load_targets,
     loss,
+    outside_period,
 )
 
 TARGETS = default_targets_path().read_text()
@@ -335,3 +336,25 @@ def test_shortfall_is_the_distance_outside_in_half_widths():
     r = Tolerance(relative=0.05)
     assert r.shortfall(110.0, 100.0) == pytest.approx(1.0) and r.shortfall(104.0, 100.0) == 0
     assert r.shortfall(float("nan"), 100.0) == float("inf")
+
+
+def test_a_period_that_misses_scored_targets_is_found_before_any_run(targets):
+    """outside_period: none of the default scenarios' periods misses a scored target; a period
+    ending in 2012 misses the 2019 stocks and the 2014-15 district study, but not a weighted
+    target of 2008 or one the fit gives no weight."""
+    from dcsim.scenario import load_scenario
+
+    for name in (None, "national-projection"):
+        sc = load_scenario(name)
+        ds = sc.district_study
+        assert outside_period(targets, sc.start, sc.end, (ds.start, ds.end)) == []
+    ds = load_scenario().district_study
+    missed = outside_period(targets, dt.date(2006, 1, 1), dt.date(2012, 12, 31),
+                            (ds.start, ds.end))
+    by_id = {x.id: x for x in targets.targets}
+    assert {"existing_users_2019", "district_contact_share"} <= set(missed)
+    assert by_id["whereabouts_unknown_2008"].weight > 0
+    assert "whereabouts_unknown_2008" not in missed
+    assert all(by_id[i].weight > 0 for i in missed)
+    unscored = [x.id for x in targets.targets if x.weight == 0]
+    assert unscored and not set(unscored) & set(missed)

@@ -70,6 +70,21 @@ def _scenario(path: Path | None, **overrides: object):  # noqa: ANN202 - a Scena
     return sc
 
 
+def _fits_in_period(tf, sc) -> None:  # noqa: ANN001 - a TargetsFile and a Scenario
+    """A fitting command refuses a scenario whose period misses targets it would score."""
+    from .targets import outside_period
+
+    ds = sc.district_study
+    missed = outside_period(tf, sc.start, sc.end, (ds.start, ds.end))
+    if missed:
+        shown = ", ".join(missed[:4]) + (f" and {len(missed) - 4} more" if len(missed) > 4
+                                          else "")
+        _fail(ArgumentError("SCENARIO", f"its period ({sc.start} to {sc.end}) misses "
+                                        f"{len(missed)} of the targets the fit scores ({shown}); "
+                                        "give a scenario that covers them, or --targets "
+                                        "without them"))
+
+
 def _check(fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - any check
     """A checks.* call whose ArgumentError ends the command with exit code 2."""
     try:
@@ -424,6 +439,7 @@ def calibrate(
            else _check(checks.output_file, "--out", Path("runs/calibration/calibrated.yaml")))
     tf = _load_targets(targets)
     sc = _scenario(scenario)
+    _fits_in_period(tf, sc)
     n = trials or tf.calibration.trials
     console.print(f"[bold]calibrate[/] {escape(sc.name)}: {len(tf.calibration.fitted)} values, "
                   f"{n} trials in batches of {batch}, study in {escape(str(storage))} "
@@ -546,6 +562,7 @@ def recover(
     if out is not None:
         _check(checks.output_folder, "--out", out)
     sc = _scenario(scenario)
+    _fits_in_period(tf, sc)
     label = "current" if truth == "current" else f"random-{settings.truth_seed}"
     out_arg = Path(out) if out is not None else Path("runs/recovery") / f"{sc.name}-{label}"
     folder = _check(checks.output_folder, "--out", out_arg)
@@ -705,6 +722,7 @@ def uncertainty(
     reforms = _reform_paths(reform or [])
     tf = _load_targets(targets)
     sc = _scenario(scenario)
+    _fits_in_period(tf, sc)
     folder = _check(checks.output_folder, "--out",
                     Path(out) if out is not None else Path("runs") / f"uncertainty-{sc.name}")
     settings = unc.ChainSettings(steps=steps, burn_in=burn_in, chains=chains, seed=sampler_seed)

@@ -53,6 +53,7 @@ __all__ = [
     "load_targets",
     "loss",
     "nll",
+    "outside_period",
 ]
 
 DEFAULT_TARGETS = "data/targets.yaml"
@@ -736,6 +737,34 @@ def load_targets(path: str | Path | None = None) -> TargetsFile:
 
 
 # --------------------------------------------------------------------------- scoring
+
+
+def _dates(value: object) -> list[dt.date]:
+    """Every date in a measure's fields, nested periods included."""
+    if isinstance(value, dt.date):
+        return [value]
+    if isinstance(value, dict):
+        return [d for v in value.values() for d in _dates(v)]
+    if isinstance(value, list | tuple):
+        return [d for v in value for d in _dates(v)]
+    return []
+
+
+def outside_period(targets: TargetsFile, start: dt.date, end: dt.date,
+                   district_study: tuple[dt.date, dt.date]) -> list[str]:
+    """The scored targets (weight above 0) that read a month outside start..end, the period of
+    a scenario: a fit to them would only pay the loss's `missing` for each, so the fitting
+    commands refuse such a scenario before any run."""
+    first, last = month_index(start, start), month_index(start, end)
+    out = []
+    for t in targets.targets:
+        fields = t.measure.model_dump()
+        dates = _dates(fields)
+        if fields.get("period") == "district_study":
+            dates += list(district_study)
+        if t.weight > 0 and any(not first <= month_index(start, d) <= last for d in dates):
+            out.append(t.id)
+    return out
 
 
 def evaluate(target: Target, run: Run) -> float:
