@@ -230,6 +230,14 @@ REACHABLE = {
 }
 
 
+@pytest.fixture()
+def scenario_to_2012(tmp_path: Path) -> Path:
+    """A scenario file: the national baseline ended in 2012, before the 2019 targets."""
+    path = tmp_path / "short.yaml"
+    path.write_text("extends: national_baseline\nname: short\nend: 2012-12-31\n")
+    return path
+
+
 @pytest.fixture(scope="session")
 def tier_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     """Four jurisdictions tier0..tier3, each holding everyone at one risk tier, 2010-2013, with

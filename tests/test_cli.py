@@ -261,13 +261,12 @@ def test_reforms_lists_every_reform_and_switch_whole_within_80_columns():
 @pytest.mark.parametrize("command", [["calibrate", "--trials", "2"], ["recover", "--trials", "1"],
                                      ["uncertainty", "--steps", "2", "--burn-in", "1",
                                       "--draws", "1"]])
-def test_fitting_commands_refuse_a_period_that_misses_their_targets(tmp_path, command):
+def test_fitting_commands_refuse_a_period_that_misses_their_targets(tmp_path, command,
+                                                                   scenario_to_2012):
     """A scenario ending in 2012 leaves the 2019 targets unscored: calibrate, recover and
     uncertainty say so in one line naming SCENARIO, before any run or file."""
-    short = tmp_path / "short.yaml"
-    short.write_text("extends: national_baseline\nname: short\nend: 2012-12-31\n")
     out = tmp_path / "out"
-    args = [command[0], str(short), *command[1:], "--out",
+    args = [command[0], str(scenario_to_2012), *command[1:], "--out",
             str(out / "o.yaml" if command[0] == "calibrate" else out)]
     res = runner.invoke(app, args, terminal_width=200)
     assert res.exit_code == 2, res.output

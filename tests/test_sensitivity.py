@@ -178,7 +178,8 @@ def test_one_and_two_workers_give_the_same_table(dask_client, dask_client_2, mon
 
 
 @pytest.mark.slow
-def test_the_command_ranks_a_short_scenario_and_writes_its_files_within_80_columns(tmp_path):
+def test_the_command_ranks_a_short_scenario_and_writes_its_files_within_80_columns(
+        tmp_path, scenario_to_2012):
     """`dcsim sensitivity` end to end on a scenario file (the baseline to 2012, two
     trajectories at scale 0.001): it states the number of runs before it starts, ranks every
     assumption, writes its five files, and prints within 80 columns with nothing cut. The
@@ -188,23 +189,22 @@ def test_the_command_ranks_a_short_scenario_and_writes_its_files_within_80_colum
 
     from dcsim.cli import app
 
-    short = tmp_path / "short.yaml"
-    short.write_text("extends: national_baseline\nname: short\nend: 2012-12-31\n")
     out = tmp_path / "sens"
-    res = CliRunner().invoke(app, ["sensitivity", str(short), "--trajectories", "2",
+    res = CliRunner().invoke(app, ["sensitivity", str(scenario_to_2012), "--trajectories", "2",
                                    "--scale", "0.001", "--seed", "7", "--out", str(out)],
                              env={"COLUMNS": "80"}, terminal_width=80)
     assert res.exit_code == 0, res.output
     lines = res.output.splitlines()
     assert max(len(line) for line in lines) <= 80 and "…" not in res.output
-    varied = [f for f in sens.factors(load_scenario(short)) if f.varied]
+    factors = sens.factors(load_scenario(scenario_to_2012))
+    varied = [f for f in factors if f.varied]
     assert f"{len(varied)} assumptions varied, 2 trajectories, " \
            f"{2 * (len(varied) + 1) + 1} runs at scale 0.001" in " ".join(res.output.split())
     assert sorted(p.name for p in out.iterdir()) == [
         "ranking.csv", "sensitivity.csv", "sensitivity.md", "sensitivity.parquet",
         "sensitivity.png"]
     ranking = pd.read_csv(out / "ranking.csv", index_col=0)
-    assert len(ranking) == len(sens.factors(load_scenario(short)))
+    assert len(ranking) == len(factors)
     undefined = ["existing_users_2019", "abstinent_2019", "alerts_per_day", "contact_share"]
     assert not set(undefined) & set(ranking.columns)
     assert {"released_share_of_eligible", "intrusions_per_person_year"} <= set(ranking.columns)

@@ -752,17 +752,17 @@ def _dates(value: object) -> list[dt.date]:
 
 def outside_period(targets: TargetsFile, start: dt.date, end: dt.date,
                    district_study: tuple[dt.date, dt.date]) -> list[str]:
-    """The scored targets (weight above 0) that read a month outside start..end, the period of
-    a scenario: a fit to them would only pay the loss's `missing` for each, so the fitting
-    commands refuse such a scenario before any run."""
-    first, last = month_index(start, start), month_index(start, end)
+    """The scored targets (weight above 0) whose measure names a date (or the district study)
+    outside the months of start..end, the period of a scenario: a fit to them would only pay
+    the loss's `missing` for each, so the fitting commands refuse such a scenario before any
+    run."""
+    last = month_index(start, end)
     out = []
-    for t in targets.targets:
+    for t in (t for t in targets.targets if t.weight > 0):
         fields = t.measure.model_dump()
-        dates = _dates(fields)
-        if fields.get("period") == "district_study":
-            dates += list(district_study)
-        if t.weight > 0 and any(not first <= month_index(start, d) <= last for d in dates):
+        dates = _dates(fields) + (list(district_study)
+                                  if fields.get("period") == "district_study" else [])
+        if any(not 0 <= month_index(start, d) <= last for d in dates):
             out.append(t.id)
     return out
 
