@@ -1166,7 +1166,8 @@ def _print_validation(table, what: str) -> None:  # noqa: ANN001 - a DataFrame
         if r.model_p05 == r.model_p05:
             model += f"\n{_fmt(r.model_p05, unit)}-\n{_fmt(r.model_p95, unit)}"
         diff = r.relative_difference
-        t.add_row(f"{_wrap_name(r.quantity)}\n{r.date}",
+        when = f"{r.period_start} to\n{r.date}" if r.period_start else r.date
+        t.add_row(f"{_wrap_name(r.quantity)}\n{when}",
                   f"{r.kind}\n{UNIT_SHORT[r.unit]}\n{r.status}",
                   _fmt(r.published, unit), model, "-" if diff != diff else f"{100 * diff:+.0f}%",
                   r.role)
@@ -1186,7 +1187,8 @@ def _print_validation(table, what: str) -> None:  # noqa: ANN001 - a DataFrame
 @app.command()
 def validate(
     figures: Annotated[Path, typer.Argument(
-        help="CSV of official figures in the schema of official_series.csv")],
+        help="CSV of official figures in the schema of official_series.csv (optional "
+             "column period_start: the first day of a flow over part of a year)")],
     run_dir: Annotated[Path | None, typer.Option(
         "--run", help="a `dcsim run` folder, or an ensemble/compare folder (its baseline's "
                       "seeds give a 90% interval); default: one run of the default scenario")

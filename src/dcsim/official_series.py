@@ -26,7 +26,8 @@ class Mapping:
     """What the model counts as the same thing as an official quantity.
 
     reading: `stock` (sum of `keys` at the end of the month holding the date), `flow` (sum of
-    `keys` over the twelve months ending with that month), `cumulative` (sum of `keys` from
+    `keys` over the twelve months ending with that month, or the whole months of a stated
+    period, as a briefing's first half-year), `cumulative` (sum of `keys` from
     `since`, or the run's first month, to that month). kind and unit: what the figure must
     say it is for the reading to apply.
     """
@@ -72,6 +73,12 @@ MAPPING: dict[str, Mapping] = {m.quantity: m for m in (
     Mapping("community_orders", "flow", "person-times",
             ("flow.orders_community_detox", "flow.orders_community_rehab"),
             "community detoxification plus rehabilitation orders in the year"),
+    # flow, person-times: the two kinds of community order apart (a briefing's split, as the
+    # note of the 2014 community orders gives it: targets community_*_orders_2014)
+    Mapping("community_detox_orders", "flow", "person-times", ("flow.orders_community_detox",),
+            "community detoxification orders in the year (after a detection)"),
+    Mapping("community_rehab_orders", "flow", "person-times", ("flow.orders_community_rehab",),
+            "community rehabilitation orders in the year (after release from isolation)"),
     # flow, person-times: detections in the year, new users (entries after a detection) and
     # detected relapses; voluntary and erroneous entries are not 'caught'
     Mapping("caught", "flow", "person-times",
@@ -122,11 +129,13 @@ NOT_MODELLED: dict[str, str] = {
 
 
 
-def monthly(mp: Mapping, since: int, n: int, series: dict[str, np.ndarray]) -> np.ndarray:
+def monthly(mp: Mapping, since: int, n: int, series: dict[str, np.ndarray],
+            months: int = 12) -> np.ndarray:
     """The mapped value at every month of national monthly series keyed `group.metric`, `n`
     months long (a metric missing from `series` counts zero; `since`: the first month a
-    cumulative reading counts, clipped to the run); NaN where a month read lies outside. The
-    one reading of a mapping: the `official` targets take the whole series, `read` a month."""
+    cumulative reading counts, clipped to the run; `months`: how many months a flow sums,
+    ending with the month read); NaN where a month read lies outside. The one reading of a
+    mapping: the `official` targets take the whole series, `read` a month."""
     zero = np.zeros(n)
     total = np.zeros(n)
     for k in mp.keys:
@@ -136,7 +145,7 @@ def monthly(mp: Mapping, since: int, n: int, series: dict[str, np.ndarray]) -> n
     if mp.reading == "flow":
         c = np.concatenate([[0.0], np.cumsum(total)])
         out = np.full(n, np.nan)
-        out[11:] = c[12:] - c[:-12]
+        out[months - 1:] = c[months:] - c[:-months]
         return out
     since = max(since, 0)
     out = np.cumsum(np.where(np.arange(n) >= since, total, 0.0))
@@ -144,11 +153,11 @@ def monthly(mp: Mapping, since: int, n: int, series: dict[str, np.ndarray]) -> n
     return out
 
 
-def read(mp: Mapping, at: int, since: int, n: int,
-         series: dict[str, np.ndarray]) -> float | None:
+def read(mp: Mapping, at: int, since: int, n: int, series: dict[str, np.ndarray],
+         months: int = 12) -> float | None:
     """The mapped value at month index `at` (as `monthly`); None when a month read lies
     outside the `n` months of the series."""
-    start = {"stock": at, "flow": at - 11, "cumulative": max(since, 0)}[mp.reading]
+    start = {"stock": at, "flow": at - months + 1, "cumulative": max(since, 0)}[mp.reading]
     if not 0 <= start <= at < n:
         return None
-    return float(monthly(mp, since, n, series)[at])
+    return float(monthly(mp, since, n, series, months)[at])

@@ -1,7 +1,9 @@
 """Hold the model to any file of official figures: `dcsim validate FIGURES.csv [--run DIR]`.
 
 The file has the schema of `official_series.csv` (a `#` comment header, then the columns
-date, quantity, value, kind, unit, status, source, note). Each figure is read here as the model
+date, quantity, value, kind, unit, status, source, note), with one optional column,
+period_start: for a flow over part of a year (a briefing's first half), the first day of the
+period, the date being its last. Each figure is read here as the model
 counts it, by one row of MAPPING below (which monthly metric, a stock on a date, a flow in the
 year ending on the date or a count since a date, persons or person-times); a figure with no row
 there is listed as not modelled with the reason, never dropped. Dates after 2019, and in the
@@ -28,6 +30,7 @@ __all__ = ["COLUMNS", "MAPPING", "NOT_MODELLED", "Figure", "FiguresError", "Mapp
            "compare", "model_series", "read_figures", "run_folder_series"]
 
 COLUMNS = ("date", "quantity", "value", "kind", "unit", "status", "source", "note")
+OPTIONAL_COLUMNS = ("period_start",)
 KINDS = ("stock", "flow", "cumulative")
 UNITS = ("persons", "person-times", "share")
 STATUSES = ("reported", "derived", "unclear", "conflicting")
@@ -44,7 +47,8 @@ class FiguresError(ValueError):
 
 @dataclass(frozen=True)
 class Figure:
-    """One official figure as the file states it (line: its line number in the file)."""
+    """One official figure as the file states it (line: its line number in the file;
+    period_start: the first day of a flow over part of a year, else None)."""
 
     line: int
     date: dt.date
@@ -55,6 +59,15 @@ class Figure:
     status: str
     source: str
     note: str
+    period_start: dt.date | None = None
+
+    @property
+    def months(self) -> int:
+        """Months a flow sums: twelve, or those of the stated period."""
+        if self.period_start is None:
+            return 12
+        return ((self.date.year - self.period_start.year) * 12
+                + self.date.month - self.period_start.month + 1)
 
 
 # --------------------------------------------------------------------------- reading the file
@@ -85,6 +98,11 @@ def _rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     if missing:
         raise FiguresError(path, header_line, missing[0],
                            f"missing column (the header needs {', '.join(COLUMNS)})")
+    unknown = [c for c in header if c not in COLUMNS + OPTIONAL_COLUMNS]
+    if unknown:
+        raise FiguresError(path, header_line, unknown[0],
+                           f"unknown column (the columns are {', '.join(COLUMNS)}, and "
+                           f"optionally {', '.join(OPTIONAL_COLUMNS)})")
     return header, out[1:]
 
 
@@ -116,7 +134,33 @@ def _figure(path: Path, line: int, row: dict[str, str]) -> Figure:
         raise FiguresError(path, line, "value", f"a share is from 0 to 1, got {value:g}")
     status = _cell(path, line, row, "status", STATUSES)
     return Figure(line, date, row["quantity"].strip(), value, kind, unit, status,
-                  row["source"].strip(), row["note"].strip())
+                  row["source"].strip(), row["note"].strip(),
+                  _period_start(path, line, row.get("period_start", ""), kind, date))
+
+
+def _period_start(path: Path, line: int, cell: str, kind: str, date: dt.date) -> dt.date | None:
+    """The optional first day of a flow's period: whole months, ending on the date (the model
+    counts flows by month), so it is the first of a month and the date the last of one."""
+    cell = cell.strip()
+    if not cell:
+        return None
+    try:
+        start = dt.date.fromisoformat(cell)
+    except ValueError:
+        raise FiguresError(path, line, "period_start", f"bad date {cell!r} "
+                                                       "(write YYYY-MM-DD)") from None
+    if kind != "flow":
+        raise FiguresError(path, line, "period_start", f"only a flow has a period; this "
+                                                       f"figure is a {kind}")
+    if start.day != 1:
+        raise FiguresError(path, line, "period_start", f"{cell} is not the first day of a "
+                                                       "month (the model counts whole months)")
+    if (date + dt.timedelta(days=1)).day != 1:
+        raise FiguresError(path, line, "date", f"{date} is not the last day of a month, as "
+                                               "the end of a period must be")
+    if start > date:
+        raise FiguresError(path, line, "period_start", f"{cell} is after the date {date}")
+    return start
 
 
 def read_figures(path: str | Path) -> list[Figure]:
@@ -200,7 +244,7 @@ def _value(mp: Mapping, fig: Figure, series: dict[str, np.ndarray]) -> float | s
     """The model's value for one figure of one run, or why the run cannot give it."""
     n = int(series["_n_months"][0])
     since = 0 if mp.since is None else _month(series, mp.since)
-    value = read(mp, _month(series, fig.date), since, n, series)
+    value = read(mp, _month(series, fig.date), since, n, series, fig.months)
     if value is None:
         y, m = (int(x) for x in series["_first_month"])
         last = dt.date(y + (m - 1 + n - 1) // 12, (m - 1 + n - 1) % 12 + 1, 1)
@@ -216,13 +260,18 @@ def _role(mp: Mapping, fig: Figure) -> tuple[str, str]:
     from .fit import role
     from .report.charts import figure_status, published_targets
     from .report.labels import load_labels
-    from .targets import OfficialFigure, load_targets
+    from .targets import FlowInYear, OfficialFigure, load_targets
 
+    if fig.months != 12:
+        return "predicted", "a flow over part of a year: no target reads one"
     tf = load_targets()
     for t in tf.targets:
         m = t.measure
         if isinstance(m, OfficialFigure) and m.quantity == fig.quantity and m.at == fig.date:
             return role(tf, t)
+        if (isinstance(m, FlowInYear) and mp.reading == "flow" and m.at == fig.date
+                and {f"flow.{x}" for x in m.metrics} == set(mp.keys)):
+            return role(tf, t)  # the same flows in the same year: a split's target
     if mp.reading == "stock":
         keys = list(mp.keys)  # the report's keys of a stock target
     elif mp.reading == "cumulative" and mp.keys == ENTRY_KEYS and mp.since is None:
@@ -265,7 +314,9 @@ def compare(figures: list[Figure], runs: list[dict[str, np.ndarray]]) -> pd.Data
                     lo, mid, hi = (float(q) for q in np.quantile(x, [0.05, 0.5, 0.95]))
                 role, role_why = _role(mp, f)
         rows.append({
-            "line": f.line, "date": f.date.isoformat(), "quantity": f.quantity,
+            "line": f.line, "date": f.date.isoformat(),
+            "period_start": "" if f.period_start is None else f.period_start.isoformat(),
+            "quantity": f.quantity,
             "kind": f.kind, "unit": f.unit, "status": f.status, "published": f.value,
             "model": mean, "model_p05": lo, "model_p50": mid, "model_p95": hi,
             "relative_difference": (mean - f.value) / f.value if f.value else math.nan,
