@@ -24,7 +24,7 @@ from dcsim.state import Path as EntryPath
 from dcsim.state import Pathway
 
 REFORMS = ("exit_law", "deletion", "alerts_community_order", "alerts_abolished", "health_led",
-           "local_correction", "combined")
+           "local_correction", "prompt_records", "combined")
 COMBINED = ("exit_law", "deletion", "alerts_community_order", "health_led", "local_correction")
 DATES = {"2011": dt.date(2011, 6, 1), "2026": dt.date(2026, 1, 1)}
 M2011 = month_of(DATES["2011"])
@@ -199,6 +199,23 @@ def test_local_correction_changes_only_the_records_in_error():
     done, base_done = (np.cumsum(r.flows[:, :, Flow.ERROR_CORRECTIONS].sum(axis=0))
                        for r in (run, base))
     assert np.all(done >= base_done) and np.any(done > base_done)
+
+
+def test_prompt_records_shorten_the_wait_for_an_update_and_nothing_else_of_exit():
+    """Records updated within a month instead of a year: by Little's law the people waiting
+    for an update fall to about 30/365 of the baseline's once the reform has settled; those
+    waiting on the day are released within weeks; the official count reads the same records."""
+    run, base = run_of("prompt_records_2011"), run_of(None)
+    settled = slice(month_of(dt.date(2013, 1, 1)), month_of(dt.date(2020, 1, 1)))
+    waiting = [r.stocks[:, settled, Stock.TRAPPED_AWAITING_UPDATE].sum() for r in (run, base)]
+    assert 0.04 < waiting[0] / waiting[1] < 0.15  # 30 / 365 = 0.082
+    first = [r.stocks[:, M2011, Stock.TRAPPED_AWAITING_UPDATE].sum() for r in (run, base)]
+    assert first[0] < 0.25 * first[1]
+    released = [r.flows[:, M2011:, [Flow.RELEASES_FULL, Flow.RELEASES_PARTIAL]].sum()
+                for r in (run, base)]
+    assert released[0] > released[1]
+    recorded = [r.stocks[:, settled, Stock.ABSTINENT_3Y_RECORDED].sum() for r in (run, base)]
+    assert recorded[0] > 1.2 * recorded[1]  # a month's lag instead of two years
 
 
 def test_combination_has_the_effects_of_its_parts():
