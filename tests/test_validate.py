@@ -32,6 +32,7 @@ DERIVED = Path(str(resources.files("dcsim.report").joinpath("official_derived.cs
 PRESS = Path(str(resources.files("dcsim.report").joinpath("official_press.csv")))
 HEADER = ("# a test file in the schema of official_series.csv\n"
           "date,quantity,value,kind,unit,status,source,note\n")
+PERIOD = HEADER.replace("note\n", "note,period_start\n")  # with the optional column
 
 
 def _file(tmp_path: Path, rows: str, header: str = HEADER) -> Path:
@@ -204,7 +205,7 @@ def test_a_flow_over_part_of_a_year_sums_its_months(tmp_path, folder, monthly):
                         "2014-12-31,community_detox_orders,1,flow,person-times,reported,x,,"
                         "2014-01-01\n"
                         "2014-12-31,community_detox_orders,1,flow,person-times,reported,x,,\n",
-              header=HEADER.replace("note\n", "note,period_start\n"))
+              header=PERIOD)
     runs, _ = run_folder_series(folder)
     t = compare(read_figures(p), runs)
     caught = ["entries_detained_positive", "entries_stopped_not_detained", "detected_relapses"]
@@ -246,7 +247,7 @@ def test_a_flow_of_k_months_is_the_sum_of_the_last_k(values, k):
 def test_a_period_that_starts_before_the_run_is_outside_it(tmp_path, folder):
     p = _file(tmp_path, "2006-06-30,caught,1,flow,person-times,reported,x,,2005-07-01\n"
                         "2006-06-30,caught,1,flow,person-times,reported,x,,2006-01-01\n",
-              header=HEADER.replace("note\n", "note,period_start\n"))
+              header=PERIOD)
     runs, _ = run_folder_series(folder)
     t = compare(read_figures(p), runs)
     assert t["not_modelled"].iloc[0].startswith("outside the run")
@@ -308,7 +309,6 @@ BAD = [
 ]
 
 
-PERIOD = HEADER.replace("note\n", "note,period_start\n")
 BAD_PERIOD = [
     ("2016-06-30,caught,1,flow,person-times,reported,x,,2016-1-1\n", 3, "period_start"),
     ("2016-06-30,existing_users,1,stock,persons,reported,x,,2016-01-01\n", 3, "period_start"),

@@ -114,12 +114,15 @@ def _cell(path: Path, line: int, row: dict[str, str], column: str, allowed: tupl
     return v
 
 
-def _figure(path: Path, line: int, row: dict[str, str]) -> Figure:
+def _date(path: Path, line: int, column: str, text: str) -> dt.date:
     try:
-        date = dt.date.fromisoformat(row["date"].strip())
+        return dt.date.fromisoformat(text.strip())
     except ValueError:
-        raise FiguresError(path, line, "date", f"bad date {row['date']!r} "
-                                               "(write YYYY-MM-DD)") from None
+        raise FiguresError(path, line, column, f"bad date {text!r} (write YYYY-MM-DD)") from None
+
+
+def _figure(path: Path, line: int, row: dict[str, str]) -> Figure:
+    date = _date(path, line, "date", row["date"])
     if not row["quantity"].strip():
         raise FiguresError(path, line, "quantity", "empty")
     try:
@@ -144,11 +147,7 @@ def _period_start(path: Path, line: int, cell: str, kind: str, date: dt.date) ->
     cell = cell.strip()
     if not cell:
         return None
-    try:
-        start = dt.date.fromisoformat(cell)
-    except ValueError:
-        raise FiguresError(path, line, "period_start", f"bad date {cell!r} "
-                                                       "(write YYYY-MM-DD)") from None
+    start = _date(path, line, "period_start", cell)
     if kind != "flow":
         raise FiguresError(path, line, "period_start", f"only a flow has a period; this "
                                                        f"figure is a {kind}")
@@ -254,9 +253,11 @@ def _value(mp: Mapping, fig: Figure, series: dict[str, np.ndarray]) -> float | s
 
 
 def _role(mp: Mapping, fig: Figure) -> tuple[str, str]:
-    """input / calibrated / predicted: a figure that is itself an `official` target of
-    targets.yaml (same quantity and date) takes that target's role (fit.role); any other
-    figure is judged by the report's rule on the published targets (report/charts.py)."""
+    """input / calibrated / predicted: a figure that is itself a target of targets.yaml (an
+    `official` one of the same quantity and date, or a `flow_in_year` one of the same flows
+    and year) takes that target's role (fit.role); a flow over part of a year is predicted;
+    any other figure is judged by the report's rule on the published targets
+    (report/charts.py)."""
     from .fit import role
     from .report.charts import figure_status, published_targets
     from .report.labels import load_labels
