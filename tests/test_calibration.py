@@ -264,6 +264,48 @@ def test_a_warm_study_tries_the_values_in_force_first(tmp_path, scenario, target
     assert study.trials[1].params == pytest.approx({d.id: d.start for d in warm.dimensions})
 
 
+def test_only_fits_the_named_dimension_and_restates_the_others(tmp_path, scenario, targets,
+                                                             dask_client):
+    """--only: every other dimension is held at its value in force in every trial, and the
+    overlay restates its windows as the overlay in force has them (value, calibrated: and
+    note); only the named one gains a new calibrated:."""
+    out = tmp_path / OVERLAY_NAME
+    fit = "isolation_to_rehab_2018"
+    result = calibrate(scenario, targets, tmp_path / "j.log", trials=2, scale=TINY, seeds=[3],
+                       out=out, client=dask_client, only=[fit])
+    in_force = calibration.values_in_force(dimensions(targets, scenario), scenario)
+    assert set(result.held) == set(in_force) - {fit}
+    assert all(result.best[k] == in_force[k] for k in result.held)
+    shipped = RuleStack([load_rule_file(embedded_overlay_path())])
+    today = dt.date.today().isoformat()
+    for name, p in load_rule_file(out).parameters.items():
+        for w in p.windows:
+            was, _ = shipped.window(name, w.start)
+            if (name, w.start) == ("pathways.isolation_to_rehab", dt.date(2018, 6, 1)):
+                assert f"{today}: dcsim calibrate, {fit} = " in w.calibrated
+            else:
+                assert (w.value, w.calibrated, w.note) == (was.value, was.calibrated, was.note)
+    assert f"# Fitted here: {fit}; the other {len(result.held)} values" in out.read_text()
+
+
+def test_only_refuses_a_dimension_the_targets_do_not_fit(tmp_path, monkeypatch, targets,
+                                                        scenario):
+    from typer.testing import CliRunner
+
+    from dcsim.cli import app
+
+    dims = dimensions(targets, scenario)
+    with pytest.raises(ValueError, match="--only: nope is not a fitted dimension"):
+        calibration.hold_others(dims, ["nope"], {})
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, ["calibrate", "--only", "relapse_probability,nope"],
+                             env={"COLUMNS": "200"})
+    assert res.exit_code == 2
+    assert res.output.startswith("error: --only: nope: not a fitted dimension")
+    assert len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
+    assert not (tmp_path / "runs").exists()  # refused before any work
+
+
 # ------------------------------------------------------------------ batches of trials as tasks
 
 BATCH = {"trials": 5, "scale": TINY, "seeds": [3, 4], "batch": 2}

@@ -19,7 +19,7 @@ from dcsim.scenario import load_scenario
 SWITCHES = ("community_orders_carried_out_rising", "custody_no_lasting_effect",
             "detention_pauses_use",
             "exit_without_test_minimum", "half_fined", "records_never_updated",
-            "update_lag_fixed")
+            "rehab_share_unchanged_2018", "update_lag_fixed")
 
 
 def _run(switch: str | None):
@@ -127,3 +127,22 @@ def test_fewer_community_orders_carried_out_before_2018_means_fewer_tests_then(b
     assert total(run, Flow.SCHEDULED_TESTS_DONE) < total(baseline, Flow.SCHEDULED_TESTS_DONE)
     orders = Flow.ORDERS_COMMUNITY_DETOX
     assert total(run, orders) == pytest.approx(total(baseline, orders), rel=0.1)
+
+
+def test_rehab_share_unchanged_2018_changes_nothing_before_june_2018(baseline):
+    """rehab_share_unchanged_2018 keeps the share fitted to 2014 after June 2018. Draws are
+    keyed by person and stream, so a rule changed from a date on leaves every flow and stock
+    before it as the baseline's, exactly. After it, the same draw decides rehabilitation in
+    both runs (u < share), so the switch's orders are about 0.4017 / 0.7718 of the
+    baseline's; about 1,000 orders at this scale in 2019-2025 put the binomial error of the
+    ratio near 0.016 (the people released drift apart a little after 2018)."""
+    run = _run("rehab_share_unchanged_2018")
+    months = baseline.prepared.months
+    before = sum(1 for m in months if (m.year, m.month) < (2018, 6))
+    np.testing.assert_array_equal(run.flows[:, :before], baseline.flows[:, :before])
+    np.testing.assert_array_equal(run.stocks[:, :before], baseline.stocks[:, :before])
+    years = np.array([m.year for m in months])
+    late = years >= 2019
+    rehab = Flow.ORDERS_COMMUNITY_REHAB
+    ratio = run.flows[:, late, rehab].sum() / baseline.flows[:, late, rehab].sum()
+    assert 0.4017 / 0.7718 - 0.07 < ratio < 0.4017 / 0.7718 + 0.07

@@ -331,6 +331,24 @@ def values_in_force(dims: Sequence[Dimension], scenario: Scenario) -> dict[str, 
     return out
 
 
+HELD = "held at the value in force"  # bounds_from of a dimension --only leaves out
+
+
+def hold_others(dims: Sequence[Dimension], only: Sequence[str],
+                in_force: dict[str, float]) -> list[Dimension]:
+    """Fit only the dimensions named in `only`: every other one is held at its value in force
+    (bounds low = high), so a new assumption can be fitted beside the fitted ones without
+    moving them. Its windows are then restated with their earlier `calibrated:` (write_overlay).
+    """
+    ids = [d.id for d in dims]
+    unknown = [i for i in only if i not in ids]
+    if unknown:
+        raise ValueError(f"--only: {', '.join(unknown)} is not a fitted dimension of the "
+                         f"targets file (calibration.fitted: {', '.join(ids)})")
+    return [d if d.id in only else dataclasses.replace(
+        d, low=in_force[d.id], high=in_force[d.id], bounds_from=HELD) for d in dims]
+
+
 def changes_for(dims: Sequence[Dimension], x: dict[str, float],
                 end: dt.date) -> list[Assignment]:
     out: list[Assignment] = []
@@ -409,6 +427,7 @@ class CalibrationResult:
     dimensions: list[Dimension]
     trials_meeting_hard: int = 0  # complete trials whose values meet every hard target
     lowest_loss: float = math.nan  # the lowest loss of any trial (best_loss: the chosen one's)
+    held: tuple[str, ...] = ()  # dimensions --only held at their values in force
 
     @property
     def meets_hard(self) -> bool:
@@ -671,6 +690,7 @@ def calibrate(
     client: Client | None = None,
     warm: bool = False,
     polish: int = 0,
+    only: Sequence[str] = (),
 ) -> CalibrationResult:
     """Run (or resume) the calibration study, then write the overlay to `out` (if given).
 
@@ -690,6 +710,9 @@ def calibrate(
     `workers` processes (default 1) or on the cluster of `scheduler` (ensemble.dask_client).
     `batch` trials are asked at a time and told in trial order when all are back: the trials
     drawn depend on `batch` (how, the module's docstring says), never on the workers.
+
+    `only` names the dimensions to fit; the others are held at their values in force
+    (hold_others).
     """
     import optuna
 
@@ -703,6 +726,8 @@ def calibrate(
     base = base_scenario(scenario).model_copy(update={"scale": scale})
     prepared = prepare(base)
     dims = dimensions(targets, scenario)
+    if only:
+        dims = hold_others(dims, only, values_in_force(dims, scenario))
     first = values_in_force(dims, scenario) if warm else None
     name = study_name(base, targets, prepared, dims, scale, seeds, first)
     storage = Path(storage)
@@ -714,21 +739,29 @@ def calibrate(
                         callbacks, f"study {name} in {storage}")
             polish_rounds(study, dims, evaluate, targets, polish, spec.sampler_seed,
                           progress, callbacks, f"study {name} in {storage}")
-        best, n_meet = chosen_trial(study, targets)
-        complete = study.get_trials(deepcopy=False,
-                                    states=(optuna.trial.TrialState.COMPLETE,))
-        result = CalibrationResult(
-            study_name=name, storage=storage, trials_complete=len(complete),
-            best_loss=float(best.value), best={d.id: float(best.params[d.id]) for d in dims},
-            best_values=dict(best.user_attrs.get("values", {})), overlay=None,
-            dimensions=dims, trials_meeting_hard=n_meet, lowest_loss=float(study.best_value),
-        )
+        result = _result(study, targets, name, storage, dims)
     finally:
         owner.close()  # the study is done (or stopped); the overlay is the caller's
     if out is not None:
         check_replace(Path(out), result.best_loss, force, result.meets_hard)
         result.overlay = write_overlay(result, scenario, targets, out, scale, seeds)
     return result
+
+
+def _result(study, targets: TargetsFile, name: str, storage: Path,  # noqa: ANN001 - a study
+            dims: list[Dimension]) -> CalibrationResult:
+    """The study's chosen trial as a CalibrationResult (no overlay written yet)."""
+    import optuna
+
+    best, n_meet = chosen_trial(study, targets)
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return CalibrationResult(
+        study_name=name, storage=storage, trials_complete=len(complete),
+        best_loss=float(best.value), best={d.id: float(best.params[d.id]) for d in dims},
+        best_values=dict(best.user_attrs.get("values", {})), overlay=None,
+        dimensions=dims, trials_meeting_hard=n_meet, lowest_loss=float(study.best_value),
+        held=tuple(d.id for d in dims if d.bounds_from == HELD),
+    )
 
 
 def evaluator(client: Client, model: ModelSpec, targets: TargetsFile,
@@ -949,8 +982,15 @@ def overlay_header(result: CalibrationResult, targets: TargetsFile, scale: float
         "# Every fitted window keeps its reference (the assumption it replaces) and gains",
         "# `calibrated:`; windows restated unchanged carry no `calibrated:`. A value with a",
         "# paper or evidence reference and no assumption part is never changed.",
-        "# Model values at the chosen trial (mean over the seeds):",
     ]
+    if result.held:
+        fitted_here = [d.id for d in result.dimensions if d.id not in result.held]
+        lines += textwrap.wrap(
+            f"Fitted here: {', '.join(fitted_here)}; the other {len(result.held)} values are "
+            "held at those of the overlay in force before (dcsim calibrate --only), each "
+            "window with its own `calibrated:`.", 92, initial_indent="# ",
+            subsequent_indent="# ")
+    lines.append("# Model values at the chosen trial (mean over the seeds):")
     for t in targets.targets:
         v = result.best_values.get(t.id, math.nan)
         lines.append(f"#   {t.id}: {v:.6g} (published {t.value:g})")
@@ -972,9 +1012,13 @@ def write_overlay(result: CalibrationResult, scenario: Scenario, targets: Target
     base_stack = RuleStack([load_rule_file(base.rule_path(n)) for n in base.rules])
     today = dt.date.today().isoformat()
     fitted: dict[tuple[str, int], tuple[float, Dimension]] = {}
+    held: set[tuple[str, int]] = set()
     for d in result.dimensions:
         for w, v in d.values(result.best[d.id]):
             fitted[w.key] = (v, d)
+            if d.id in result.held:
+                held.add(w.key)
+    in_force = RuleStack([load_rule_file(scenario.rule_path(n)) for n in scenario.rules])
     names = []
     for d in result.dimensions:
         for w in d.windows:
@@ -995,7 +1039,11 @@ def write_overlay(result: CalibrationResult, scenario: Scenario, targets: Target
         for r in (r for r in rows if r["name"] == name):
             w, _ = base_stack.window(name, r["from"])
             key = (r["file"], r["line"])
-            if key in fitted:
+            if key in held:  # restated as the overlay in force has it, fitted earlier
+                was, _ = in_force.window(name, r["from"])
+                lines.append(_window_line(r["from"], r["to"], was.value, w, was.calibrated,
+                                          was.note))
+            elif key in fitted:
                 v, d = fitted[key]
                 lo, hi = w.range if w.range is not None else (None, None)
                 v = _round(CATALOGUE[name].unit, v, lo, hi)

@@ -420,28 +420,24 @@ def calibrate(
         "first try the values in force (the calibrated overlay), then the rule files'"))] = False,
     polish: Annotated[int, typer.Option(help="rounds of compass search from the chosen "
                                         "trial after the sampler's trials")] = 0,
+    only: Annotated[str | None, typer.Option(help=(
+        "fit only these dimensions, e.g. isolation_to_rehab_2018; the others are held at "
+        "their values in force"))] = None,
 ) -> None:
     """Fit the assumptions the targets inform and write them as a cited rule overlay."""
     from .calibration import CalibrationStorageError, WorseCalibrationError
     from .calibration import calibrate as run_calibration
     from .ensemble import ClusterError
 
-    if trials is not None:
-        _check(checks.int_in, "--trials", trials, 1, 100_000)
-    _check(checks.int_in, "--polish", polish, 0, 1_000)
-    where = _trials_where(batch, workers, scheduler)
-    if scale is not None:
-        _check(checks.float_in, "--scale", scale, 0.0, 1.0, low_open=True)
-    seed_list = None if seeds is None else _check(checks.seed_list, "--seeds", seeds)
-    _check(checks.output_file, "--storage", storage)  # used as given: messages name it so
-    # an explicit --out is the user's word, even into the package; the default never is
-    out = (_check(checks.output_file, "--out", out, allow_package=True) if out is not None
-           else _check(checks.output_file, "--out", Path("runs/calibration/calibrated.yaml")))
+    where, seed_list, out = _calibrate_args(trials, polish, batch, workers, scheduler, scale,
+                                            seeds, storage, out)
     tf = _load_targets(targets)
+    only_ids = _only_ids(only, tf)
     sc = _scenario(scenario)
     _fits_in_period(tf, sc)
     n = trials or tf.calibration.trials
-    console.print(f"[bold]calibrate[/] {escape(sc.name)}: {len(tf.calibration.fitted)} values, "
+    n_fit = len(only_ids) or len(tf.calibration.fitted)
+    console.print(f"[bold]calibrate[/] {escape(sc.name)}: {n_fit} values, "
                   f"{n} trials in batches of {batch}, study in {escape(str(storage))} "
                   f"({escape(where)})")
     _compile_for(scheduler)
@@ -458,7 +454,7 @@ def calibrate(
                                      scale=scale, seeds=seed_list, out=out, restart=restart,
                                      progress=tick, force=force, batch=batch,
                                      workers=workers, scheduler=scheduler, warm=warm,
-                                     polish=polish)
+                                     polish=polish, only=only_ids)
     except KeyboardInterrupt:
         console.print(Text(f"interrupted: the trials done are kept in {storage}; "
                            "run the same command again to continue."), soft_wrap=True)
@@ -472,6 +468,39 @@ def calibrate(
     _print_calibration(result, tf)
     console.print(f"{result.trials_complete} trials complete; overlay written to "
                   f"[bold]{escape(str(result.overlay))}[/]")
+
+
+def _calibrate_args(trials: int | None, polish: int, batch: int, workers: int | None,
+                    scheduler: str | None, scale: float | None, seeds: str | None,
+                    storage: str, out: str | None) -> tuple[str, list[int] | None, Path]:
+    """calibrate's arguments checked before any work: where the trials run, the seeds and
+    the overlay to write."""
+    if trials is not None:
+        _check(checks.int_in, "--trials", trials, 1, 100_000)
+    _check(checks.int_in, "--polish", polish, 0, 1_000)
+    where = _trials_where(batch, workers, scheduler)
+    if scale is not None:
+        _check(checks.float_in, "--scale", scale, 0.0, 1.0, low_open=True)
+    seed_list = None if seeds is None else _check(checks.seed_list, "--seeds", seeds)
+    _check(checks.output_file, "--storage", storage)  # used as given: messages name it so
+    # an explicit --out is the user's word, even into the package; the default never is
+    out_path = (_check(checks.output_file, "--out", out, allow_package=True) if out is not None
+                else _check(checks.output_file, "--out", Path("runs/calibration/calibrated.yaml")))
+    return where, seed_list, out_path
+
+
+def _only_ids(only: str | None, tf) -> tuple[str, ...]:  # noqa: ANN001 - a TargetsFile
+    """The dimension ids of --only, each one of the targets file's fitted dimensions."""
+    if only is None:
+        return ()
+    ids = tuple(dict.fromkeys(s.strip() for s in only.split(",") if s.strip()))
+    known = [f.id for f in tf.calibration.fitted]
+    unknown = [i for i in ids if i not in known]
+    if not ids or unknown:
+        what = (f"{', '.join(unknown)}: not a fitted dimension of the targets file" if unknown
+                else "names no dimension")
+        _fail(ArgumentError("--only", f"{what} (calibration.fitted: {', '.join(known)})"))
+    return ids
 
 
 def _recover_settings(tf, scale: float, seeds: str | None, trials: int, truth: str,  # noqa: ANN001
