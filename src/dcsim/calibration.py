@@ -20,6 +20,10 @@ batch. A kill while a batch is evaluated resumes exactly; one in the millisecond
 results are being told leaves a valid study whose later trials differ from an uninterrupted
 one's.
 
+`only` (`--only`) fits some dimensions and holds the others at their values in force, so a new
+assumption can be fitted beside a finished fit without moving it (`hold_others`); the overlay
+restates the held windows with their own `calibrated:`.
+
 The overlay is written from the lowest-loss trial among those that meet every hard target's
 tolerance (`chosen_trial`; the lowest of all if none does): the hard targets are conditions,
 which the loss alone would trade for the soft figures where a hard score is nearly flat.
