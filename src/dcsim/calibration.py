@@ -730,9 +730,10 @@ def calibrate(
     base = base_scenario(scenario).model_copy(update={"scale": scale})
     prepared = prepare(base)
     dims = dimensions(targets, scenario)
+    in_force = values_in_force(dims, scenario) if (only or warm) else None
     if only:
-        dims = hold_others(dims, only, values_in_force(dims, scenario))
-    first = values_in_force(dims, scenario) if warm else None
+        dims = hold_others(dims, only, in_force)
+    first = in_force if warm else None
     name = study_name(base, targets, prepared, dims, scale, seeds, first)
     storage = Path(storage)
     study, owner = _open_study(name, storage, restart, targets, scale, seeds, dims, first)
@@ -1022,7 +1023,8 @@ def write_overlay(result: CalibrationResult, scenario: Scenario, targets: Target
             fitted[w.key] = (v, d)
             if d.id in result.held:
                 held.add(w.key)
-    in_force = RuleStack([load_rule_file(scenario.rule_path(n)) for n in scenario.rules])
+    in_force = (RuleStack([load_rule_file(scenario.rule_path(n)) for n in scenario.rules])
+                if held else None)
     names = []
     for d in result.dimensions:
         for w in d.windows:
